@@ -1,0 +1,109 @@
+# breachnotify: build, run locally, test. `make demo` and `make test` set up
+# everything they need themselves and are safe to run twice.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+GO        ?= go
+LOCAL     := .local
+TOOLS     := $(LOCAL)/tools
+BIN       := $(LOCAL)/bin
+STACK_DIR := $(LOCAL)/stack
+RIE       := $(TOOLS)/aws-lambda-rie
+RIE_MOD   := github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d
+SES_LOCAL := infra/node_modules/aws-ses-v2-local/dist/cli.js
+FUNCTIONS := IntakeFunction WorkerFunction
+LOCALSTACK = $(BIN)/localstack -dir $(STACK_DIR)
+
+# Deployment build flags (house rule 8); SAM passes ARTIFACTS_DIR.
+LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags="-s -w"
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+# ---- setup -------------------------------------------------------------------
+
+.PHONY: tools
+tools: $(RIE) $(SES_LOCAL) ## install Go modules, the Lambda emulator and the npm packages
+	@$(GO) mod download
+	@python3 -c 'import moto.server' 2>/dev/null || { echo "moto is missing: the local stack needs moto 5.x (with its server) in python3" >&2; exit 1; }
+	@command -v cfn-lint >/dev/null || { echo "cfn-lint is missing: it validates template.yaml" >&2; exit 1; }
+
+$(RIE):
+	@mkdir -p $(TOOLS)
+	GOBIN=$(abspath $(TOOLS)) $(GO) install $(RIE_MOD)
+
+$(SES_LOCAL): infra/package.json infra/package-lock.json
+	npm ci --prefix infra --no-audit --no-fund
+	@touch $@
+
+# ---- build -------------------------------------------------------------------
+
+# SAM's makefile builder calls build-<LogicalId> with ARTIFACTS_DIR set.
+build-%Function:
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/$(shell echo '$*' | tr A-Z a-z)
+
+.PHONY: build-local
+build-local: ## build the functions for this machine (to run under the emulator) and the local tools
+	@for f in $(FUNCTIONS); do \
+	  name=$$(echo $${f%Function} | tr A-Z a-z); \
+	  CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -o $(BIN)/$$f/bootstrap ./functions/$$name; \
+	done
+	@$(GO) build -o $(BIN)/localstack ./infra/cmd/localstack
+	@$(GO) build -o $(BIN)/seed ./infra/cmd/seed
+
+# ---- local stack ---------------------------------------------------------------
+
+.PHONY: up down seed invoke trigger outbox
+up: tools build-local ## start the local stack (moto, SES, one emulator per function, the mapper)
+	@$(LOCALSTACK) up
+
+down: ## stop the local stack
+	@if [ -x $(BIN)/localstack ]; then $(BIN)/localstack -dir $(STACK_DIR) down; fi
+
+seed: up ## import users: make seed FILE=infra/seed/demo-users.jsonl
+	@test -n "$(FILE)" || { echo "usage: make seed FILE=<users.jsonl>" >&2; exit 2; }
+	@eval "$$($(LOCALSTACK) env)" && $(BIN)/seed "$(FILE)"
+
+invoke: up ## invoke a function's bootstrap under its emulator: make invoke FUNCTION=IntakeFunction EVENT=events/incident-confirmed.json
+	@test -n "$(FUNCTION)" -a -n "$(EVENT)" || { echo "usage: make invoke FUNCTION=<LogicalId> EVENT=<file>" >&2; exit 2; }
+	@$(LOCALSTACK) invoke "$(FUNCTION)" "$(EVENT)"
+
+trigger: up ## put an event on the bus as a detector would, wait for the fan-out, print the delivery summary
+	@test -n "$(EVENT)" || { echo "usage: make trigger EVENT=<file>" >&2; exit 2; }
+	@$(LOCALSTACK) trigger "$(EVENT)"
+
+outbox: ## every notice the local SES and SNS received since `make up`, as JSON Lines
+	@$(LOCALSTACK) outbox
+
+.PHONY: demo
+demo: tools build-local ## fresh local stack, demo users, a confirmed incident end to end
+	@$(BIN)/localstack -dir $(STACK_DIR) down
+	@$(LOCALSTACK) up
+	@echo; echo "== seeding demo users"
+	@eval "$$($(LOCALSTACK) env)" && $(BIN)/seed infra/seed/demo-users.jsonl
+	@echo; echo "== a suspected incident (recorded, nothing sent)"
+	@$(LOCALSTACK) trigger events/incident-suspected.json
+	@echo; echo "== the confirmed incident"
+	@$(LOCALSTACK) trigger events/incident-confirmed.json
+	@echo; echo "== what the local SES and SNS received ($$($(LOCALSTACK) outbox | wc -l) notices):"
+	@$(LOCALSTACK) outbox | python3 -c 'import json,sys; [print("  %-5s %-26s %s" % (m["channel"], m.get("to") or m.get("platform")+":"+m["token"], m.get("subject") or m.get("title"))) for m in map(json.loads, sys.stdin)]'
+	@echo; echo "Read the emails in a browser: $$(python3 -c 'import json; print(json.load(open("$(STACK_DIR)/state.json"))["sesUrl"])')"
+	@echo "The stack keeps running for you; stop it with: make down"
+
+# ---- checks --------------------------------------------------------------------
+
+.PHONY: test lint
+lint: tools ## gofmt, go vet, cfn-lint
+	@out=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	cfn-lint template.yaml
+
+test: tools build-local lint ## unit tests, then integration tests through the real bootstraps against the local stack
+	$(GO) test -count=1 ./...
+
+.PHONY: clean
+clean: down ## remove built binaries, tools and local state
+	rm -rf $(LOCAL) infra/node_modules

@@ -1,0 +1,70 @@
+package local
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"syscall"
+	"time"
+)
+
+// FunctionError is a handler error as the emulator reports it: HTTP 200 with
+// an errorMessage body (or a 5xx when the runtime crashed).
+type FunctionError struct {
+	Function string
+	Status   int
+	Body     string
+}
+
+func (e *FunctionError) Error() string {
+	return fmt.Sprintf("%s failed (HTTP %d): %s", e.Function, e.Status, e.Body)
+}
+
+// Invoke runs one function invocation and returns its response. An
+// emulator runs one invocation at a time (two at once crash it), so calls
+// to one function are serialised across processes with a file lock.
+func (s *State) Invoke(ctx context.Context, function string, payload []byte) ([]byte, error) {
+	fn, ok := s.Functions[function]
+	if !ok {
+		return nil, fmt.Errorf("no function %q in the local stack (have %v)", function, slices.Sorted(maps.Keys(s.Functions)))
+	}
+	lock, err := os.OpenFile(filepath.Join(s.Dir, function+".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return nil, fmt.Errorf("lock %s: %w", function, err)
+	}
+	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(fn.Timeout+10)*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, fn.URL, bytes.NewReader(payload))
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("invoke %s: %w", function, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("invoke %s: read response: %w", function, err)
+	}
+	var probe struct {
+		ErrorMessage *string `json:"errorMessage"`
+	}
+	if resp.StatusCode != http.StatusOK || (json.Unmarshal(body, &probe) == nil && probe.ErrorMessage != nil) {
+		return body, &FunctionError{Function: function, Status: resp.StatusCode, Body: string(body)}
+	}
+	return body, nil
+}

@@ -1,0 +1,299 @@
+package local
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+)
+
+// Config is an SDK configuration aimed at the local servers, the same way
+// the functions are: through endpoint settings only.
+func (s *State) Config() aws.Config {
+	return aws.Config{
+		Region:       s.Region,
+		Credentials:  credentials.NewStaticCredentialsProvider("local", "local", ""),
+		BaseEndpoint: aws.String(s.MotoURL),
+	}
+}
+
+// Env is the environment that points the AWS SDK (and the AWS CLI) at this
+// stack's servers.
+func (s *State) Env() map[string]string {
+	return map[string]string{
+		"AWS_REGION":             s.Region,
+		"AWS_DEFAULT_REGION":     s.Region,
+		"AWS_ACCESS_KEY_ID":      "local",
+		"AWS_SECRET_ACCESS_KEY":  "local",
+		"AWS_ENDPOINT_URL":       s.MotoURL,
+		"AWS_ENDPOINT_URL_SESV2": s.SESURL,
+	}
+}
+
+func physical(logicalID string) string { return stackName + "-" + logicalID }
+
+// provision creates what template.yaml declares, in the order its
+// references need: queues, tables, then functions with their event sources.
+func (s *State) provision(ctx context.Context, t *Template) error {
+	cfg := s.Config()
+	db, q, sn, eb := dynamodb.NewFromConfig(cfg), sqs.NewFromConfig(cfg), sns.NewFromConfig(cfg), eventbridge.NewFromConfig(cfg)
+	r := &resolver{params: map[string]any{}, refs: map[string]string{}, arns: map[string]string{}, region: s.Region}
+	for name, p := range t.Parameters {
+		if p.Type == "CommaDelimitedList" {
+			var list []any
+			for _, v := range strings.Split(fmt.Sprint(p.Default), ",") {
+				list = append(list, strings.TrimSpace(v))
+			}
+			r.params[name] = list
+		} else {
+			r.params[name] = scalar(p.Default)
+		}
+	}
+	// The push platform applications are the deployment's (parameters);
+	// locally they are created in moto and passed in as those parameters.
+	s.Platforms = map[string]string{}
+	for platform, spec := range map[string]struct{ param, kind string }{
+		"android": {"AndroidPlatformApplicationArn", "GCM"},
+		"ios":     {"IosPlatformApplicationArn", "APNS"},
+	} {
+		out, err := sn.CreatePlatformApplication(ctx, &sns.CreatePlatformApplicationInput{
+			Name: aws.String(stackName + "-" + platform), Platform: aws.String(spec.kind),
+			Attributes: map[string]string{"PlatformCredential": "local", "PlatformPrincipal": "local"},
+		})
+		if err != nil {
+			return fmt.Errorf("create %s platform application: %w", platform, err)
+		}
+		s.Platforms[platform] = aws.ToString(out.PlatformApplicationArn)
+		r.params[spec.param] = s.Platforms[platform]
+	}
+	ids := slices.Sorted(maps.Keys(t.Resources))
+	// Queues first without redrive, since a redrive policy names another queue.
+	s.QueueARNs = map[string]string{}
+	for _, id := range ids {
+		if t.Resources[id].Type != "AWS::SQS::Queue" {
+			continue
+		}
+		url, arn, err := createQueue(ctx, q, physical(id), nil)
+		if err != nil {
+			return err
+		}
+		r.refs[id], r.arns[id], s.QueueARNs[id] = url, arn, arn
+	}
+	for _, id := range ids {
+		res := t.Resources[id]
+		switch res.Type {
+		case "AWS::SQS::Queue":
+			if err := s.queueAttributes(ctx, q, r, r.refs[id], res.Properties); err != nil {
+				return fmt.Errorf("queue %s: %w", id, err)
+			}
+		case "AWS::DynamoDB::Table":
+			if err := createTable(ctx, db, physical(id), res.Properties); err != nil {
+				return fmt.Errorf("table %s: %w", id, err)
+			}
+			r.refs[id] = physical(id)
+			r.arns[id] = fmt.Sprintf("arn:aws:dynamodb:%s:%s:table/%s", s.Region, accountID, physical(id))
+		case "AWS::SES::ConfigurationSet":
+			// aws-ses-v2-local accepts any configuration set name.
+			name, err := r.resolve(res.Properties["Name"])
+			if err != nil {
+				return err
+			}
+			r.refs[id] = fmt.Sprint(name)
+		}
+	}
+	s.Names = r.refs
+	s.Params = r.params
+	bus, err := r.resolve(map[string]any{"Ref": "EventBusName"})
+	if err != nil {
+		return err
+	}
+	s.EventBus = fmt.Sprint(bus)
+	if s.EventBus != "default" {
+		if _, err := eb.CreateEventBus(ctx, &eventbridge.CreateEventBusInput{Name: &s.EventBus}); err != nil {
+			return fmt.Errorf("create event bus: %w", err)
+		}
+	}
+	for _, id := range ids {
+		if t.Resources[id].Type == "AWS::Serverless::Function" {
+			if err := s.function(ctx, t, r, q, eb, id); err != nil {
+				return fmt.Errorf("function %s: %w", id, err)
+			}
+		}
+	}
+	return nil
+}
+
+func createQueue(ctx context.Context, q *sqs.Client, name string, attrs map[string]string) (url, arn string, err error) {
+	out, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: &name, Attributes: attrs})
+	if err != nil {
+		return "", "", fmt.Errorf("create queue %s: %w", name, err)
+	}
+	a, err := q.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: out.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
+	if err != nil {
+		return "", "", fmt.Errorf("read queue %s: %w", name, err)
+	}
+	return aws.ToString(out.QueueUrl), a.Attributes["QueueArn"], nil
+}
+
+func (s *State) queueAttributes(ctx context.Context, q *sqs.Client, r *resolver, url string, props map[string]any) error {
+	attrs := map[string]string{}
+	for _, k := range []string{"VisibilityTimeout", "MessageRetentionPeriod"} {
+		if v, ok := props[k]; ok {
+			attrs[k] = scalar(v)
+		}
+	}
+	if rp, ok := props["RedrivePolicy"]; ok {
+		v, err := r.resolve(rp)
+		if err != nil {
+			return err
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		attrs["RedrivePolicy"] = string(b)
+	}
+	if len(attrs) == 0 {
+		return nil
+	}
+	_, err := q.SetQueueAttributes(ctx, &sqs.SetQueueAttributesInput{QueueUrl: &url, Attributes: attrs})
+	return err
+}
+
+func createTable(ctx context.Context, db *dynamodb.Client, name string, props map[string]any) error {
+	// The template's property names are the API's, so the properties decode
+	// straight into the SDK input.
+	spec := map[string]any{}
+	for _, k := range []string{"AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode"} {
+		if v, ok := props[k]; ok {
+			spec[k] = v
+		}
+	}
+	raw, err := json.Marshal(spec)
+	if err != nil {
+		return err
+	}
+	var in dynamodb.CreateTableInput
+	if err := json.Unmarshal(raw, &in); err != nil {
+		return fmt.Errorf("decode table spec: %w", err)
+	}
+	in.TableName = &name
+	if _, err := db.CreateTable(ctx, &in); err != nil {
+		return fmt.Errorf("create table %s: %w", name, err)
+	}
+	return nil
+}
+
+func (s *State) function(ctx context.Context, t *Template, r *resolver, q *sqs.Client, eb *eventbridge.Client, id string) error {
+	props := t.Resources[id].Properties
+	fn := Function{Env: s.Env(), Timeout: 3}
+	delete(fn.Env, "AWS_DEFAULT_REGION")
+	if v, ok := props["Timeout"]; ok {
+		fmt.Sscan(scalar(v), &fn.Timeout)
+	}
+	fn.Env["AWS_LAMBDA_FUNCTION_NAME"] = physical(id)
+	fn.Env["AWS_LAMBDA_FUNCTION_TIMEOUT"] = fmt.Sprint(fn.Timeout)
+	// Globals set LoggingConfig LogFormat JSON; Lambda tells the runtime so
+	// through this variable.
+	fn.Env["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
+	envProps, _ := props["Environment"].(map[string]any)
+	vars, err := r.resolve(envProps["Variables"])
+	if err != nil {
+		return err
+	}
+	for k, v := range asMap(vars) {
+		fn.Env[k] = scalar(v)
+	}
+	s.Functions[id] = fn
+	events := asMap(props["Events"])
+	for _, name := range slices.Sorted(maps.Keys(events)) {
+		ev := asMap(events[name])
+		p, err := r.resolve(ev["Properties"])
+		if err != nil {
+			return err
+		}
+		ep := asMap(p)
+		switch ev["Type"] {
+		case "SQS":
+			queueARN := fmt.Sprint(ep["Queue"])
+			url := ""
+			for qid, arn := range s.QueueARNs {
+				if arn == queueARN {
+					url = r.refs[qid]
+				}
+			}
+			batch := 10
+			if v, ok := ep["BatchSize"]; ok {
+				fmt.Sscan(scalar(v), &batch)
+			}
+			s.Mappings = append(s.Mappings, Mapping{Function: id, QueueURL: url, BatchSize: batch})
+		case "EventBridgeRule":
+			if err := s.rule(ctx, q, eb, id, name, ep); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("event %s: type %v is not emulated", name, ev["Type"])
+		}
+	}
+	return nil
+}
+
+// rule creates the EventBridge rule in moto with a local inbox queue as its
+// target; the mapper invokes the function with each event the rule matched,
+// so pattern matching is EventBridge's (moto's), not ours. The inbox's
+// redrive to the rule's dead-letter queue stands for the target's retries.
+func (s *State) rule(ctx context.Context, q *sqs.Client, eb *eventbridge.Client, fnID, name string, props map[string]any) error {
+	pattern, err := json.Marshal(props["Pattern"])
+	if err != nil {
+		return err
+	}
+	attrs := map[string]string{"VisibilityTimeout": "30"}
+	if dlc := asMap(props["DeadLetterConfig"]); dlc["Arn"] != nil {
+		redrive, _ := json.Marshal(map[string]any{"deadLetterTargetArn": dlc["Arn"], "maxReceiveCount": 3})
+		attrs["RedrivePolicy"] = string(redrive)
+	}
+	inbox := physical(fnID + "-" + name)
+	url, arn, err := createQueue(ctx, q, inbox, attrs)
+	if err != nil {
+		return err
+	}
+	bus := s.EventBus
+	if v, ok := props["EventBusName"]; ok {
+		bus = fmt.Sprint(v)
+	}
+	if _, err := eb.PutRule(ctx, &eventbridge.PutRuleInput{Name: &inbox, EventBusName: &bus, EventPattern: aws.String(string(pattern))}); err != nil {
+		return fmt.Errorf("put rule %s: %w", name, err)
+	}
+	if _, err := eb.PutTargets(ctx, &eventbridge.PutTargetsInput{Rule: &inbox, EventBusName: &bus,
+		Targets: []ebtypes.Target{{Id: aws.String("inbox"), Arn: &arn}}}); err != nil {
+		return fmt.Errorf("put target of rule %s: %w", name, err)
+	}
+	s.Mappings = append(s.Mappings, Mapping{Function: fnID, QueueURL: url, BatchSize: 1, Async: true})
+	return nil
+}
+
+// scalar prints a template value; YAML numbers decode as float64, which
+// fmt would print as 1.2096e+06.
+func scalar(v any) string {
+	if f, ok := v.(float64); ok && f == float64(int64(f)) {
+		return strconv.FormatInt(int64(f), 10)
+	}
+	return fmt.Sprint(v)
+}
+
+func asMap(v any) map[string]any {
+	m, _ := v.(map[string]any)
+	return m
+}

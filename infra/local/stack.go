@@ -1,0 +1,343 @@
+// Package local runs breachnotify on one machine with no AWS account: moto
+// (DynamoDB, SQS, SNS, EventBridge), aws-ses-v2-local (SES v2), and one AWS
+// Lambda Runtime Interface Emulator per function running the real bootstrap
+// binaries. The resources come from template.yaml, and a mapper plays the
+// part of the event source mappings and the EventBridge → Lambda target.
+package local
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+const (
+	stackName = "breachnotify-local"
+	accountID = "123456789012"
+	region    = "us-east-1"
+	stateFile = "state.json"
+)
+
+// Options says where things are.
+type Options struct {
+	// Dir holds the state file, logs and locks of one running stack.
+	Dir string
+	// Template is the path of template.yaml.
+	Template string
+	// BinDir holds each function's bootstrap as <BinDir>/<LogicalId>/bootstrap.
+	BinDir string
+	// RIE is the aws-lambda-rie binary.
+	RIE string
+	// SESServer is aws-ses-v2-local's cli.js.
+	SESServer string
+	// Python runs moto.
+	Python string
+}
+
+// Function is one function under its emulator.
+type Function struct {
+	URL     string            `json:"url"`
+	Env     map[string]string `json:"env"`
+	Timeout int               `json:"timeout"`
+}
+
+// Mapping is an event source mapping: messages of Queue go to Function.
+type Mapping struct {
+	Function  string `json:"function"`
+	QueueURL  string `json:"queueUrl"`
+	BatchSize int    `json:"batchSize"`
+	// Async: each message is one event for an asynchronous invocation (the
+	// EventBridge target); else messages are batched into an SQS event.
+	Async bool `json:"async,omitempty"`
+}
+
+// State is a running stack, saved in Dir so that other commands find it.
+type State struct {
+	Dir       string              `json:"dir"`
+	MotoURL   string              `json:"motoUrl"`
+	SESURL    string              `json:"sesUrl"`
+	Region    string              `json:"region"`
+	Functions map[string]Function `json:"functions"`
+	Mappings  []Mapping           `json:"mappings"`
+	Names     map[string]string   `json:"names"` // logical id -> table name or queue URL
+	Params    map[string]any      `json:"params"`
+	EventBus  string              `json:"eventBus"`
+	PIDs      map[string]int      `json:"pids"`
+	StartedAt time.Time           `json:"startedAt"`
+	Platforms map[string]string   `json:"platforms"` // device platform -> SNS platform application ARN
+	QueueARNs map[string]string   `json:"queueArns"`
+}
+
+// Load reads the state of the stack running in dir.
+func Load(dir string) (*State, error) {
+	data, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("no local stack in %s: run 'make up' first", dir)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var s State
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, fmt.Errorf("read %s: %w", filepath.Join(dir, stateFile), err)
+	}
+	return &s, nil
+}
+
+// Alive reports whether every process of the stack still runs.
+func (s *State) Alive() bool {
+	for _, pid := range s.PIDs {
+		if syscall.Kill(pid, 0) != nil {
+			return false
+		}
+	}
+	return len(s.PIDs) > 0
+}
+
+func (s *State) save() error {
+	data, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(s.Dir, stateFile), data, 0o644)
+}
+
+// Down stops the stack in dir, if any, and forgets it.
+func Down(dir string) error {
+	s, err := Load(dir)
+	if err != nil {
+		return nil
+	}
+	s.stop()
+	return os.Remove(filepath.Join(dir, stateFile))
+}
+
+func (s *State) stop() {
+	for _, pid := range s.PIDs {
+		// Each process leads its own group, so its children (node, the
+		// bootstrap under an emulator) stop with it.
+		_ = syscall.Kill(-pid, syscall.SIGTERM)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for _, pid := range s.PIDs {
+		for syscall.Kill(pid, 0) == nil && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+	}
+}
+
+// Up starts a stack in o.Dir and creates its resources. The caller starts
+// the mapper (RunMapper) in whatever process should own it.
+func Up(ctx context.Context, o Options) (_ *State, err error) {
+	if s, err := Load(o.Dir); err == nil {
+		if s.Alive() {
+			return s, nil
+		}
+		s.stop()
+	}
+	if err := os.MkdirAll(filepath.Join(o.Dir, "logs"), 0o755); err != nil {
+		return nil, err
+	}
+	tpl, err := ReadTemplate(o.Template)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkTools(o, tpl); err != nil {
+		return nil, err
+	}
+	s := &State{Dir: o.Dir, Region: region, PIDs: map[string]int{}, StartedAt: time.Now().UTC(), Functions: map[string]Function{}}
+	defer func() {
+		if err != nil {
+			s.stop()
+		}
+	}()
+	motoPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	s.MotoURL = fmt.Sprintf("http://127.0.0.1:%d", motoPort)
+	if err := s.start("moto", nil, o.Python, "-m", "moto.server", "-H", "127.0.0.1", "-p", fmt.Sprint(motoPort)); err != nil {
+		return nil, err
+	}
+	sesPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	s.SESURL = fmt.Sprintf("http://127.0.0.1:%d", sesPort)
+	if err := s.start("ses", nil, "node", o.SESServer, "--host", "127.0.0.1", "--port", fmt.Sprint(sesPort)); err != nil {
+		return nil, err
+	}
+	if err := waitHTTP(ctx, s.MotoURL+"/moto-api/data.json"); err != nil {
+		return nil, fmt.Errorf("moto did not start (see %s): %w", s.logPath("moto"), err)
+	}
+	if err := waitHTTP(ctx, s.SESURL+"/health-check"); err != nil {
+		return nil, fmt.Errorf("aws-ses-v2-local did not start (see %s): %w", s.logPath("ses"), err)
+	}
+	if err := s.provision(ctx, tpl); err != nil {
+		return nil, err
+	}
+	for _, id := range slices.Sorted(maps.Keys(s.Functions)) {
+		if err := s.startEmulator(ctx, o.RIE, id, filepath.Join(o.BinDir, id, "bootstrap")); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.save(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func checkTools(o Options, t *Template) error {
+	var missing []string
+	if err := exec.Command(o.Python, "-c", "import moto.server").Run(); err != nil {
+		missing = append(missing, fmt.Sprintf("moto is not importable by %s (moto 5.x with its server extra is required; it comes preinstalled on the project's machines)", o.Python))
+	}
+	if _, err := exec.LookPath("node"); err != nil {
+		missing = append(missing, "node is not on PATH (needed by aws-ses-v2-local)")
+	}
+	for _, f := range []string{o.SESServer, o.RIE} {
+		if !exists(f) {
+			missing = append(missing, fmt.Sprintf("%s is missing: run 'make tools'", f))
+		}
+	}
+	for id, r := range t.Resources {
+		if r.Type != "AWS::Serverless::Function" {
+			continue
+		}
+		if b := filepath.Join(o.BinDir, id, "bootstrap"); !exists(b) {
+			missing = append(missing, fmt.Sprintf("bootstrap of %s (%s) is missing: run 'make build-local'", id, b))
+		}
+	}
+	if len(missing) > 0 {
+		return errors.New("local stack cannot start:\n  " + strings.Join(missing, "\n  "))
+	}
+	return nil
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+func (s *State) logPath(name string) string { return filepath.Join(s.Dir, "logs", name+".log") }
+
+// StartProcess runs a long-lived helper process (the mapper) as part of
+// the stack, so that Down stops it too.
+func (s *State) StartProcess(name, bin string, args ...string) error {
+	if err := s.start(name, os.Environ(), bin, args...); err != nil {
+		return err
+	}
+	return s.save()
+}
+
+// start runs a process in its own group, logging to Dir/logs/<name>.log.
+func (s *State) start(name string, env []string, bin string, args ...string) error {
+	logf, err := os.OpenFile(s.logPath(name), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = env
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", name, err)
+	}
+	s.PIDs[name] = cmd.Process.Pid
+	// Reap it when it exits so it does not linger as a zombie in this process.
+	go func() { _ = cmd.Wait() }()
+	return nil
+}
+
+func (s *State) startEmulator(ctx context.Context, rie, id, bootstrap string) error {
+	fn := s.Functions[id]
+	apiPort, err := freePort()
+	if err != nil {
+		return err
+	}
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	fn.URL = "http://" + addr + "/2015-03-31/functions/function/invocations"
+	s.Functions[id] = fn
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	for k, v := range fn.Env {
+		env = append(env, k+"="+v)
+	}
+	if err := s.start(id, env, rie,
+		"--runtime-interface-emulator-address", addr,
+		"--runtime-api-address", fmt.Sprintf("127.0.0.1:%d", apiPort),
+		bootstrap); err != nil {
+		return err
+	}
+	if err := waitTCP(ctx, addr); err != nil {
+		return fmt.Errorf("emulator of %s did not start (see %s): %w", id, s.logPath(id), err)
+	}
+	return nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func waitHTTP(ctx context.Context, url string) error {
+	return poll(ctx, 30*time.Second, func() error {
+		resp, err := http.Get(url)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode >= 300 {
+			return fmt.Errorf("%s: %s", url, resp.Status)
+		}
+		return nil
+	})
+}
+
+func waitTCP(ctx context.Context, addr string) error {
+	return poll(ctx, 15*time.Second, func() error {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	})
+}
+
+func poll(ctx context.Context, limit time.Duration, try func() error) error {
+	deadline := time.Now().Add(limit)
+	for {
+		err := try()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}

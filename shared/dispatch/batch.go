@@ -1,0 +1,42 @@
+// Package dispatch is the worker's loop: for each member of a recipient
+// batch it claims each delivery in the ledger, renders the notice in the
+// user's locale, sends it, and records what happened.
+package dispatch
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"breachnotify/shared/audience"
+	"breachnotify/shared/incident"
+)
+
+// Batch is the body of one recipients-queue message: one notice for up to
+// BATCH_SIZE members. It carries ids only; contact data is read when sending,
+// so the queue holds no personal data and a send uses the freshest address.
+type Batch struct {
+	IncidentID   string             `json:"incidentId"`
+	Title        string             `json:"title"`
+	NoticeID     string             `json:"noticeId"`
+	Template     string             `json:"template"`
+	Channels     []incident.Channel `json:"channels"`
+	FixedVersion string             `json:"fixedVersion,omitempty"`
+	Members      []audience.Member  `json:"members"`
+}
+
+// ParseBatch decodes and checks a queue message body.
+func ParseBatch(body []byte) (Batch, error) {
+	var b Batch
+	if err := json.Unmarshal(body, &b); err != nil {
+		return b, fmt.Errorf("%w: decode batch: %w", ErrMalformed, err)
+	}
+	switch {
+	case !incident.ValidID(b.IncidentID):
+		return b, fmt.Errorf("%w: incidentId %q", ErrMalformed, b.IncidentID)
+	case b.NoticeID == "" || b.Template == "":
+		return b, fmt.Errorf("%w: noticeId and template are required", ErrMalformed)
+	case len(b.Channels) == 0 || len(b.Members) == 0:
+		return b, fmt.Errorf("%w: channels and members are required", ErrMalformed)
+	}
+	return b, nil
+}

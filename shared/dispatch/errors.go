@@ -1,0 +1,41 @@
+package dispatch
+
+import "errors"
+
+// ErrMalformed marks a queue message that can never be processed; it goes to
+// the dead-letter queue rather than being dropped.
+var ErrMalformed = errors.New("malformed batch")
+
+// Class says what a failed send means for the delivery.
+type Class int
+
+const (
+	// Retryable: try again later (throttling, 5xx, timeouts, anything unknown).
+	Retryable Class = iota
+	// Permanent: this recipient or device cannot be reached by this channel;
+	// record the failure and never retry it.
+	Permanent
+)
+
+// SendError is how the email and push adapters report a failed send. Reason
+// is a short stable code recorded in the ledger (e.g. "MessageRejected").
+type SendError struct {
+	Class  Class
+	Reason string
+	Err    error
+}
+
+// Error prints the reason code only: providers' messages can quote the
+// recipient's address, and errors end up in logs.
+func (e *SendError) Error() string { return "send failed: " + e.Reason }
+func (e *SendError) Unwrap() error { return e.Err }
+
+// classify reads the class of a send error; an unclassified error is
+// retryable, because dropping a notice is worse than delaying it.
+func classify(err error) (Class, string) {
+	var se *SendError
+	if errors.As(err, &se) {
+		return se.Class, se.Reason
+	}
+	return Retryable, "unclassified"
+}

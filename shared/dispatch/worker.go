@@ -1,0 +1,252 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"breachnotify/shared/audience"
+	"breachnotify/shared/incident"
+	"breachnotify/shared/ledger"
+	"breachnotify/shared/notice"
+)
+
+// Users reads user records by id; missing ids are absent from the map.
+type Users interface {
+	Get(ctx context.Context, ids []string) (map[string]audience.User, error)
+}
+
+// Ledger records deliveries.
+type Ledger interface {
+	// Claim writes e if the delivery is new or its claim's lease has ended,
+	// else returns ledger.ErrDone or ledger.ErrInFlight. e.Status is Claimed
+	// before a send, or terminal to decide a delivery in one write.
+	Claim(ctx context.Context, e ledger.Entry, leaseUntil time.Time) error
+	// Finish sets a claimed entry's terminal status.
+	Finish(ctx context.Context, e ledger.Entry) error
+	// Release gives a claim up so that a redelivery can take it at once.
+	Release(ctx context.Context, k ledger.Key) error
+}
+
+// Mail is one email to send.
+type Mail struct {
+	To         string
+	Subject    string
+	Text, HTML string
+	// Tags identify the message in SES events; values are ids, never personal data.
+	Tags map[string]string
+}
+
+// Mailer sends email; errors are *SendError where the class is known.
+type Mailer interface {
+	Send(ctx context.Context, m Mail) (messageID string, err error)
+}
+
+// Pusher sends a push notice to one device endpoint.
+type Pusher interface {
+	Push(ctx context.Context, endpointARN string, p notice.Push, data map[string]string) (messageID string, err error)
+}
+
+// Worker processes recipient batches.
+type Worker struct {
+	Users  Users
+	Ledger Ledger
+	Mailer Mailer
+	Pusher Pusher
+	Brand  string
+	Log    *slog.Logger
+	Now    func() time.Time
+}
+
+// Counts is what one batch did, by outcome.
+type Counts struct {
+	Sent, Failed, Skipped, AlreadyDone, Retry int
+}
+
+// ErrRetry is returned when some deliveries of a batch must be tried again;
+// the message goes back to the queue and its done deliveries are skipped by
+// the ledger next time.
+var ErrRetry = errors.New("some deliveries must be retried")
+
+// Process sends one batch. It returns ErrRetry (wrapped) when the message
+// must be redelivered, and other errors when the ledger or the user store
+// failed, which are retryable too.
+func (w *Worker) Process(ctx context.Context, b Batch) (Counts, error) {
+	var c Counts
+	ids := make([]string, len(b.Members))
+	for i, m := range b.Members {
+		ids[i] = m.UserID
+	}
+	users, err := w.Users.Get(ctx, ids)
+	if err != nil {
+		return c, fmt.Errorf("batch %s/%s: read users: %w", b.IncidentID, b.NoticeID, err)
+	}
+	var errs []error
+	for _, m := range b.Members {
+		u, ok := users[m.UserID]
+		for _, ch := range b.Channels {
+			if err := w.deliver(ctx, b, m, u, ok, ch, &c); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	w.Log.InfoContext(ctx, "batch processed",
+		"incidentId", b.IncidentID, "noticeId", b.NoticeID, "members", len(b.Members),
+		"sent", c.Sent, "failed", c.Failed, "skipped", c.Skipped, "alreadyDone", c.AlreadyDone, "retry", c.Retry)
+	if len(errs) > 0 {
+		return c, fmt.Errorf("batch %s/%s: %w: %w", b.IncidentID, b.NoticeID, ErrRetry, errors.Join(errs...))
+	}
+	return c, nil
+}
+
+// deliver handles one member on one channel.
+func (w *Worker) deliver(ctx context.Context, b Batch, m audience.Member, u audience.User, known bool, ch incident.Channel, c *Counts) error {
+	base := ledger.Entry{
+		Key:      ledger.Key{IncidentID: b.IncidentID, NoticeID: b.NoticeID, UserID: m.UserID, Channel: ch},
+		Template: b.Template,
+	}
+	if ch == incident.Push {
+		base.DeviceID = ledger.NoDeviceID
+	}
+	switch {
+	case !known:
+		return w.skip(ctx, base, ledger.UnknownUser, c)
+	case ch == incident.Email && u.Email == "":
+		return w.skip(ctx, base, ledger.NoEmail, c)
+	case ch == incident.Email:
+		return w.email(ctx, b, u, base, c)
+	}
+	devices := targetDevices(m, u)
+	if len(devices) == 0 {
+		return w.skip(ctx, base, ledger.NoDevice, c)
+	}
+	var errs []error
+	for _, d := range devices {
+		e := base
+		e.DeviceID = d.ID
+		if d.EndpointARN == "" {
+			errs = append(errs, w.skip(ctx, e, ledger.NoEndpoint, c))
+			continue
+		}
+		errs = append(errs, w.push(ctx, b, u, d, e, c))
+	}
+	return errors.Join(errs...)
+}
+
+// targetDevices are the devices a member's push goes to: all for a user named
+// explicitly, else those the cohort matched that the user still has.
+func targetDevices(m audience.Member, u audience.User) []audience.Device {
+	if m.AllDevices {
+		return u.Devices
+	}
+	var out []audience.Device
+	for _, d := range u.Devices {
+		if slices.Contains(m.DeviceIDs, d.ID) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func (w *Worker) render(b Batch, u audience.User, platform string) (notice.Message, error) {
+	return notice.Render(b.Template, u.Locale, notice.Data{
+		Name: u.Name, IncidentID: b.IncidentID, Title: b.Title,
+		FixedVersion: b.FixedVersion, Platform: platform, Brand: w.Brand,
+	})
+}
+
+func (w *Worker) email(ctx context.Context, b Batch, u audience.User, e ledger.Entry, c *Counts) error {
+	msg, err := w.render(b, u, primaryPlatform(u))
+	if err != nil {
+		return fmt.Errorf("render %s: %w", e.Key, err)
+	}
+	e.TemplateVersion, e.Locale = msg.Version, msg.Locale
+	return w.send(ctx, e, c, func() (string, error) {
+		return w.Mailer.Send(ctx, Mail{
+			To: u.Email, Subject: msg.Email.Subject, Text: msg.Email.Text, HTML: msg.Email.HTML,
+			Tags: map[string]string{"incident": b.IncidentID, "notice": b.NoticeID, "template": b.Template},
+		})
+	})
+}
+
+func (w *Worker) push(ctx context.Context, b Batch, u audience.User, d audience.Device, e ledger.Entry, c *Counts) error {
+	msg, err := w.render(b, u, d.Platform)
+	if err != nil {
+		return fmt.Errorf("render %s: %w", e.Key, err)
+	}
+	e.TemplateVersion, e.Locale = msg.Version, msg.Locale
+	return w.send(ctx, e, c, func() (string, error) {
+		return w.Pusher.Push(ctx, d.EndpointARN, msg.Push, map[string]string{"incidentId": b.IncidentID, "template": b.Template})
+	})
+}
+
+// primaryPlatform names the platform an email talks about: the user's first
+// device's, which is what update-app's instructions depend on.
+func primaryPlatform(u audience.User) string {
+	if len(u.Devices) == 0 {
+		return ""
+	}
+	return u.Devices[0].Platform
+}
+
+// send runs the claim → send → record sequence for one delivery.
+func (w *Worker) send(ctx context.Context, e ledger.Entry, c *Counts, do func() (string, error)) error {
+	now := w.Now()
+	e.Status, e.UpdatedAt = ledger.Claimed, now
+	switch err := w.Ledger.Claim(ctx, e, now.Add(ledger.Lease)); {
+	case errors.Is(err, ledger.ErrDone):
+		c.AlreadyDone++
+		return nil
+	case errors.Is(err, ledger.ErrInFlight):
+		c.Retry++
+		return fmt.Errorf("claim %s: %w", e.Key, err)
+	case err != nil:
+		c.Retry++
+		return fmt.Errorf("claim %s: %w", e.Key, err)
+	}
+	id, sendErr := do()
+	e.UpdatedAt = w.Now()
+	if sendErr == nil {
+		e.Status, e.ProviderMessageID = ledger.Sent, id
+		c.Sent++
+		if err := w.Ledger.Finish(ctx, e); err != nil {
+			// The provider has the message; leaving the claim to expire
+			// would re-send it, so this is reported loudly, not retried.
+			w.Log.ErrorContext(ctx, "sent but not recorded", "delivery", e.Key.String(), "error", err)
+		}
+		return nil
+	}
+	class, reason := classify(sendErr)
+	if class == Permanent {
+		e.Status, e.Reason = ledger.Failed, reason
+		c.Failed++
+		w.Log.WarnContext(ctx, "delivery failed", "delivery", e.Key.String(), "reason", reason)
+		if err := w.Ledger.Finish(ctx, e); err != nil {
+			return fmt.Errorf("record failure of %s: %w", e.Key, err)
+		}
+		return nil
+	}
+	c.Retry++
+	if err := w.Ledger.Release(ctx, e.Key); err != nil {
+		return errors.Join(fmt.Errorf("send %s: %w", e.Key, sendErr), fmt.Errorf("release %s: %w", e.Key, err))
+	}
+	return fmt.Errorf("send %s: %w", e.Key, sendErr)
+}
+
+// skip decides a delivery that has nothing to send to in one write.
+func (w *Worker) skip(ctx context.Context, e ledger.Entry, reason string, c *Counts) error {
+	e.Status, e.Reason, e.UpdatedAt = ledger.Skipped, reason, w.Now()
+	switch err := w.Ledger.Claim(ctx, e, e.UpdatedAt); {
+	case errors.Is(err, ledger.ErrDone):
+		c.AlreadyDone++
+		return nil
+	case err != nil:
+		c.Retry++
+		return fmt.Errorf("record skip of %s: %w", e.Key, err)
+	}
+	c.Skipped++
+	return nil
+}

@@ -1,0 +1,190 @@
+package dynamo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"breachnotify/shared/audience"
+	"breachnotify/shared/version"
+)
+
+// Users is the users table: a profile item per user (sk "profile") holding
+// the whole record, and one small item per device (sk "device#<id>") that
+// exists only to be found by the cohort index.
+type Users struct {
+	Client Client
+	Table  string
+}
+
+const (
+	profileSK    = "profile"
+	devicePrefix = "device#"
+	cohortIndex  = "cohort"
+)
+
+type profileItem struct {
+	PK string `json:"pk"`
+	SK string `json:"sk"`
+	audience.User
+}
+
+type deviceItem struct {
+	PK         string `json:"pk"`
+	SK         string `json:"sk"`
+	CohortPK   string `json:"cohortPk"`
+	CohortSK   string `json:"cohortSk"`
+	Platform   string `json:"platform"`
+	AppVersion string `json:"appVersion"`
+}
+
+// maxDevices keeps one user's write inside one transaction (100 items: the
+// profile, the new devices and the removed ones).
+const maxDevices = 49
+
+// Put creates or replaces a user and its device index items in one
+// transaction, removing index items of devices the user no longer has.
+func (u *Users) Put(ctx context.Context, user audience.User) error {
+	if len(user.Devices) > maxDevices {
+		return fmt.Errorf("put user %s: %d devices, at most %d", user.ID, len(user.Devices), maxDevices)
+	}
+	old, err := u.deviceKeys(ctx, user.ID)
+	if err != nil {
+		return err
+	}
+	p, err := marshal(profileItem{PK: user.ID, SK: profileSK, User: user})
+	if err != nil {
+		return fmt.Errorf("encode user %s: %w", user.ID, err)
+	}
+	items := []types.TransactWriteItem{{Put: &types.Put{TableName: &u.Table, Item: p}}}
+	keep := map[string]bool{}
+	for _, d := range user.Devices {
+		sk := devicePrefix + d.ID
+		keep[sk] = true
+		di, err := marshal(deviceItem{
+			PK: user.ID, SK: sk, Platform: d.Platform, AppVersion: d.AppVersion,
+			CohortPK: audience.CohortPartition(d.Platform, user.ID, d.ID), CohortSK: audience.CohortSort(d),
+		})
+		if err != nil {
+			return fmt.Errorf("encode device of user %s: %w", user.ID, err)
+		}
+		items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &u.Table, Item: di}})
+	}
+	for _, sk := range old {
+		if !keep[sk] {
+			items = append(items, types.TransactWriteItem{Delete: &types.Delete{TableName: &u.Table,
+				Key: map[string]types.AttributeValue{"pk": str(user.ID), "sk": str(sk)}}})
+		}
+	}
+	if _, err := u.Client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items}); err != nil {
+		return fmt.Errorf("put user %s: %w", user.ID, err)
+	}
+	return nil
+}
+
+func (u *Users) deviceKeys(ctx context.Context, userID string) ([]string, error) {
+	out, err := u.Client.Query(ctx, &dynamodb.QueryInput{
+		TableName:              &u.Table,
+		KeyConditionExpression: aws.String("pk = :pk AND begins_with(sk, :d)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": str(userID), ":d": str(devicePrefix),
+		},
+		ProjectionExpression: aws.String("sk"),
+		ConsistentRead:       aws.Bool(true),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read devices of user %s: %w", userID, err)
+	}
+	var sks []string
+	for _, item := range out.Items {
+		if s, ok := item["sk"].(*types.AttributeValueMemberS); ok {
+			sks = append(sks, s.Value)
+		}
+	}
+	return sks, nil
+}
+
+func profileKeys(ids []string) []map[string]types.AttributeValue {
+	keys := make([]map[string]types.AttributeValue, 0, len(ids))
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			keys = append(keys, map[string]types.AttributeValue{"pk": str(id), "sk": str(profileSK)})
+		}
+	}
+	return keys
+}
+
+// Get returns the users found among ids.
+func (u *Users) Get(ctx context.Context, ids []string) (map[string]audience.User, error) {
+	users := make(map[string]audience.User, len(ids))
+	err := batchGet(ctx, u.Client, u.Table, profileKeys(ids), "", func(item map[string]types.AttributeValue) error {
+		var p profileItem
+		if err := unmarshal(item, &p); err != nil {
+			return fmt.Errorf("decode user: %w", err)
+		}
+		users[p.ID] = p.User
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read users: %w", err)
+	}
+	return users, nil
+}
+
+// Existing returns those of ids that belong to a user.
+func (u *Users) Existing(ctx context.Context, ids []string) ([]string, error) {
+	var found []string
+	err := batchGet(ctx, u.Client, u.Table, profileKeys(ids), "pk", func(item map[string]types.AttributeValue) error {
+		if s, ok := item["pk"].(*types.AttributeValueMemberS); ok {
+			found = append(found, s.Value)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("look up users: %w", err)
+	}
+	return found, nil
+}
+
+// Cohort queries each shard of the platform's cohort partitions for device
+// versions below below. Shards are read one after another; the index is
+// sparse and keys-only, so a page holds thousands of devices.
+func (u *Users) Cohort(ctx context.Context, platform string, below version.Version, yield func(audience.Match) error) error {
+	for shard := range audience.Shards {
+		p := dynamodb.NewQueryPaginator(u.Client, &dynamodb.QueryInput{
+			TableName:              &u.Table,
+			IndexName:              aws.String(cohortIndex),
+			KeyConditionExpression: aws.String("cohortPk = :p AND cohortSk < :below"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":p": str(audience.ShardPartition(platform, shard)), ":below": str(below.Key()),
+			},
+		})
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				return fmt.Errorf("query cohort %s shard %d: %w", platform, shard, err)
+			}
+			for _, item := range page.Items {
+				var d deviceItem
+				if err := unmarshal(item, &d); err != nil {
+					return fmt.Errorf("decode cohort item: %w", err)
+				}
+				if !strings.HasPrefix(d.SK, devicePrefix) {
+					return errors.New("cohort index holds a non-device item " + d.PK + "/" + d.SK)
+				}
+				m := audience.Match{UserID: d.PK, DeviceID: strings.TrimPrefix(d.SK, devicePrefix), UnparsedVersion: version.IsUnparsedKey(d.CohortSK)}
+				if err := yield(m); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,88 @@
+// Package email sends notices through Amazon SES v2 and classifies SES's
+// errors for the dispatcher.
+package email
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2/types"
+	"github.com/aws/smithy-go"
+
+	"breachnotify/shared/audience"
+	"breachnotify/shared/dispatch"
+)
+
+// Client is the part of the SES v2 API this package calls.
+type Client interface {
+	SendEmail(ctx context.Context, in *sesv2.SendEmailInput, opts ...func(*sesv2.Options)) (*sesv2.SendEmailOutput, error)
+}
+
+// Sender sends email from one address through one configuration set, whose
+// event destinations report deliveries, bounces and complaints.
+type Sender struct {
+	Client           Client
+	From             string
+	ConfigurationSet string
+}
+
+// Send sends one message and returns SES's message id.
+func (s *Sender) Send(ctx context.Context, m dispatch.Mail) (string, error) {
+	// The address is the only user data placed in a header; the subject is
+	// single-line by construction in package notice.
+	if err := audience.ValidEmail(m.To); err != nil {
+		return "", &dispatch.SendError{Class: dispatch.Permanent, Reason: "InvalidAddress", Err: err}
+	}
+	if strings.ContainsAny(m.Subject, "\r\n") {
+		return "", &dispatch.SendError{Class: dispatch.Permanent, Reason: "UnsafeSubject", Err: errors.New("subject contains a line break")}
+	}
+	utf8 := aws.String("UTF-8")
+	in := &sesv2.SendEmailInput{
+		FromEmailAddress: &s.From,
+		Destination:      &types.Destination{ToAddresses: []string{m.To}},
+		Content: &types.EmailContent{Simple: &types.Message{
+			Subject: &types.Content{Data: &m.Subject, Charset: utf8},
+			Body: &types.Body{
+				Text: &types.Content{Data: &m.Text, Charset: utf8},
+				Html: &types.Content{Data: &m.HTML, Charset: utf8},
+			},
+		}},
+		ConfigurationSetName: &s.ConfigurationSet,
+	}
+	for _, k := range slices.Sorted(maps.Keys(m.Tags)) {
+		in.EmailTags = append(in.EmailTags, types.MessageTag{Name: aws.String(k), Value: aws.String(m.Tags[k])})
+	}
+	out, err := s.Client.SendEmail(ctx, in)
+	if err != nil {
+		return "", classify(err)
+	}
+	return aws.ToString(out.MessageId), nil
+}
+
+// classify maps SES errors to what the dispatcher must do. Only errors that
+// concern this one recipient are permanent; account-wide ones (sending
+// paused, throttling) are retryable so no recipient is given up for them.
+func classify(err error) error {
+	var (
+		rejected   *types.MessageRejected
+		badRequest *types.BadRequestException
+	)
+	switch {
+	case errors.As(err, &rejected):
+		return &dispatch.SendError{Class: dispatch.Permanent, Reason: "MessageRejected", Err: err}
+	case errors.As(err, &badRequest):
+		return &dispatch.SendError{Class: dispatch.Permanent, Reason: "BadRequest", Err: err}
+	}
+	reason := "SendFailed"
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		reason = api.ErrorCode()
+	}
+	return &dispatch.SendError{Class: dispatch.Retryable, Reason: reason, Err: fmt.Errorf("ses send: %w", err)}
+}

@@ -1,0 +1,56 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"breachnotify/shared/dispatch"
+)
+
+// Processor handles one recipient batch.
+type Processor interface {
+	Process(ctx context.Context, b dispatch.Batch) (dispatch.Counts, error)
+}
+
+// Handler is the worker function: every message that is not fully done is
+// reported as a batch item failure, so SQS redelivers it and, after the
+// queue's maxReceiveCount, moves it to the dead-letter queue. Nothing is
+// dropped: a malformed message is logged with its reason and also ends in
+// the dead-letter queue.
+type Handler struct {
+	Processor Processor
+	Log       *slog.Logger
+}
+
+// Handle processes an SQS event.
+func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	var resp events.SQSEventResponse
+	for _, rec := range ev.Records {
+		if err := h.one(ctx, rec); err != nil {
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
+		}
+	}
+	return resp, nil
+}
+
+func (h *Handler) one(ctx context.Context, rec events.SQSMessage) error {
+	b, err := dispatch.ParseBatch([]byte(rec.Body))
+	if err != nil {
+		h.Log.ErrorContext(ctx, "malformed message, left for the dead-letter queue",
+			"messageId", rec.MessageId, "receiveCount", rec.Attributes["ApproximateReceiveCount"], "reason", err.Error())
+		return err
+	}
+	if _, err := h.Processor.Process(ctx, b); err != nil {
+		level := slog.LevelError
+		if errors.Is(err, dispatch.ErrRetry) {
+			level = slog.LevelWarn
+		}
+		h.Log.Log(ctx, level, "batch will be retried", "messageId", rec.MessageId,
+			"incidentId", b.IncidentID, "noticeId", b.NoticeID, "error", err.Error())
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,70 @@
+// Package queue is the SQS adapter: it sends recipient batches to the queue
+// and turns the Lambda SQS event into calls to the dispatcher, answering
+// with a partial batch response.
+package queue
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+)
+
+// Client is the part of the SQS API this package calls.
+type Client interface {
+	SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchInput, opts ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error)
+}
+
+// Sender sends message bodies to one queue.
+type Sender struct {
+	Client Client
+	URL    string
+}
+
+// sendBatchMax is SendMessageBatch's limit on entries per call.
+const sendBatchMax = 10
+
+// Send enqueues bodies, ten per call, re-sending entries SQS reports as
+// failed so that no batch is silently dropped.
+func (s *Sender) Send(ctx context.Context, bodies [][]byte) error {
+	for start := 0; start < len(bodies); start += sendBatchMax {
+		chunk := bodies[start:min(start+sendBatchMax, len(bodies))]
+		entries := make([]types.SendMessageBatchRequestEntry, len(chunk))
+		for i, b := range chunk {
+			entries[i] = types.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String(string(b))}
+		}
+		for attempt := 0; len(entries) > 0; attempt++ {
+			if attempt > 0 {
+				if attempt > 5 {
+					return fmt.Errorf("send to %s: %d messages still failing after %d attempts", s.URL, len(entries), attempt)
+				}
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(time.Duration(1<<attempt) * 50 * time.Millisecond):
+				}
+			}
+			out, err := s.Client.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: &s.URL, Entries: entries})
+			if err != nil {
+				return fmt.Errorf("send to %s: %w", s.URL, err)
+			}
+			var retry []types.SendMessageBatchRequestEntry
+			for _, f := range out.Failed {
+				if f.SenderFault {
+					return fmt.Errorf("send to %s: entry rejected: %s: %s", s.URL, aws.ToString(f.Code), aws.ToString(f.Message))
+				}
+				for _, e := range entries {
+					if aws.ToString(e.Id) == aws.ToString(f.Id) {
+						retry = append(retry, e)
+					}
+				}
+			}
+			entries = retry
+		}
+	}
+	return nil
+}
