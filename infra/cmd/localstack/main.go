@@ -208,6 +208,10 @@ func report(ctx context.Context, w io.Writer, s *local.State, id string) error {
 	slices.SortFunc(entries, func(a, b ledger.Entry) int {
 		return strings.Compare(a.UserID+a.NoticeID+string(a.Channel)+a.DeviceID, b.UserID+b.NoticeID+string(b.Channel)+b.DeviceID)
 	})
+	if len(entries) == 0 {
+		fmt.Fprintf(w, "\nnobody was notified (the ledger has no deliveries for %s)\n", id)
+		return nil
+	}
 	fmt.Fprintf(w, "\nwho was notified (%d deliveries in the ledger):\n", len(entries))
 	fmt.Fprintf(w, "  %-10s %-8s %-6s %-18s %-8s %-8s %s\n", "USER", "CHANNEL", "DEVICE", "TEMPLATE", "LOCALE", "STATUS", "REASON")
 	for _, e := range entries {

@@ -1,0 +1,318 @@
+package local
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+
+	"breachnotify/infra/seed"
+	"breachnotify/shared/intake"
+	"breachnotify/shared/ledger"
+	"breachnotify/shared/push"
+)
+
+// The end-to-end tests run the functions' real bootstrap binaries under the
+// Lambda emulator against moto and aws-ses-v2-local, as `make demo` does.
+// `make test` installs the tools they need.
+
+var stack *State
+
+const root = "../.."
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		os.Exit(m.Run())
+	}
+	code, err := withStack(m)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		os.Exit(1)
+	}
+	os.Exit(code)
+}
+
+func withStack(m *testing.M) (int, error) {
+	tmp, err := os.MkdirTemp("", "breachnotify-e2e-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(tmp)
+	bin := filepath.Join(tmp, "bin")
+	for _, fn := range []string{"intake", "worker"} {
+		id := strings.ToUpper(fn[:1]) + fn[1:] + "Function"
+		cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", filepath.Join(bin, id, "bootstrap"), "./functions/"+fn)
+		cmd.Dir, cmd.Stderr = root, os.Stderr
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if err := cmd.Run(); err != nil {
+			return 0, fmt.Errorf("build %s: %w", fn, err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dir := filepath.Join(tmp, "stack")
+	s, err := Up(ctx, Options{
+		Dir: dir, Template: filepath.Join(root, "template.yaml"), BinDir: bin,
+		RIE:       filepath.Join(root, ".local/tools/aws-lambda-rie"),
+		SESServer: filepath.Join(root, "infra/node_modules/aws-ses-v2-local/dist/cli.js"),
+		Python:    "python3",
+	})
+	if err != nil {
+		return 0, fmt.Errorf("%w\n(run 'make tools build-local' first, or 'go test -short' for unit tests only)", err)
+	}
+	defer Down(dir)
+	go s.RunMapper(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	f, err := os.Open(filepath.Join(root, "infra/seed/demo-users.jsonl"))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	reg := &push.Registrar{Client: sns.NewFromConfig(s.Config()), Applications: s.Platforms}
+	rep, err := seed.Import(ctx, f, s.Users(), reg)
+	if err != nil || len(rep.Bad) > 0 {
+		return 0, fmt.Errorf("seed demo users: %v %v", err, rep.Bad)
+	}
+	stack = s
+	return m.Run(), nil
+}
+
+func needStack(t *testing.T) *State {
+	t.Helper()
+	if stack == nil {
+		t.Skip("end-to-end tests need the local stack (not with -short)")
+	}
+	return stack
+}
+
+func readEvent(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(root, "events", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// trigger puts an event on the bus and waits for everything it caused.
+func trigger(t *testing.T, s *State, name string) {
+	t.Helper()
+	ctx := context.Background()
+	if err := s.PutEvent(ctx, readEvent(t, name)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Drain(ctx, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func outbox(t *testing.T, s *State) []Sent {
+	t.Helper()
+	sent, err := s.Outbox(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sent
+}
+
+// notices summarises sent notices as "email ana@example.com update-app-ish subject"
+// keys: for emails the address and the template (told apart by subject
+// wording), for pushes the token.
+func sentKeys(sent []Sent) []string {
+	var keys []string
+	for _, m := range sent {
+		if m.Channel == "email" {
+			keys = append(keys, "email "+m.To+" "+kind(m.Subject+m.Text))
+		} else {
+			keys = append(keys, "push "+m.Token+" "+kind(m.Title+m.Body))
+		}
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// kind tells the two templates apart: only update-app names the fixed version.
+func kind(text string) string {
+	if strings.Contains(text, "8.9.0") {
+		return "update-app"
+	}
+	return "account-accessed"
+}
+
+func TestConfirmedIncident(t *testing.T) {
+	s := needStack(t)
+	before := len(outbox(t, s))
+	trigger(t, s, "incident-confirmed.json")
+	sent := outbox(t, s)[before:]
+
+	want := []string{
+		// account-accessed: the explicit user, on every channel and device.
+		"email ana@example.com account-accessed",
+		"push fcm-token-ana-1 account-accessed",
+		// update-app: Android devices below 8.9.0, and the unparseable version.
+		"email ana@example.com update-app",
+		"push fcm-token-ana-1 update-app",
+		"email diego@example.com update-app",
+		"push fcm-token-diego-1 update-app", // not his iOS device
+		"email emma@example.com update-app", // "8.9.0-beta": unparsed, treated as affected
+		"push fcm-token-emma-1 update-app",
+		"push fcm-token-farid-1 update-app", // no email address
+		"email gus@example.com update-app",  // no push token
+		"email hana@example.com update-app",
+		"push fcm-token-hana-1 update-app", // 8.5.0; her 8.9.1 device is not notified
+	}
+	slices.Sort(want)
+	if got := sentKeys(sent); !slices.Equal(got, want) {
+		t.Errorf("sent:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+	for _, m := range sent {
+		for _, who := range []string{"ben@", "chloe@", "gala@", "ivo@", "fcm-token-ben", "fcm-token-chloe", "apns-token", "fcm-token-hana-2"} {
+			if strings.Contains(m.To+m.Token, who) {
+				t.Errorf("%s was notified: on the fixed version, not below it (8.10.0), or not in the cohort", who)
+			}
+		}
+	}
+	t.Run("ledger records every delivery once", func(t *testing.T) {
+		entries, err := s.Deliveries(context.Background(), "INC-2014-0527")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for _, e := range entries {
+			k := e.Key.String()
+			if _, dup := got[k]; dup {
+				t.Errorf("%s recorded twice", k)
+			}
+			got[k] = string(e.Status) + " " + e.Reason
+			if e.Status == ledger.Sent && (e.ProviderMessageID == "" || e.TemplateVersion == "" || e.Locale == "") {
+				t.Errorf("%s: sent without message id, template version or locale: %+v", k, e)
+			}
+		}
+		wantLedger := map[string]string{
+			"INC-2014-0527/n0-account-accessed/u-000123/email":    "sent ",
+			"INC-2014-0527/n0-account-accessed/u-000123/push/d-1": "sent ",
+			"INC-2014-0527/n1-update-app/u-000123/email":          "sent ",
+			"INC-2014-0527/n1-update-app/u-000123/push/d-1":       "sent ",
+			"INC-2014-0527/n1-update-app/u-000202/email":          "sent ",
+			"INC-2014-0527/n1-update-app/u-000202/push/d-1":       "sent ",
+			"INC-2014-0527/n1-update-app/u-000203/email":          "sent ",
+			"INC-2014-0527/n1-update-app/u-000203/push/d-1":       "sent ",
+			"INC-2014-0527/n1-update-app/u-000204/email":          "skipped no-email",
+			"INC-2014-0527/n1-update-app/u-000204/push/d-1":       "sent ",
+			"INC-2014-0527/n1-update-app/u-000206/email":          "sent ",
+			"INC-2014-0527/n1-update-app/u-000206/push/d-1":       "skipped no-endpoint",
+			"INC-2014-0527/n1-update-app/u-000207/email":          "sent ",
+			"INC-2014-0527/n1-update-app/u-000207/push/d-1":       "sent ",
+		}
+		for k, v := range wantLedger {
+			if got[k] != v {
+				t.Errorf("%s: %q, want %q", k, got[k], v)
+			}
+		}
+		if len(got) != len(wantLedger) {
+			t.Errorf("ledger has %d deliveries, want %d: %v", len(got), len(wantLedger), got)
+		}
+	})
+	t.Run("plan counts the unparsed version", func(t *testing.T) {
+		rec, found, err := s.Incident(context.Background(), "INC-2014-0527")
+		if err != nil || !found {
+			t.Fatalf("incident not recorded: %v", err)
+		}
+		if rec.State != "confirmed" || len(rec.Plan) != 2 || rec.Plan[1].UnparsedVersions != 1 || rec.Plan[1].Members != 6 {
+			t.Errorf("plan = %+v", rec.Plan)
+		}
+	})
+	t.Run("the same event again sends nothing new", func(t *testing.T) {
+		n := len(outbox(t, s))
+		trigger(t, s, "incident-confirmed.json")
+		if got := len(outbox(t, s)); got != n {
+			t.Errorf("a duplicate event sent %d more notices", got-n)
+		}
+		receipts, err := s.Receipts(context.Background(), "INC-2014-0527")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(receipts) != 2 || receipts[1].Outcome != intake.Duplicate {
+			t.Errorf("receipts = %+v, want the second one duplicate", receipts)
+		}
+	})
+	t.Run("a redelivered worker batch sends nothing new", func(t *testing.T) {
+		n := len(outbox(t, s))
+		body, err := s.Invoke(context.Background(), "WorkerFunction", readEvent(t, "worker-batch.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var resp events.SQSEventResponse
+		if err := json.Unmarshal(body, &resp); err != nil || len(resp.BatchItemFailures) != 0 {
+			t.Errorf("worker response %s: %v", body, err)
+		}
+		if got := len(outbox(t, s)); got != n {
+			t.Errorf("a redelivered batch sent %d more notices", got-n)
+		}
+	})
+}
+
+func TestUnconfirmedIncidentsSendNothing(t *testing.T) {
+	s := needStack(t)
+	tests := []struct {
+		event, incident string
+	}{
+		{"incident-suspected.json", "INC-2014-0601"},
+		{"incident-mislabelled.json", "INC-2014-0602"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.event, func(t *testing.T) {
+			n := len(outbox(t, s))
+			trigger(t, s, tc.event)
+			if got := len(outbox(t, s)); got != n {
+				t.Errorf("%d notices sent for an unconfirmed incident", got-n)
+			}
+			rec, found, err := s.Incident(context.Background(), tc.incident)
+			if err != nil || !found {
+				t.Fatalf("incident not recorded: %v", err)
+			}
+			if rec.State != "suspected" || !rec.PlannedAt.IsZero() {
+				t.Errorf("recorded as %s, planned at %v", rec.State, rec.PlannedAt)
+			}
+			entries, err := s.Deliveries(context.Background(), tc.incident)
+			if err != nil || len(entries) != 0 {
+				t.Errorf("ledger has %d entries (%v)", len(entries), err)
+			}
+		})
+	}
+}
+
+func TestInvalidEventIsRejectedAndRecorded(t *testing.T) {
+	s := needStack(t)
+	n := len(outbox(t, s))
+	body, err := s.Invoke(context.Background(), "IntakeFunction", readEvent(t, "incident-invalid.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res intake.Result
+	if err := json.Unmarshal(body, &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Outcome != intake.Rejected || !strings.Contains(res.Reason, "title") || !strings.Contains(res.Reason, "reset-password") {
+		t.Errorf("result = %+v, want rejected naming the missing title and the unknown template", res)
+	}
+	receipts, err := s.Receipts(context.Background(), res.IncidentID)
+	if err != nil || len(receipts) == 0 || receipts[len(receipts)-1].Outcome != intake.Rejected || receipts[len(receipts)-1].Raw == "" {
+		t.Errorf("rejection not recorded with the raw event: %+v (%v)", receipts, err)
+	}
+	if got := len(outbox(t, s)); got != n {
+		t.Errorf("%d notices sent for an invalid event", got-n)
+	}
+}
