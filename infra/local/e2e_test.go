@@ -19,9 +19,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"breachnotify/infra/seed"
+	"breachnotify/shared/audience"
 	"breachnotify/shared/intake"
 	"breachnotify/shared/ledger"
 	"breachnotify/shared/push"
+	"breachnotify/shared/version"
 )
 
 // The end-to-end tests run the functions' real bootstrap binaries under the
@@ -314,5 +316,47 @@ func TestInvalidEventIsRejectedAndRecorded(t *testing.T) {
 	}
 	if got := len(outbox(t, s)); got != n {
 		t.Errorf("%d notices sent for an invalid event", got-n)
+	}
+}
+
+func TestReimportUpdatesTheCohortIndex(t *testing.T) {
+	s := needStack(t)
+	ctx := context.Background()
+	below, err := version.Parse("8.9.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cohort := func() []string {
+		var got []string
+		err := s.Users().Cohort(ctx, "android", below, func(m audience.Match) error {
+			if m.UserID == "u-900" {
+				got = append(got, m.DeviceID)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(got)
+		return got
+	}
+	steps := []struct {
+		name, line string
+		want       []string
+	}{
+		{"two old devices", `{"userId":"u-900","devices":[{"deviceId":"d-1","platform":"android","appVersion":"8.0"},{"deviceId":"d-2","platform":"android","appVersion":"8.1"}]}`, []string{"d-1", "d-2"}},
+		{"one updated", `{"userId":"u-900","devices":[{"deviceId":"d-1","platform":"android","appVersion":"8.10.0"},{"deviceId":"d-2","platform":"android","appVersion":"8.1"}]}`, []string{"d-2"}},
+		{"one removed", `{"userId":"u-900","devices":[{"deviceId":"d-1","platform":"android","appVersion":"8.10.0"}]}`, nil},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			rep, err := seed.Import(ctx, strings.NewReader(st.line), s.Users(), nil)
+			if err != nil || rep.Imported != 1 {
+				t.Fatalf("import: %v %+v", err, rep)
+			}
+			if got := cohort(); !slices.Equal(got, st.want) {
+				t.Errorf("cohort devices %v, want %v", got, st.want)
+			}
+		})
 	}
 }
