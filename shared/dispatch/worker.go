@@ -117,7 +117,7 @@ func (w *Worker) deliver(ctx context.Context, b Batch, m audience.Member, u audi
 	case ch == incident.Email && u.Email == "":
 		return w.skip(ctx, base, ledger.NoEmail, c)
 	case ch == incident.Email:
-		return w.email(ctx, b, u, base, c)
+		return w.email(ctx, b, m, u, base, c)
 	}
 	devices := targetDevices(m, u)
 	if len(devices) == 0 {
@@ -158,8 +158,8 @@ func (w *Worker) render(b Batch, u audience.User, platform string) (notice.Messa
 	})
 }
 
-func (w *Worker) email(ctx context.Context, b Batch, u audience.User, e ledger.Entry, c *Counts) error {
-	msg, err := w.render(b, u, primaryPlatform(u))
+func (w *Worker) email(ctx context.Context, b Batch, m audience.Member, u audience.User, e ledger.Entry, c *Counts) error {
+	msg, err := w.render(b, u, emailPlatform(m, u))
 	if err != nil {
 		return fmt.Errorf("render %s: %w", e.Key, err)
 	}
@@ -183,13 +183,18 @@ func (w *Worker) push(ctx context.Context, b Batch, u audience.User, d audience.
 	})
 }
 
-// primaryPlatform names the platform an email talks about: the user's first
-// device's, which is what update-app's instructions depend on.
-func primaryPlatform(u audience.User) string {
-	if len(u.Devices) == 0 {
-		return ""
+// emailPlatform names the platform an email's instructions are for: that of
+// the devices the notice targets when they share one, else none, so the
+// template gives the steps for every store rather than the wrong one.
+func emailPlatform(m audience.Member, u audience.User) string {
+	platform := ""
+	for i, d := range targetDevices(m, u) {
+		if i > 0 && d.Platform != platform {
+			return ""
+		}
+		platform = d.Platform
 	}
-	return u.Devices[0].Platform
+	return platform
 }
 
 // send runs the claim → send → record sequence for one delivery.
@@ -213,8 +218,10 @@ func (w *Worker) send(ctx context.Context, e ledger.Entry, c *Counts, do func() 
 		e.Status, e.ProviderMessageID = ledger.Sent, id
 		c.Sent++
 		if err := w.Ledger.Finish(ctx, e); err != nil {
-			// The provider has the message; leaving the claim to expire
-			// would re-send it, so this is reported loudly, not retried.
+			// The provider has the message, so the batch is not failed for
+			// this. The claim stays until its lease ends; if the message is
+			// redelivered after that, this delivery is sent again — the
+			// same window as a worker dying right after a send.
 			w.Log.ErrorContext(ctx, "sent but not recorded", "delivery", e.Key.String(), "error", err)
 		}
 		return nil

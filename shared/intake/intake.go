@@ -234,11 +234,12 @@ func (h *Handler) plan(ctx context.Context, in incident.Incident, i int, n incid
 	}
 	p.Members, p.CohortDevices, p.UnparsedVersions, p.UnknownUserIDs = len(r.Members), r.CohortDevices, r.UnparsedVersions, r.UnknownUserIDs
 	var bodies [][]byte
-	for start := 0; start < len(r.Members); start += h.BatchSize {
+	size := max(h.BatchSize, 1)
+	for start := 0; start < len(r.Members); start += size {
 		b := dispatch.Batch{
 			IncidentID: in.ID, Title: in.Title, NoticeID: p.NoticeID, Template: n.Template,
 			Channels: n.Channels, FixedVersion: n.FixedVersion,
-			Members: r.Members[start:min(start+h.BatchSize, len(r.Members))],
+			Members: r.Members[start:min(start+size, len(r.Members))],
 		}
 		body, err := json.Marshal(b)
 		if err != nil {

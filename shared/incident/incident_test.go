@@ -1,0 +1,271 @@
+package incident
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// knownTemplates stands in for the notice registry.
+func knownTemplates(name string) bool {
+	return name == "account-accessed" || name == "update-app"
+}
+
+// validConfirmed is a valid confirmed incident with two notices: one to an
+// explicit user, one to a cohort, like the contract example.
+func validConfirmed() Incident {
+	return Incident{
+		ID:          "INC-2014-0527",
+		Status:      Confirmed,
+		Title:       "Unauthorised access to internal systems",
+		Summary:     "An attacker used a stolen credential.",
+		DetectedAt:  time.Date(2014, 5, 26, 22, 10, 0, 0, time.UTC),
+		ConfirmedAt: time.Date(2014, 5, 27, 9, 40, 0, 0, time.UTC),
+		ConfirmedBy: "secops:jane",
+		Notices: []Notice{
+			{
+				Template: "account-accessed",
+				Channels: []Channel{Email, Push},
+				Audience: Audience{UserIDs: []string{"u-000123"}},
+			},
+			{
+				Template:     "update-app",
+				Channels:     []Channel{Email, Push},
+				Audience:     Audience{Platforms: []string{"android"}, AppVersionBelow: "8.9.0"},
+				FixedVersion: "8.9.0",
+			},
+		},
+	}
+}
+
+func TestValidate(t *testing.T) {
+	manyIDs := make([]string, MaxUserIDs+1)
+	for i := range manyIDs {
+		manyIDs[i] = fmt.Sprintf("u-%06d", i)
+	}
+	tests := []struct {
+		name   string
+		mutate func(*Incident)
+		// wantField is a fragment the error must contain: the offending
+		// field. Empty means the incident must be valid.
+		wantField string
+	}{
+		{name: "valid confirmed two notices", mutate: func(*Incident) {}},
+		{name: "valid suspected without notices", mutate: func(in *Incident) {
+			in.Status, in.Notices = Suspected, nil
+			in.ConfirmedAt, in.ConfirmedBy = time.Time{}, ""
+		}},
+		{name: "valid explicit and cohort in one audience", mutate: func(in *Incident) {
+			in.Notices[1].Audience.UserIDs = []string{"u-1", "u-2"}
+			in.Notices[1].Audience.Platforms = []string{"android", "ios"}
+		}},
+		{name: "valid confirmedAt equal to detectedAt", mutate: func(in *Incident) { in.ConfirmedAt = in.DetectedAt }},
+		{name: "valid 64-char id", mutate: func(in *Incident) { in.ID = strings.Repeat("a", 64) }},
+		{name: "valid exactly MaxUserIDs ids", mutate: func(in *Incident) { in.Notices[0].Audience.UserIDs = manyIDs[:MaxUserIDs] }},
+
+		{name: "missing incidentId", mutate: func(in *Incident) { in.ID = "" }, wantField: "incidentId"},
+		{name: "incidentId with #", mutate: func(in *Incident) { in.ID = "INC#1" }, wantField: "incidentId"},
+		{name: "incidentId with space", mutate: func(in *Incident) { in.ID = "INC 1" }, wantField: "incidentId"},
+		{name: "incidentId too long", mutate: func(in *Incident) { in.ID = strings.Repeat("a", 65) }, wantField: "incidentId"},
+		{name: "missing status", mutate: func(in *Incident) { in.Status = "" }, wantField: "status"},
+		{name: "unknown status", mutate: func(in *Incident) { in.Status = "resolved" }, wantField: "status"},
+		{name: "missing title", mutate: func(in *Incident) { in.Title = "" }, wantField: "title"},
+		{name: "blank title", mutate: func(in *Incident) { in.Title = " \t" }, wantField: "title"},
+		{name: "missing detectedAt", mutate: func(in *Incident) { in.DetectedAt = time.Time{} }, wantField: "detectedAt"},
+		{name: "confirmed without confirmedAt", mutate: func(in *Incident) { in.ConfirmedAt = time.Time{} }, wantField: "confirmedAt"},
+		{name: "confirmed without confirmedBy", mutate: func(in *Incident) { in.ConfirmedBy = "" }, wantField: "confirmedBy"},
+		{name: "confirmed without notices", mutate: func(in *Incident) { in.Notices = nil }, wantField: "notice"},
+		{name: "confirmedAt before detectedAt", mutate: func(in *Incident) {
+			in.ConfirmedAt = in.DetectedAt.Add(-time.Minute)
+		}, wantField: "confirmedAt"},
+		{name: "missing template", mutate: func(in *Incident) { in.Notices[0].Template = "" }, wantField: "notices[0].template"},
+		{name: "unknown template", mutate: func(in *Incident) { in.Notices[1].Template = "reset-password" }, wantField: "notices[1].template"},
+		{name: "empty channels", mutate: func(in *Incident) { in.Notices[0].Channels = nil }, wantField: "notices[0].channels"},
+		{name: "unknown channel", mutate: func(in *Incident) { in.Notices[0].Channels = []Channel{Email, "sms"} }, wantField: "notices[0].channels[1]"},
+		{name: "duplicate channel", mutate: func(in *Incident) { in.Notices[1].Channels = []Channel{Push, Email, Push} }, wantField: "notices[1].channels"},
+		{name: "empty audience", mutate: func(in *Incident) { in.Notices[0].Audience = Audience{} }, wantField: "notices[0].audience"},
+		{name: "platforms without appVersionBelow", mutate: func(in *Incident) {
+			in.Notices[1].Audience.AppVersionBelow = ""
+		}, wantField: "notices[1].audience.appVersionBelow"},
+		{name: "appVersionBelow without platforms", mutate: func(in *Incident) {
+			in.Notices[0].Audience.AppVersionBelow = "8.9.0"
+		}, wantField: "notices[0].audience.appVersionBelow"},
+		{name: "unparseable appVersionBelow", mutate: func(in *Incident) {
+			in.Notices[1].Audience.AppVersionBelow = "junk"
+		}, wantField: "notices[1].audience.appVersionBelow"},
+		{name: "unknown platform", mutate: func(in *Incident) {
+			in.Notices[1].Audience.Platforms = []string{"android", "windows"}
+		}, wantField: "notices[1].audience.platforms[1]"},
+		{name: "update-app without fixedVersion", mutate: func(in *Incident) { in.Notices[1].FixedVersion = "" }, wantField: "notices[1].fixedVersion"},
+		{name: "unparseable fixedVersion", mutate: func(in *Incident) { in.Notices[1].FixedVersion = "8.9.0-rc1" }, wantField: "notices[1].fixedVersion"},
+		{name: "too many userIds", mutate: func(in *Incident) { in.Notices[0].Audience.UserIDs = manyIDs }, wantField: "notices[0].audience.userIds"},
+		{name: "userId with #", mutate: func(in *Incident) { in.Notices[0].Audience.UserIDs = []string{"u#1"} }, wantField: "notices[0].audience.userIds[0]"},
+		{name: "blank userId", mutate: func(in *Incident) { in.Notices[0].Audience.UserIDs = []string{"u-1", " "} }, wantField: "notices[0].audience.userIds[1]"},
+		{name: "suspected notices are still checked", mutate: func(in *Incident) {
+			in.Status = Suspected
+			in.Notices[0].Template = "reset-password"
+		}, wantField: "notices[0].template"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			in := validConfirmed()
+			tc.mutate(&in)
+			err := in.Validate(knownTemplates)
+			if tc.wantField == "" {
+				if err != nil {
+					t.Fatalf("Validate = %v, want nil", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Validate = nil, want an error about %s", tc.wantField)
+			}
+			if !errors.Is(err, ErrInvalid) {
+				t.Errorf("errors.Is(%v, ErrInvalid) = false", err)
+			}
+			if !strings.Contains(err.Error(), tc.wantField) {
+				t.Errorf("error %q does not mention %q", err, tc.wantField)
+			}
+			var ie *InvalidError
+			if !errors.As(err, &ie) || len(ie.Problems) == 0 {
+				t.Fatalf("error %T is not an *InvalidError with problems", err)
+			}
+			// Only the one thing that was broken is reported.
+			if len(ie.Problems) != 1 {
+				t.Errorf("problems = %q, want exactly one", ie.Problems)
+			}
+		})
+	}
+}
+
+func TestValidateReportsEveryProblem(t *testing.T) {
+	in := validConfirmed()
+	in.Title = ""
+	in.Notices[1].Template = "reset-password"
+	err := in.Validate(knownTemplates)
+	var ie *InvalidError
+	if !errors.As(err, &ie) {
+		t.Fatalf("Validate = %v, want *InvalidError", err)
+	}
+	for _, want := range []string{"title", "notices[1].template"} {
+		if !slices.ContainsFunc(ie.Problems, func(p string) bool { return strings.Contains(p, want) }) {
+			t.Errorf("problems %q do not mention %q", ie.Problems, want)
+		}
+	}
+}
+
+func TestValidID(t *testing.T) {
+	tests := []struct {
+		id   string
+		want bool
+	}{
+		{"INC-2014-0527", true},
+		{"a_b-C9", true},
+		{strings.Repeat("x", 64), true},
+		{"", false},
+		{"INC#1", false},
+		{"INC/1", false},
+		{"INC.1", false},
+		{strings.Repeat("x", 65), false},
+		{"INC-é", false},
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprintf("%.20q", tc.id), func(t *testing.T) {
+			if got := ValidID(tc.id); got != tc.want {
+				t.Errorf("ValidID(%q) = %v, want %v", tc.id, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestNoticeID(t *testing.T) {
+	tests := []struct {
+		i        int
+		template string
+		want     string
+	}{
+		{0, "account-accessed", "n0-account-accessed"},
+		{1, "update-app", "n1-update-app"},
+		{12, "update-app", "n12-update-app"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.want, func(t *testing.T) {
+			if got := NoticeID(tc.i, tc.template); got != tc.want {
+				t.Errorf("NoticeID(%d, %q) = %q, want %q", tc.i, tc.template, got, tc.want)
+			}
+		})
+	}
+}
+
+// contractDetail is the detail of the contract's example event.
+const contractDetail = `{"incidentId":"INC-2014-0527","status":"confirmed","title":"Unauthorised access to internal systems","summary":"An attacker used a stolen support credential to read account records.",
+  "detectedAt":"2014-05-26T22:10:00Z","confirmedAt":"2014-05-27T09:40:00Z","confirmedBy":"secops:jane",
+  "notices":[
+   {"template":"account-accessed","channels":["email","push"],"audience":{"userIds":["u-000123"]}},
+   {"template":"update-app","channels":["email","push"],"audience":{"platforms":["android"],"appVersionBelow":"8.9.0"},"fixedVersion":"8.9.0"}]}`
+
+func TestDecodeContractExample(t *testing.T) {
+	var got Incident
+	if err := json.Unmarshal([]byte(contractDetail), &got); err != nil {
+		t.Fatalf("decode: %v", err)
+	}
+	want := validConfirmed()
+	want.Summary = "An attacker used a stolen support credential to read account records."
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"incidentId", got.ID, want.ID},
+		{"status", got.Status, want.Status},
+		{"title", got.Title, want.Title},
+		{"summary", got.Summary, want.Summary},
+		{"detectedAt", got.DetectedAt.Equal(want.DetectedAt), true},
+		{"confirmedAt", got.ConfirmedAt.Equal(want.ConfirmedAt), true},
+		{"confirmedBy", got.ConfirmedBy, want.ConfirmedBy},
+		{"notices", len(got.Notices), 2},
+	}
+	for _, c := range checks {
+		t.Run(c.name, func(t *testing.T) {
+			if c.got != c.want {
+				t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+			}
+		})
+	}
+	if len(got.Notices) != 2 {
+		t.FailNow()
+	}
+	t.Run("notice 0", func(t *testing.T) {
+		n := got.Notices[0]
+		if n.Template != "account-accessed" || !slices.Equal(n.Channels, []Channel{Email, Push}) ||
+			!slices.Equal(n.Audience.UserIDs, []string{"u-000123"}) || n.Audience.HasCohort() || n.FixedVersion != "" {
+			t.Errorf("notice 0 = %+v", n)
+		}
+	})
+	t.Run("notice 1", func(t *testing.T) {
+		n := got.Notices[1]
+		if n.Template != "update-app" || !slices.Equal(n.Channels, []Channel{Email, Push}) ||
+			len(n.Audience.UserIDs) != 0 || !slices.Equal(n.Audience.Platforms, []string{"android"}) ||
+			n.Audience.AppVersionBelow != "8.9.0" || n.FixedVersion != "8.9.0" {
+			t.Errorf("notice 1 = %+v", n)
+		}
+	})
+	t.Run("validates", func(t *testing.T) {
+		if err := got.Validate(knownTemplates); err != nil {
+			t.Errorf("Validate = %v", err)
+		}
+	})
+	t.Run("suspected omits confirmedAt on encode", func(t *testing.T) {
+		s := Incident{ID: "INC-1", Status: Suspected, Title: "t", DetectedAt: got.DetectedAt}
+		b, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(b), "confirmedAt") {
+			t.Errorf("encoded suspected incident has confirmedAt: %s", b)
+		}
+	})
+}
