@@ -16,10 +16,15 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"breachnotify/infra/seed"
 	"breachnotify/shared/audience"
+	"breachnotify/shared/dispatch"
+	"breachnotify/shared/incident"
 	"breachnotify/shared/intake"
 	"breachnotify/shared/ledger"
 	"breachnotify/shared/push"
@@ -359,4 +364,55 @@ func TestReimportUpdatesTheCohortIndex(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestPoisonMessageIsFailedTowardsTheDeadLetterQueue(t *testing.T) {
+	s := needStack(t)
+	ctx := context.Background()
+	ev := events.SQSEvent{Records: []events.SQSMessage{
+		{MessageId: "poison", Body: `{"incidentId":"INC#bad"}`, EventSource: "aws:sqs"},
+		{MessageId: "fine", Body: string(mustJSON(t, dispatchBatch())), EventSource: "aws:sqs"},
+	}}
+	body, err := s.Invoke(ctx, "WorkerFunction", mustJSON(t, ev))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var resp events.SQSEventResponse
+	if err := json.Unmarshal(body, &resp); err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.BatchItemFailures) != 1 || resp.BatchItemFailures[0].ItemIdentifier != "poison" {
+		t.Errorf("batch item failures = %+v, want only the poison message", resp.BatchItemFailures)
+	}
+	// SQS, not the worker, moves it on: the queue's redrive policy must be the template's.
+	out, err := sqs.NewFromConfig(s.Config()).GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl: aws.String(s.Names["RecipientsQueue"]), AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameRedrivePolicy},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var redrive struct {
+		Target string `json:"deadLetterTargetArn"`
+		Max    int    `json:"maxReceiveCount"`
+	}
+	if err := json.Unmarshal([]byte(out.Attributes["RedrivePolicy"]), &redrive); err != nil {
+		t.Fatal(err)
+	}
+	if redrive.Target != s.QueueARNs["RecipientsDeadLetterQueue"] || redrive.Max != 5 {
+		t.Errorf("redrive policy = %+v", redrive)
+	}
+}
+
+func dispatchBatch() dispatch.Batch {
+	return dispatch.Batch{IncidentID: "INC-2014-0527", Title: "t", NoticeID: "n0-account-accessed", Template: "account-accessed",
+		Channels: []incident.Channel{incident.Email}, Members: []audience.Member{{UserID: "u-000123", AllDevices: true}}}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

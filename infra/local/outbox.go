@@ -96,6 +96,11 @@ func (s *State) pushes(ctx context.Context) ([]Sent, error) {
 		return nil, fmt.Errorf("read moto state: %w", err)
 	}
 	var out []Sent
+	defer func() {
+		// moto keys messages by random id, so publish order is lost; sort
+		// for a stable listing.
+		slices.SortStableFunc(out, func(a, b Sent) int { return strings.Compare(a.Token+a.Title, b.Token+b.Title) })
+	}()
 	for _, ep := range data.SNS.PlatformEndpoint {
 		platform := "android"
 		if strings.Contains(ep.ARN, ":endpoint/APNS") {

@@ -97,6 +97,10 @@ func run() error {
 }
 
 func up(ctx context.Context, o local.Options) error {
+	if s, err := local.Load(o.Dir); err == nil && s.Alive() {
+		fmt.Printf("local stack already running (SES mail at %s; 'localstack status' for more)\n", s.SESURL)
+		return nil
+	}
 	s, err := local.Up(ctx, o)
 	if err != nil {
 		return err
