@@ -1,10 +1,13 @@
 // Command worker is the WorkerFunction: recipient batches from SQS in,
-// emails and pushes out, each delivery recorded once in the ledger.
+// emails and pushes out, each delivery recorded once in the ledger, paced
+// to the worker's share of the SES and push quotas.
 package main
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -12,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"golang.org/x/time/rate"
 
 	"breachnotify/shared/awsconfig"
 	"breachnotify/shared/dispatch"
@@ -21,28 +26,70 @@ import (
 	"breachnotify/shared/queue"
 )
 
+// sendLatency is the provider latency the worker's parallelism is sized
+// for; SES and SNS answer in tens of milliseconds.
+const sendLatency = 100 * time.Millisecond
+
 func main() {
 	log := lambdacontext.NewLogger()
-	env, err := awsconfig.Env("USERS_TABLE", "DELIVERIES_TABLE", "SENDER_ADDRESS", "SES_CONFIGURATION_SET", "BRAND_NAME")
-	if err != nil {
-		log.Error("configuration", "error", err)
+	if err := run(log.Info); err != nil {
+		log.Error("start", "error", err.Error())
 		os.Exit(1)
 	}
-	cfg, err := awsconfig.Load(context.Background())
+}
+
+func run(info func(string, ...any)) error {
+	env, err := awsconfig.Env("USERS_TABLE", "DELIVERIES_TABLE", "RECIPIENTS_QUEUE_URL", "SENDER_ADDRESS",
+		"SES_CONFIGURATION_SET", "BRAND_NAME", "EMAIL_MAX_SEND_RATE", "PUSH_MAX_SEND_RATE",
+		"WORKER_MAX_CONCURRENCY", "RETRY_BASE_SECONDS")
 	if err != nil {
-		log.Error("configuration", "error", err)
-		os.Exit(1)
+		return err
 	}
+	num := map[string]float64{}
+	for _, k := range []string{"EMAIL_MAX_SEND_RATE", "PUSH_MAX_SEND_RATE", "WORKER_MAX_CONCURRENCY", "RETRY_BASE_SECONDS"} {
+		if num[k], err = strconv.ParseFloat(env[k], 64); err != nil || num[k] < 0 {
+			return fmt.Errorf("%s must be a non-negative number", k)
+		}
+	}
+	ctx := context.Background()
+	cfg, err := awsconfig.Load(ctx)
+	if err != nil {
+		return err
+	}
+	ses := sesv2.NewFromConfig(cfg)
+	emailRate := num["EMAIL_MAX_SEND_RATE"]
+	if emailRate == 0 {
+		// Read once per environment: the quota changes rarely, and only
+		// upwards during a send once AWS raises it.
+		if emailRate, err = email.MaxSendRate(ctx, ses); err != nil {
+			return err
+		}
+	}
+	concurrency := int(num["WORKER_MAX_CONCURRENCY"])
+	emailShare := dispatch.Share(emailRate, concurrency)
+	pushShare := dispatch.Share(num["PUSH_MAX_SEND_RATE"], concurrency)
+	info("pacing", "emailRate", emailRate, "emailShare", emailShare, "pushShare", pushShare, "concurrency", concurrency)
 	db := dynamodb.NewFromConfig(cfg)
 	w := &dispatch.Worker{
 		Users:  &dynamo.Users{Client: db, Table: env["USERS_TABLE"]},
 		Ledger: &dynamo.Ledger{Client: db, Table: env["DELIVERIES_TABLE"]},
-		Mailer: &email.Sender{Client: sesv2.NewFromConfig(cfg), From: env["SENDER_ADDRESS"], ConfigurationSet: env["SES_CONFIGURATION_SET"]},
+		Mailer: &email.Sender{Client: ses, From: env["SENDER_ADDRESS"], ConfigurationSet: env["SES_CONFIGURATION_SET"]},
 		Pusher: &push.Publisher{Client: sns.NewFromConfig(cfg)},
-		Brand:  env["BRAND_NAME"],
-		Log:    log,
-		Now:    time.Now,
+		// A burst of one: the worker never sends faster than its share,
+		// even right after an idle spell.
+		EmailLimiter: rate.NewLimiter(rate.Limit(emailShare), 1),
+		PushLimiter:  rate.NewLimiter(rate.Limit(pushShare), 1),
+		Parallel:     dispatch.Parallelism(emailShare+pushShare, sendLatency),
+		Brand:        env["BRAND_NAME"],
+		Log:          lambdacontext.NewLogger(),
+		Now:          time.Now,
 	}
-	h := &queue.Handler{Processor: w, Log: log}
+	h := &queue.Handler{
+		Processor: w,
+		Backoff: &queue.Backoff{Client: sqs.NewFromConfig(cfg), QueueURL: env["RECIPIENTS_QUEUE_URL"],
+			Base: time.Duration(num["RETRY_BASE_SECONDS"] * float64(time.Second))},
+		Log: w.Log,
+	}
 	lambda.StartHandlerFunc(h.Handle)
+	return nil
 }

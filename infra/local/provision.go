@@ -46,19 +46,27 @@ func physical(logicalID string) string { return stackName + "-" + logicalID }
 
 // provision creates what template.yaml declares, in the order its
 // references need: queues, tables, then functions with their event sources.
-func (s *State) provision(ctx context.Context, t *Template) error {
+func (s *State) provision(ctx context.Context, t *Template, overrides map[string]string) error {
 	cfg := s.Config()
 	db, q, sn, eb := dynamodb.NewFromConfig(cfg), sqs.NewFromConfig(cfg), sns.NewFromConfig(cfg), eventbridge.NewFromConfig(cfg)
 	r := &resolver{params: map[string]any{}, refs: map[string]string{}, arns: map[string]string{}, region: s.Region}
 	for name, p := range t.Parameters {
+		v := scalar(p.Default)
+		if o, ok := overrides[name]; ok {
+			v = o
+		}
+		r.params[name] = v
 		if p.Type == "CommaDelimitedList" {
 			var list []any
-			for _, v := range strings.Split(fmt.Sprint(p.Default), ",") {
-				list = append(list, strings.TrimSpace(v))
+			for _, e := range strings.Split(v, ",") {
+				list = append(list, strings.TrimSpace(e))
 			}
 			r.params[name] = list
-		} else {
-			r.params[name] = scalar(p.Default)
+		}
+	}
+	for name := range overrides {
+		if _, ok := t.Parameters[name]; !ok {
+			return fmt.Errorf("parameter override %s: the template has no such parameter", name)
 		}
 	}
 	// The push platform applications are the deployment's (parameters);

@@ -43,7 +43,14 @@ type Options struct {
 	SESServer string
 	// Python runs moto.
 	Python string
+	// Params override template parameter defaults, as
+	// `sam deploy --parameter-overrides` would.
+	Params map[string]string
 }
+
+// localAccount is what the local SES reports from GetAccount: a production
+// account's sending quota, so the worker paces as it would on AWS.
+const localAccount = `{"DedicatedIpAutoWarmupEnabled":false,"Details":{"AdditionalContactEmailAddresses":[],"ContactLanguage":"EN","MailType":"TRANSACTIONAL","ReviewDetails":{"CaseId":"local","Status":"GRANTED"},"UseCaseDescription":"breach notices","WebsiteURL":"https://example.com"},"EnforcementStatus":"HEALTHY","ProductionAccessEnabled":true,"SendingEnabled":true,"SendQuota":{"Max24HourSend":50000,"MaxSendRate":200,"SentLast24Hours":0},"SuppressionAttributes":{"SuppressedReasons":["BOUNCE","COMPLAINT"]}}`
 
 // Function is one function under its emulator.
 type Function struct {
@@ -176,7 +183,7 @@ func Up(ctx context.Context, o Options) (_ *State, err error) {
 		return nil, err
 	}
 	s.SESURL = fmt.Sprintf("http://127.0.0.1:%d", sesPort)
-	if err := s.start("ses", nil, "node", o.SESServer, "--host", "127.0.0.1", "--port", fmt.Sprint(sesPort)); err != nil {
+	if err := s.start("ses", append(os.Environ(), "AWS_SES_ACCOUNT="+localAccount), "node", o.SESServer, "--host", "127.0.0.1", "--port", fmt.Sprint(sesPort)); err != nil {
 		return nil, err
 	}
 	if err := waitHTTP(ctx, s.MotoURL+"/moto-api/data.json"); err != nil {
@@ -185,7 +192,7 @@ func Up(ctx context.Context, o Options) (_ *State, err error) {
 	if err := waitHTTP(ctx, s.SESURL+"/health-check"); err != nil {
 		return nil, fmt.Errorf("aws-ses-v2-local did not start (see %s): %w", s.logPath("ses"), err)
 	}
-	if err := s.provision(ctx, tpl); err != nil {
+	if err := s.provision(ctx, tpl, o.Params); err != nil {
 		return nil, err
 	}
 	for _, id := range slices.Sorted(maps.Keys(s.Functions)) {

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"breachnotify/shared/audience"
@@ -50,15 +53,41 @@ type Pusher interface {
 	Push(ctx context.Context, endpointARN string, p notice.Push, data map[string]string) (messageID string, err error)
 }
 
+// Limiter paces sends to a provider's quota: Wait blocks until one more
+// message may go out, or fails if ctx would end first.
+type Limiter interface {
+	Wait(ctx context.Context) error
+}
+
+// Share is one worker's part of a provider's rate when at most
+// concurrency workers run at once: their sum never exceeds the rate.
+func Share(rate float64, concurrency int) float64 {
+	return rate / float64(max(concurrency, 1))
+}
+
+// Parallelism is how many sends one worker keeps in flight to reach rate
+// per second when a send takes latency: rate × latency, with room for
+// slower calls.
+func Parallelism(rate float64, latency time.Duration) int {
+	return max(1, int(math.Ceil(2*rate*latency.Seconds())))
+}
+
 // Worker processes recipient batches.
 type Worker struct {
 	Users  Users
 	Ledger Ledger
 	Mailer Mailer
 	Pusher Pusher
-	Brand  string
-	Log    *slog.Logger
-	Now    func() time.Time
+	// EmailLimiter and PushLimiter pace each channel to its share of the
+	// provider's quota; nil means unpaced.
+	EmailLimiter, PushLimiter Limiter
+	// Parallel is how many deliveries of a batch are in flight at once. At a
+	// provider latency L, one worker reaches rate r only with r×L sends in
+	// flight, so a paced worker needs more than one.
+	Parallel int
+	Brand    string
+	Log      *slog.Logger
+	Now      func() time.Time
 }
 
 // Counts is what one batch did, by outcome.
@@ -75,25 +104,50 @@ var ErrRetry = errors.New("some deliveries must be retried")
 // must be redelivered, and other errors when the ledger or the user store
 // failed, which are retryable too.
 func (w *Worker) Process(ctx context.Context, b Batch) (Counts, error) {
-	var c Counts
+	c := &tally{}
 	ids := make([]string, len(b.Members))
 	for i, m := range b.Members {
 		ids[i] = m.UserID
 	}
 	users, err := w.Users.Get(ctx, ids)
 	if err != nil {
-		return c, fmt.Errorf("batch %s/%s: read users: %w", b.IncidentID, b.NoticeID, err)
+		return Counts{}, fmt.Errorf("batch %s/%s: read users: %w", b.IncidentID, b.NoticeID, err)
 	}
-	var errs []error
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		errs  []error
+		slots = make(chan struct{}, max(w.Parallel, 1))
+	)
 	for _, m := range b.Members {
 		u, ok := users[m.UserID]
 		for _, ch := range b.Channels {
-			if err := w.deliver(ctx, b, m, u, ok, ch, &c); err != nil {
-				errs = append(errs, err)
-			}
+			slots <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-slots }()
+				if err := w.deliver(ctx, b, m, u, ok, ch, c); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+			})
 		}
 	}
-	w.Log.InfoContext(ctx, "batch processed",
+	wg.Wait()
+	return c.done(ctx, w.Log, b, errs)
+}
+
+// tally counts outcomes from concurrent deliveries.
+type tally struct {
+	sent, failed, skipped, alreadyDone, retry atomic.Int64
+}
+
+func (t *tally) done(ctx context.Context, log *slog.Logger, b Batch, errs []error) (Counts, error) {
+	c := Counts{
+		Sent: int(t.sent.Load()), Failed: int(t.failed.Load()), Skipped: int(t.skipped.Load()),
+		AlreadyDone: int(t.alreadyDone.Load()), Retry: int(t.retry.Load()),
+	}
+	log.InfoContext(ctx, "batch processed",
 		"incidentId", b.IncidentID, "noticeId", b.NoticeID, "members", len(b.Members),
 		"sent", c.Sent, "failed", c.Failed, "skipped", c.Skipped, "alreadyDone", c.AlreadyDone, "retry", c.Retry)
 	if len(errs) > 0 {
@@ -103,7 +157,7 @@ func (w *Worker) Process(ctx context.Context, b Batch) (Counts, error) {
 }
 
 // deliver handles one member on one channel.
-func (w *Worker) deliver(ctx context.Context, b Batch, m audience.Member, u audience.User, known bool, ch incident.Channel, c *Counts) error {
+func (w *Worker) deliver(ctx context.Context, b Batch, m audience.Member, u audience.User, known bool, ch incident.Channel, c *tally) error {
 	base := ledger.Entry{
 		Key:      ledger.Key{IncidentID: b.IncidentID, NoticeID: b.NoticeID, UserID: m.UserID, Channel: ch},
 		Template: b.Template,
@@ -158,13 +212,13 @@ func (w *Worker) render(b Batch, u audience.User, platform string) (notice.Messa
 	})
 }
 
-func (w *Worker) email(ctx context.Context, b Batch, m audience.Member, u audience.User, e ledger.Entry, c *Counts) error {
+func (w *Worker) email(ctx context.Context, b Batch, m audience.Member, u audience.User, e ledger.Entry, c *tally) error {
 	msg, err := w.render(b, u, emailPlatform(m, u))
 	if err != nil {
 		return fmt.Errorf("render %s: %w", e.Key, err)
 	}
 	e.TemplateVersion, e.Locale = msg.Version, msg.Locale
-	return w.send(ctx, e, c, func() (string, error) {
+	return w.send(ctx, e, c, w.EmailLimiter, func() (string, error) {
 		return w.Mailer.Send(ctx, Mail{
 			To: u.Email, Subject: msg.Email.Subject, Text: msg.Email.Text, HTML: msg.Email.HTML,
 			Tags: map[string]string{"incident": b.IncidentID, "notice": b.NoticeID, "template": b.Template},
@@ -172,13 +226,13 @@ func (w *Worker) email(ctx context.Context, b Batch, m audience.Member, u audien
 	})
 }
 
-func (w *Worker) push(ctx context.Context, b Batch, u audience.User, d audience.Device, e ledger.Entry, c *Counts) error {
+func (w *Worker) push(ctx context.Context, b Batch, u audience.User, d audience.Device, e ledger.Entry, c *tally) error {
 	msg, err := w.render(b, u, d.Platform)
 	if err != nil {
 		return fmt.Errorf("render %s: %w", e.Key, err)
 	}
 	e.TemplateVersion, e.Locale = msg.Version, msg.Locale
-	return w.send(ctx, e, c, func() (string, error) {
+	return w.send(ctx, e, c, w.PushLimiter, func() (string, error) {
 		return w.Pusher.Push(ctx, d.EndpointARN, msg.Push, map[string]string{"incidentId": b.IncidentID, "template": b.Template})
 	})
 }
@@ -198,25 +252,33 @@ func emailPlatform(m audience.Member, u audience.User) string {
 }
 
 // send runs the claim → send → record sequence for one delivery.
-func (w *Worker) send(ctx context.Context, e ledger.Entry, c *Counts, do func() (string, error)) error {
+func (w *Worker) send(ctx context.Context, e ledger.Entry, c *tally, lim Limiter, do func() (string, error)) error {
 	now := w.Now()
 	e.Status, e.UpdatedAt = ledger.Claimed, now
 	switch err := w.Ledger.Claim(ctx, e, now.Add(ledger.Lease)); {
 	case errors.Is(err, ledger.ErrDone):
-		c.AlreadyDone++
+		c.alreadyDone.Add(1)
 		return nil
 	case errors.Is(err, ledger.ErrInFlight):
-		c.Retry++
+		c.retry.Add(1)
 		return fmt.Errorf("claim %s: %w", e.Key, err)
 	case err != nil:
-		c.Retry++
+		c.retry.Add(1)
 		return fmt.Errorf("claim %s: %w", e.Key, err)
+	}
+	// Paced after the claim, so that a delivery already done costs no
+	// quota when a batch is redelivered.
+	if lim != nil {
+		if err := lim.Wait(ctx); err != nil {
+			c.retry.Add(1)
+			return errors.Join(fmt.Errorf("pace %s: %w", e.Key, err), w.Ledger.Release(ctx, e.Key))
+		}
 	}
 	id, sendErr := do()
 	e.UpdatedAt = w.Now()
 	if sendErr == nil {
 		e.Status, e.ProviderMessageID = ledger.Sent, id
-		c.Sent++
+		c.sent.Add(1)
 		if err := w.Ledger.Finish(ctx, e); err != nil {
 			// The provider has the message, so the batch is not failed for
 			// this. The claim stays until its lease ends; if the message is
@@ -229,14 +291,14 @@ func (w *Worker) send(ctx context.Context, e ledger.Entry, c *Counts, do func() 
 	class, reason := classify(sendErr)
 	if class == Permanent {
 		e.Status, e.Reason = ledger.Failed, reason
-		c.Failed++
+		c.failed.Add(1)
 		w.Log.WarnContext(ctx, "delivery failed", "delivery", e.Key.String(), "reason", reason)
 		if err := w.Ledger.Finish(ctx, e); err != nil {
 			return fmt.Errorf("record failure of %s: %w", e.Key, err)
 		}
 		return nil
 	}
-	c.Retry++
+	c.retry.Add(1)
 	if err := w.Ledger.Release(ctx, e.Key); err != nil {
 		return errors.Join(fmt.Errorf("send %s: %w", e.Key, sendErr), fmt.Errorf("release %s: %w", e.Key, err))
 	}
@@ -244,16 +306,16 @@ func (w *Worker) send(ctx context.Context, e ledger.Entry, c *Counts, do func() 
 }
 
 // skip decides a delivery that has nothing to send to in one write.
-func (w *Worker) skip(ctx context.Context, e ledger.Entry, reason string, c *Counts) error {
+func (w *Worker) skip(ctx context.Context, e ledger.Entry, reason string, c *tally) error {
 	e.Status, e.Reason, e.UpdatedAt = ledger.Skipped, reason, w.Now()
 	switch err := w.Ledger.Claim(ctx, e, e.UpdatedAt); {
 	case errors.Is(err, ledger.ErrDone):
-		c.AlreadyDone++
+		c.alreadyDone.Add(1)
 		return nil
 	case err != nil:
-		c.Retry++
+		c.retry.Add(1)
 		return fmt.Errorf("record skip of %s: %w", e.Key, err)
 	}
-	c.Skipped++
+	c.skipped.Add(1)
 	return nil
 }

@@ -24,6 +24,24 @@ type Client interface {
 	SendEmail(ctx context.Context, in *sesv2.SendEmailInput, opts ...func(*sesv2.Options)) (*sesv2.SendEmailOutput, error)
 }
 
+// AccountClient reads the account's sending quota.
+type AccountClient interface {
+	GetAccount(ctx context.Context, in *sesv2.GetAccountInput, opts ...func(*sesv2.Options)) (*sesv2.GetAccountOutput, error)
+}
+
+// MaxSendRate is the account's maximum send rate in messages (recipients)
+// per second: the physical limit of how fast notices can go out.
+func MaxSendRate(ctx context.Context, c AccountClient) (float64, error) {
+	out, err := c.GetAccount(ctx, &sesv2.GetAccountInput{})
+	if err != nil {
+		return 0, fmt.Errorf("read SES sending quota: %w", err)
+	}
+	if out.SendQuota == nil || out.SendQuota.MaxSendRate <= 0 {
+		return 0, errors.New("read SES sending quota: the account reports no send rate")
+	}
+	return out.SendQuota.MaxSendRate, nil
+}
+
 // Sender sends email from one address through one configuration set, whose
 // event destinations report deliveries, bounces and complaints.
 type Sender struct {

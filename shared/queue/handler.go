@@ -22,7 +22,10 @@ type Processor interface {
 // the dead-letter queue.
 type Handler struct {
 	Processor Processor
-	Log       *slog.Logger
+	// Backoff, when set, delays a failed message's redelivery instead of
+	// leaving it to the queue's visibility timeout.
+	Backoff *Backoff
+	Log     *slog.Logger
 }
 
 // Handle processes an SQS event.
@@ -32,6 +35,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 	for _, rec := range ev.Records {
 		if err := h.one(ctx, rec); err != nil {
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
+			h.deferRetry(ctx, rec)
 		}
 	}
 	return resp, nil
@@ -54,4 +58,17 @@ func (h *Handler) one(ctx context.Context, rec events.SQSMessage) error {
 		return err
 	}
 	return nil
+}
+
+func (h *Handler) deferRetry(ctx context.Context, rec events.SQSMessage) {
+	if h.Backoff == nil {
+		return
+	}
+	d, err := h.Backoff.Defer(ctx, rec.ReceiptHandle, rec.Attributes["ApproximateReceiveCount"])
+	if err != nil {
+		// The message still comes back, after the queue's own timeout.
+		h.Log.WarnContext(ctx, "could not set retry backoff", "messageId", rec.MessageId, "error", err.Error())
+		return
+	}
+	h.Log.InfoContext(ctx, "retry deferred", "messageId", rec.MessageId, "delaySeconds", int(d.Seconds()))
 }

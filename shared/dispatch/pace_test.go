@@ -1,0 +1,122 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"breachnotify/shared/audience"
+	"breachnotify/shared/incident"
+	"breachnotify/shared/ledger"
+)
+
+// countingLimiter counts Waits and can refuse them.
+type countingLimiter struct {
+	waits atomic.Int64
+	err   error
+}
+
+func (l *countingLimiter) Wait(context.Context) error {
+	l.waits.Add(1)
+	return l.err
+}
+
+func TestLimitersArePaidOncePerSend(t *testing.T) {
+	users := []audience.User{
+		{ID: "u-1", Email: "one@example.com", Devices: []audience.Device{device("d-1", "android"), device("d-2", "ios")}},
+		{ID: "u-2"}, // nothing to send to: no quota spent
+	}
+	e := newEnv(userMap(users...))
+	email, push := &countingLimiter{}, &countingLimiter{}
+	e.worker.EmailLimiter, e.worker.PushLimiter = email, push
+	b := batch("account-accessed", []incident.Channel{incident.Email, incident.Push}, explicit("u-1", "u-2"))
+	for range 2 { // the second run finds everything done and must not pay again
+		if _, err := e.worker.Process(context.Background(), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if email.waits.Load() != 1 || push.waits.Load() != 2 {
+		t.Errorf("email waits %d, push waits %d; want 1 and 2", email.waits.Load(), push.waits.Load())
+	}
+}
+
+func TestLimiterRefusalReleasesTheClaim(t *testing.T) {
+	e := newEnv(userMap(audience.User{ID: "u-1", Email: "one@example.com"}))
+	e.worker.EmailLimiter = &countingLimiter{err: context.DeadlineExceeded}
+	b := batch("account-accessed", []incident.Channel{incident.Email}, explicit("u-1"))
+	_, err := e.worker.Process(context.Background(), b)
+	if !errors.Is(err, ErrRetry) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want ErrRetry wrapping the deadline", err)
+	}
+	if len(e.mailer.sent) != 0 {
+		t.Error("sent although the limiter refused")
+	}
+	if _, claimed := e.ledger.entries[key("u-1", incident.Email, "")]; claimed {
+		t.Error("claim kept: a redelivery would find the delivery in flight")
+	}
+}
+
+// gateMailer blocks every send until want sends are in flight at once.
+type gateMailer struct {
+	mu       sync.Mutex
+	inFlight int
+	peak     int
+	want     int
+	release  chan struct{}
+	open     sync.Once
+}
+
+func (g *gateMailer) Send(ctx context.Context, m Mail) (string, error) {
+	g.mu.Lock()
+	g.inFlight++
+	g.peak = max(g.peak, g.inFlight)
+	if g.inFlight == g.want {
+		g.open.Do(func() { close(g.release) })
+	}
+	g.mu.Unlock()
+	select {
+	case <-g.release:
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	g.mu.Lock()
+	g.inFlight--
+	g.mu.Unlock()
+	return "id-" + m.To, nil
+}
+
+func TestParallelSendsWithinABatch(t *testing.T) {
+	var users []audience.User
+	var ids []string
+	for _, id := range []string{"u-1", "u-2", "u-3", "u-4", "u-5", "u-6"} {
+		users = append(users, audience.User{ID: id, Email: id + "@example.com"})
+		ids = append(ids, id)
+	}
+	tests := []struct {
+		parallel, wantPeak int
+	}{{1, 1}, {4, 4}, {16, 6}}
+	for _, tc := range tests {
+		t.Run("", func(t *testing.T) {
+			e := newEnv(userMap(users...))
+			g := &gateMailer{want: tc.wantPeak, release: make(chan struct{})}
+			e.worker.Mailer, e.worker.Parallel = g, tc.parallel
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			c, err := e.worker.Process(ctx, batch("account-accessed", []incident.Channel{incident.Email}, explicit(ids...)))
+			if err != nil || c.Sent != 6 {
+				t.Fatalf("sent %d, err %v (a gate that never opened means fewer sends were in flight than Parallel)", c.Sent, err)
+			}
+			if g.peak > tc.parallel {
+				t.Errorf("peak %d sends in flight, more than Parallel %d", g.peak, tc.parallel)
+			}
+			for _, en := range e.ledger.entries {
+				if en.Status != ledger.Sent {
+					t.Errorf("%s is %s", en.Key, en.Status)
+				}
+			}
+		})
+	}
+}
