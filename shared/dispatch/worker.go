@@ -122,14 +122,21 @@ func (w *Worker) Process(ctx context.Context, b Batch) (Counts, error) {
 	for _, m := range b.Members {
 		u, ok := users[m.UserID]
 		for _, ch := range b.Channels {
-			slots <- struct{}{}
-			wg.Go(func() {
-				defer func() { <-slots }()
+			run := func() {
 				if err := w.deliver(ctx, b, m, u, ok, ch, c); err != nil {
 					mu.Lock()
 					errs = append(errs, err)
 					mu.Unlock()
 				}
+			}
+			if cap(slots) == 1 {
+				run()
+				continue
+			}
+			slots <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-slots }()
+				run()
 			})
 		}
 	}

@@ -19,6 +19,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
 	texttemplate "text/template"
 	"unicode"
 	"unicode/utf8"
@@ -111,11 +112,70 @@ func Render(template, locale string, d Data) (Message, error) {
 		return Message{}, fmt.Errorf("render %q: %w", template, ErrUnknownTemplate)
 	}
 	loc := e.resolve(locale)
-	email, push, err := e.locales[loc].render(newView(d))
+	v := newView(d)
+	email, push, err := renderCached(template, loc, e.locales[loc], v)
 	if err != nil {
 		return Message{}, fmt.Errorf("render %s/%s: %w", template, loc, err)
 	}
-	return Message{Template: template, Locale: loc, Version: e.version, Email: email, Push: push}, nil
+	return Message{Template: template, Locale: loc, Version: e.version, Email: email, Push: fitPush(push)}, nil
+}
+
+// Executing the templates costs far more than everything else the worker
+// does for a recipient, yet within one incident only the user's name
+// varies. So each (template, locale, fields but the name) is executed once
+// with a placeholder for the name, and each recipient gets a copy with the
+// placeholder replaced: as the sanitised name in text parts and HTML-escaped
+// the way html/template escapes text. A test checks that this equals a full
+// execution for every template, locale and awkward name.
+const namePlaceholder = "Nx7Pq2PLACEHOLDERk9Zw4"
+
+type cacheKey struct {
+	template, locale string
+	view             view // Name is "" or namePlaceholder
+}
+
+type rendered struct {
+	email Email
+	push  Push
+}
+
+var (
+	cacheMu sync.RWMutex
+	cache   = map[cacheKey]rendered{}
+)
+
+// cacheMax bounds the cache; an incident needs a handful of entries.
+const cacheMax = 1024
+
+func renderCached(template, loc string, vr variant, v view) (Email, Push, error) {
+	name := v.Name
+	key := cacheKey{template: template, locale: loc, view: v}
+	if name != "" {
+		key.view.Name = namePlaceholder
+	}
+	cacheMu.RLock()
+	r, ok := cache[key]
+	cacheMu.RUnlock()
+	if !ok {
+		email, push, err := vr.render(key.view)
+		if err != nil {
+			return Email{}, Push{}, err
+		}
+		r = rendered{email, push}
+		cacheMu.Lock()
+		if len(cache) >= cacheMax {
+			clear(cache)
+		}
+		cache[key] = r
+		cacheMu.Unlock()
+	}
+	if name == "" {
+		return r.email, r.push, nil
+	}
+	htmlName := strings.ReplaceAll(htmltemplate.HTMLEscapeString(name), "+", "&#43;")
+	sub := func(s, with string) string { return strings.ReplaceAll(s, namePlaceholder, with) }
+	return Email{Subject: sub(r.email.Subject, name), Text: sub(r.email.Text, name), HTML: sub(r.email.HTML, htmlName)},
+		Push{Title: sub(r.push.Title, name), Body: sub(r.push.Body, name)}, nil
 }
 
 // Has reports whether template can be rendered.
@@ -190,7 +250,7 @@ func (v variant) render(d view) (Email, Push, error) {
 	// here keeps that true whatever a template edit does.
 	email.Subject = oneLine(email.Subject)
 	push.Title = oneLine(push.Title)
-	return email, fitPush(push), nil
+	return email, push, nil
 }
 
 func newView(d Data) view {
