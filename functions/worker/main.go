@@ -39,7 +39,7 @@ func main() {
 }
 
 func run(info func(string, ...any)) error {
-	env, err := awsconfig.Env("USERS_TABLE", "DELIVERIES_TABLE", "RECIPIENTS_QUEUE_URL", "SENDER_ADDRESS",
+	env, err := awsconfig.Env("USERS_TABLE", "DELIVERIES_TABLE", "INCIDENTS_TABLE", "RECIPIENTS_QUEUE_URL", "SENDER_ADDRESS",
 		"SES_CONFIGURATION_SET", "BRAND_NAME", "EMAIL_MAX_SEND_RATE", "PUSH_MAX_SEND_RATE",
 		"WORKER_MAX_CONCURRENCY", "RETRY_BASE_SECONDS")
 	if err != nil {
@@ -75,6 +75,9 @@ func run(info func(string, ...any)) error {
 		Ledger: &dynamo.Ledger{Client: db, Table: env["DELIVERIES_TABLE"]},
 		Mailer: &email.Sender{Client: ses, From: env["SENDER_ADDRESS"], ConfigurationSet: env["SES_CONFIGURATION_SET"]},
 		Pusher: &push.Publisher{Client: sns.NewFromConfig(cfg)},
+		// A channel the provider stops is paused for the incident and its
+		// batches parked beside the incident until an admin resumes it.
+		Control: &dynamo.Incidents{Client: db, Table: env["INCIDENTS_TABLE"]},
 		// A burst of one: the worker never sends faster than its share,
 		// even right after an idle spell.
 		EmailLimiter: rate.NewLimiter(rate.Limit(emailShare), 1),

@@ -59,7 +59,7 @@ func withStack(m *testing.M) (int, error) {
 	}
 	defer os.RemoveAll(tmp)
 	bin := filepath.Join(tmp, "bin")
-	for _, fn := range []string{"intake", "worker"} {
+	for _, fn := range []string{"intake", "worker", "admin"} {
 		id := strings.ToUpper(fn[:1]) + fn[1:] + "Function"
 		cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", filepath.Join(bin, id, "bootstrap"), "./functions/"+fn)
 		cmd.Dir, cmd.Stderr = root, os.Stderr

@@ -15,6 +15,11 @@ const (
 	// Permanent: this recipient or device cannot be reached by this channel;
 	// record the failure and never retry it.
 	Permanent
+	// Paused: the provider refuses every message on this channel for the
+	// whole account (sending paused, account suspended). Retrying each
+	// message would only storm it: the incident's channel is paused and its
+	// batches are parked until an operator resumes it.
+	Paused
 )
 
 // SendError is how the email and push adapters report a failed send. Reason

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"slices"
 	"sync"
@@ -53,6 +54,15 @@ type Pusher interface {
 	Push(ctx context.Context, endpointARN string, p notice.Push, data map[string]string) (messageID string, err error)
 }
 
+// Control holds an incident's paused channels and the batches parked
+// while a channel is paused.
+type Control interface {
+	Paused(ctx context.Context, incidentID string) (map[incident.Channel]string, error)
+	Pause(ctx context.Context, incidentID string, ch incident.Channel, reason string) error
+	// Park keeps a batch (of one channel) until the channel is resumed.
+	Park(ctx context.Context, b Batch) error
+}
+
 // Limiter paces sends to a provider's quota: Wait blocks until one more
 // message may go out, or fails if ctx would end first.
 type Limiter interface {
@@ -81,6 +91,8 @@ type Worker struct {
 	// EmailLimiter and PushLimiter pace each channel to its share of the
 	// provider's quota; nil means unpaced.
 	EmailLimiter, PushLimiter Limiter
+	// Control pauses channels the provider has stopped; nil disables pausing.
+	Control Control
 	// Parallel is how many deliveries of a batch are in flight at once. At a
 	// provider latency L, one worker reaches rate r only with r×L sends in
 	// flight, so a paced worker needs more than one.
@@ -93,6 +105,8 @@ type Worker struct {
 // Counts is what one batch did, by outcome.
 type Counts struct {
 	Sent, Failed, Skipped, AlreadyDone, Retry int
+	// Parked deliveries wait in a parked batch for their channel to resume.
+	Parked int
 }
 
 // ErrRetry is returned when some deliveries of a batch must be tried again;
@@ -104,7 +118,14 @@ var ErrRetry = errors.New("some deliveries must be retried")
 // must be redelivered, and other errors when the ledger or the user store
 // failed, which are retryable too.
 func (w *Worker) Process(ctx context.Context, b Batch) (Counts, error) {
-	c := &tally{}
+	c := &tally{paused: map[incident.Channel]string{}}
+	if w.Control != nil {
+		paused, err := w.Control.Paused(ctx, b.IncidentID)
+		if err != nil {
+			return Counts{}, fmt.Errorf("batch %s/%s: read paused channels: %w", b.IncidentID, b.NoticeID, err)
+		}
+		maps.Copy(c.paused, paused)
+	}
 	ids := make([]string, len(b.Members))
 	for i, m := range b.Members {
 		ids[i] = m.UserID
@@ -141,24 +162,64 @@ func (w *Worker) Process(ctx context.Context, b Batch) (Counts, error) {
 		}
 	}
 	wg.Wait()
-	return c.done(ctx, w.Log, b, errs)
+	errs = append(errs, w.park(ctx, b, c))
+	return c.done(ctx, w.Log, b, errors.Join(errs...))
 }
 
-// tally counts outcomes from concurrent deliveries.
+// park keeps the batch once for each of its channels that is paused; the
+// ledger skips on resume what was already done.
+func (w *Worker) park(ctx context.Context, b Batch, c *tally) error {
+	for _, ch := range b.Channels {
+		if !c.isPaused(ch) {
+			continue
+		}
+		p := b
+		p.Channels = []incident.Channel{ch}
+		if err := w.Control.Park(ctx, p); err != nil {
+			return fmt.Errorf("park %s/%s %s: %w", b.IncidentID, b.NoticeID, ch, err)
+		}
+	}
+	return nil
+}
+
+// tally counts outcomes from concurrent deliveries and tracks the channels
+// paused before or during the batch.
 type tally struct {
-	sent, failed, skipped, alreadyDone, retry atomic.Int64
+	sent, failed, skipped, alreadyDone, retry, parked atomic.Int64
+
+	mu     sync.Mutex
+	paused map[incident.Channel]string
 }
 
-func (t *tally) done(ctx context.Context, log *slog.Logger, b Batch, errs []error) (Counts, error) {
+func (t *tally) isPaused(ch incident.Channel) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	_, ok := t.paused[ch]
+	return ok
+}
+
+// pause reports whether this call paused ch (the first to see it stopped).
+func (t *tally) pause(ch incident.Channel, reason string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.paused[ch]; ok {
+		return false
+	}
+	t.paused[ch] = reason
+	return true
+}
+
+func (t *tally) done(ctx context.Context, log *slog.Logger, b Batch, err error) (Counts, error) {
 	c := Counts{
 		Sent: int(t.sent.Load()), Failed: int(t.failed.Load()), Skipped: int(t.skipped.Load()),
-		AlreadyDone: int(t.alreadyDone.Load()), Retry: int(t.retry.Load()),
+		AlreadyDone: int(t.alreadyDone.Load()), Retry: int(t.retry.Load()), Parked: int(t.parked.Load()),
 	}
 	log.InfoContext(ctx, "batch processed",
 		"incidentId", b.IncidentID, "noticeId", b.NoticeID, "members", len(b.Members),
-		"sent", c.Sent, "failed", c.Failed, "skipped", c.Skipped, "alreadyDone", c.AlreadyDone, "retry", c.Retry)
-	if len(errs) > 0 {
-		return c, fmt.Errorf("batch %s/%s: %w: %w", b.IncidentID, b.NoticeID, ErrRetry, errors.Join(errs...))
+		"sent", c.Sent, "failed", c.Failed, "skipped", c.Skipped, "alreadyDone", c.AlreadyDone,
+		"retry", c.Retry, "parked", c.Parked)
+	if err != nil {
+		return c, fmt.Errorf("batch %s/%s: %w: %w", b.IncidentID, b.NoticeID, ErrRetry, err)
 	}
 	return c, nil
 }
@@ -260,6 +321,10 @@ func emailPlatform(m audience.Member, u audience.User) string {
 
 // send runs the claim → send → record sequence for one delivery.
 func (w *Worker) send(ctx context.Context, e ledger.Entry, c *tally, lim Limiter, do func() (string, error)) error {
+	if c.isPaused(e.Channel) {
+		c.parked.Add(1)
+		return nil
+	}
 	now := w.Now()
 	e.Status, e.UpdatedAt = ledger.Claimed, now
 	switch err := w.Ledger.Claim(ctx, e, now.Add(ledger.Lease)); {
@@ -296,6 +361,16 @@ func (w *Worker) send(ctx context.Context, e ledger.Entry, c *tally, lim Limiter
 		return nil
 	}
 	class, reason := classify(sendErr)
+	if class == Paused && w.Control != nil {
+		c.parked.Add(1)
+		err := w.Ledger.Release(ctx, e.Key)
+		if c.pause(e.Channel, reason) {
+			w.Log.ErrorContext(ctx, "channel paused: the provider stopped sending; batches are parked until resumed",
+				"incidentId", e.IncidentID, "channel", string(e.Channel), "reason", reason)
+			err = errors.Join(err, w.Control.Pause(ctx, e.IncidentID, e.Channel, reason))
+		}
+		return err
+	}
 	if class == Permanent {
 		e.Status, e.Reason = ledger.Failed, reason
 		c.failed.Add(1)

@@ -2,12 +2,18 @@ package dynamo
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"breachnotify/shared/dispatch"
+	"breachnotify/shared/incident"
 	"breachnotify/shared/intake"
 )
 
@@ -96,25 +102,141 @@ func (s *Incidents) Receipts(ctx context.Context, incidentID string) ([]intake.R
 		pk = rejectedPK
 	}
 	var out []intake.Receipt
+	err := s.query(ctx, pk, eventPrefix, func(item map[string]types.AttributeValue) error {
+		var it receiptItem
+		if err := unmarshal(item, &it); err != nil {
+			return err
+		}
+		out = append(out, it.Receipt)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list receipts of %q: %w", incidentID, err)
+	}
+	return out, nil
+}
+
+// Pauses and parked batches live beside the incident: sk "pause#<channel>"
+// while a channel is paused, sk "parked#<channel>#<hash>" for each batch
+// kept until it resumes (the hash of the batch makes parking idempotent).
+const (
+	pausePrefix  = "pause#"
+	parkedPrefix = "parked#"
+)
+
+type pauseItem struct {
+	PK       string           `json:"pk"`
+	SK       string           `json:"sk"`
+	Channel  incident.Channel `json:"channel"`
+	Reason   string           `json:"reason"`
+	PausedAt time.Time        `json:"pausedAt"`
+}
+
+type parkedItem struct {
+	PK    string         `json:"pk"`
+	SK    string         `json:"sk"`
+	Batch dispatch.Batch `json:"batch"`
+}
+
+// Paused returns the incident's paused channels and why.
+func (s *Incidents) Paused(ctx context.Context, id string) (map[incident.Channel]string, error) {
+	out := map[incident.Channel]string{}
+	err := s.query(ctx, id, pausePrefix, func(item map[string]types.AttributeValue) error {
+		var p pauseItem
+		if err := unmarshal(item, &p); err != nil {
+			return err
+		}
+		out[p.Channel] = p.Reason
+		return nil
+	})
+	return out, err
+}
+
+// Pause marks a channel of an incident paused.
+func (s *Incidents) Pause(ctx context.Context, id string, ch incident.Channel, reason string) error {
+	item, err := marshal(pauseItem{PK: id, SK: pausePrefix + string(ch), Channel: ch, Reason: reason, PausedAt: time.Now().UTC()})
+	if err != nil {
+		return err
+	}
+	if _, err := s.Client.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.Table, Item: item}); err != nil {
+		return fmt.Errorf("pause %s %s: %w", id, ch, err)
+	}
+	return nil
+}
+
+// Unpause lifts a channel's pause.
+func (s *Incidents) Unpause(ctx context.Context, id string, ch incident.Channel) error {
+	_, err := s.Client.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.Table,
+		Key: map[string]types.AttributeValue{"pk": str(id), "sk": str(pausePrefix + string(ch))}})
+	if err != nil {
+		return fmt.Errorf("unpause %s %s: %w", id, ch, err)
+	}
+	return nil
+}
+
+// Park keeps a one-channel batch until its channel resumes.
+func (s *Incidents) Park(ctx context.Context, b dispatch.Batch) error {
+	if len(b.Channels) != 1 {
+		return fmt.Errorf("park %s/%s: a parked batch has one channel, not %d", b.IncidentID, b.NoticeID, len(b.Channels))
+	}
+	body, err := json.Marshal(b)
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(body)
+	item, err := marshal(parkedItem{PK: b.IncidentID, SK: parkedPrefix + string(b.Channels[0]) + "#" + hex.EncodeToString(sum[:12]), Batch: b})
+	if err != nil {
+		return err
+	}
+	if _, err := s.Client.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.Table, Item: item}); err != nil {
+		return fmt.Errorf("park %s/%s: %w", b.IncidentID, b.NoticeID, err)
+	}
+	return nil
+}
+
+// Parked lists the batches parked for a channel.
+func (s *Incidents) Parked(ctx context.Context, id string, ch incident.Channel) ([]dispatch.Parked, error) {
+	var out []dispatch.Parked
+	err := s.query(ctx, id, parkedPrefix+string(ch)+"#", func(item map[string]types.AttributeValue) error {
+		var p parkedItem
+		if err := unmarshal(item, &p); err != nil {
+			return err
+		}
+		out = append(out, dispatch.Parked{ID: p.SK, Batch: p.Batch})
+		return nil
+	})
+	return out, err
+}
+
+// Unpark removes a parked batch once it is queued again.
+func (s *Incidents) Unpark(ctx context.Context, id, parkedID string) error {
+	_, err := s.Client.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.Table,
+		Key: map[string]types.AttributeValue{"pk": str(id), "sk": str(parkedID)}})
+	if err != nil {
+		return fmt.Errorf("unpark %s %s: %w", id, parkedID, err)
+	}
+	return nil
+}
+
+func (s *Incidents) query(ctx context.Context, pk, skPrefix string, each func(map[string]types.AttributeValue) error) error {
 	p := dynamodb.NewQueryPaginator(s.Client, &dynamodb.QueryInput{
 		TableName:              &s.Table,
-		KeyConditionExpression: aws.String("pk = :pk AND begins_with(sk, :e)"),
+		KeyConditionExpression: aws.String("pk = :pk AND begins_with(sk, :p)"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk": str(pk), ":e": str(eventPrefix),
+			":pk": str(pk), ":p": str(skPrefix),
 		},
+		ConsistentRead: aws.Bool(true),
 	})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("list receipts of %q: %w", incidentID, err)
+			return fmt.Errorf("query %s %s*: %w", pk, skPrefix, err)
 		}
 		for _, item := range page.Items {
-			var it receiptItem
-			if err := unmarshal(item, &it); err != nil {
-				return nil, fmt.Errorf("decode receipt: %w", err)
+			if err := each(item); err != nil {
+				return fmt.Errorf("decode %s %s*: %w", pk, skPrefix, err)
 			}
-			out = append(out, it.Receipt)
 		}
 	}
-	return out, nil
+	return nil
 }

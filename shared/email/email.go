@@ -83,15 +83,25 @@ func (s *Sender) Send(ctx context.Context, m dispatch.Mail) (string, error) {
 	return aws.ToString(out.MessageId), nil
 }
 
-// classify maps SES errors to what the dispatcher must do. Only errors that
-// concern this one recipient are permanent; account-wide ones (sending
-// paused, throttling) are retryable so no recipient is given up for them.
+// classify maps SES errors to what the dispatcher must do, in one place.
+// Only errors that concern this one recipient are permanent. Errors that
+// stop the whole account pause the channel. Throttling, 5xx and anything
+// unknown are retryable, so no recipient is given up for them.
 func classify(err error) error {
 	var (
 		rejected   *types.MessageRejected
 		badRequest *types.BadRequestException
+		paused     *types.SendingPausedException
+		suspended  *types.AccountSuspendedException
+		unverified *types.MailFromDomainNotVerifiedException
 	)
 	switch {
+	case errors.As(err, &paused):
+		return &dispatch.SendError{Class: dispatch.Paused, Reason: "SendingPaused", Err: err}
+	case errors.As(err, &suspended):
+		return &dispatch.SendError{Class: dispatch.Paused, Reason: "AccountSuspended", Err: err}
+	case errors.As(err, &unverified):
+		return &dispatch.SendError{Class: dispatch.Paused, Reason: "MailFromDomainNotVerified", Err: err}
 	case errors.As(err, &rejected):
 		return &dispatch.SendError{Class: dispatch.Permanent, Reason: "MessageRejected", Err: err}
 	case errors.As(err, &badRequest):

@@ -85,8 +85,11 @@ func classify(err error) error {
 		disabled *types.EndpointDisabledException
 		invalid  *types.InvalidParameterException
 		notFound *types.NotFoundException
+		appOff   *types.PlatformApplicationDisabledException
 	)
 	switch {
+	case errors.As(err, &appOff):
+		return &dispatch.SendError{Class: dispatch.Paused, Reason: "PlatformApplicationDisabled", Err: err}
 	case errors.As(err, &disabled):
 		return &dispatch.SendError{Class: dispatch.Permanent, Reason: "EndpointDisabled", Err: err}
 	case errors.As(err, &invalid):

@@ -1,0 +1,167 @@
+package dispatch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+
+	"breachnotify/shared/audience"
+	"breachnotify/shared/incident"
+	"breachnotify/shared/ledger"
+)
+
+// memControl is a Control and ParkingLot in memory.
+type memControl struct {
+	mu     sync.Mutex
+	paused map[incident.Channel]string
+	parked map[string]Batch
+}
+
+func newMemControl() *memControl {
+	return &memControl{paused: map[incident.Channel]string{}, parked: map[string]Batch{}}
+}
+
+func (m *memControl) Paused(context.Context, string) (map[incident.Channel]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[incident.Channel]string{}
+	for k, v := range m.paused {
+		out[k] = v
+	}
+	return out, nil
+}
+
+func (m *memControl) Pause(_ context.Context, _ string, ch incident.Channel, reason string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.paused[ch] = reason
+	return nil
+}
+
+func (m *memControl) Park(_ context.Context, b Batch) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	body, _ := json.Marshal(b)
+	m.parked[string(body)] = b
+	return nil
+}
+
+func (m *memControl) Unpause(_ context.Context, _ string, ch incident.Channel) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.paused, ch)
+	return nil
+}
+
+func (m *memControl) Parked(_ context.Context, _ string, ch incident.Channel) ([]Parked, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []Parked
+	for id, b := range m.parked {
+		if slices.Equal(b.Channels, []incident.Channel{ch}) {
+			out = append(out, Parked{ID: id, Batch: b})
+		}
+	}
+	return out, nil
+}
+
+func (m *memControl) Unpark(_ context.Context, _, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.parked, id)
+	return nil
+}
+
+type queueFunc func(ctx context.Context, bodies [][]byte) error
+
+func (f queueFunc) Send(ctx context.Context, bodies [][]byte) error { return f(ctx, bodies) }
+
+func TestSendingPausedParksTheChannelAndResumeSendsOnce(t *testing.T) {
+	var users []audience.User
+	for _, id := range []string{"u-1", "u-2", "u-3"} {
+		users = append(users, audience.User{ID: id, Email: id + "@example.com", Devices: []audience.Device{device("d-1", "android")}})
+	}
+	e := newEnv(userMap(users...))
+	ctl := newMemControl()
+	e.worker.Control = ctl
+	paused := &SendError{Class: Paused, Reason: "SendingPaused", Err: errors.New("paused")}
+	// SES pauses after the first email.
+	calls := 0
+	e.mailer.fail = func(Mail) error {
+		calls++
+		if calls > 1 {
+			return paused
+		}
+		return nil
+	}
+	b := batch("account-accessed", []incident.Channel{incident.Email, incident.Push}, explicit("u-1", "u-2", "u-3"))
+	c, err := e.worker.Process(context.Background(), b)
+	if err != nil {
+		t.Fatalf("a pause must not fail the batch (no retry storm): %v", err)
+	}
+	if c.Sent != 4 || c.Parked != 2 || calls != 2 {
+		t.Errorf("counts %+v after %d SES calls; want 1 email + 3 pushes sent, 2 emails parked, SES asked twice", c, calls)
+	}
+	if ctl.paused[incident.Email] != "SendingPaused" {
+		t.Errorf("paused = %v", ctl.paused)
+	}
+	if len(ctl.parked) != 1 {
+		t.Fatalf("parked %d batches, want the email part of this one", len(ctl.parked))
+	}
+	for _, en := range e.ledger.snapshot() {
+		if en.Status == ledger.Claimed {
+			t.Errorf("%s left claimed: a resume would find it in flight", en.Key)
+		}
+	}
+
+	t.Run("a batch arriving while paused is parked without calling SES", func(t *testing.T) {
+		before := calls
+		b2 := b
+		b2.NoticeID = "n1-account-accessed"
+		c, err := e.worker.Process(context.Background(), b2)
+		if err != nil || calls != before || c.Parked != 3 || c.Sent != 3 {
+			t.Errorf("counts %+v, err %v, SES calls %d", c, err, calls-before)
+		}
+	})
+
+	t.Run("resume re-queues the parked batches and each email is sent once", func(t *testing.T) {
+		e.mailer.fail = nil
+		var queued []Batch
+		q := queueFunc(func(_ context.Context, bodies [][]byte) error {
+			for _, body := range bodies {
+				b, err := ParseBatch(body)
+				if err != nil {
+					return err
+				}
+				queued = append(queued, b)
+			}
+			return nil
+		})
+		n, err := Resume(context.Background(), ctl, q, b.IncidentID, incident.Email)
+		if err != nil || n != 2 || len(ctl.parked) != 0 || len(ctl.paused) != 0 {
+			t.Fatalf("resumed %d, err %v, parked left %d, paused %v", n, err, len(ctl.parked), ctl.paused)
+		}
+		sentBefore := len(e.mailer.sent)
+		for _, qb := range queued {
+			if _, err := e.worker.Process(context.Background(), qb); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// 2 emails left of the first batch, 3 of the second; u-1's first email is not repeated.
+		if got := len(e.mailer.sent) - sentBefore; got != 5 {
+			t.Errorf("sent %d emails after resume, want 5", got)
+		}
+		emails := map[string]int{}
+		for _, en := range e.ledger.snapshot() {
+			if en.Channel == incident.Email && en.Status == ledger.Sent {
+				emails[en.NoticeID]++
+			}
+		}
+		if emails["n0-account-accessed"] != 3 || emails["n1-account-accessed"] != 3 {
+			t.Errorf("sent emails per notice = %v", emails)
+		}
+	})
+}
