@@ -13,7 +13,7 @@ STACK_DIR := $(LOCAL)/stack
 RIE       := $(TOOLS)/aws-lambda-rie
 RIE_MOD   := github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d
 SES_LOCAL := infra/node_modules/aws-ses-v2-local/dist/cli.js
-FUNCTIONS := IntakeFunction WorkerFunction AdminFunction
+FUNCTIONS := IntakeFunction PlannerFunction WorkerFunction AdminFunction
 LOCALSTACK = $(BIN)/localstack -dir $(STACK_DIR)
 
 # Deployment build flags (house rule 8); SAM passes ARTIFACTS_DIR.

@@ -1,11 +1,10 @@
 // Command intake is the IntakeFunction: EventBridge incident events in,
-// recorded incidents and recipient batches out.
+// recorded incidents and planning tasks out.
 package main
 
 import (
 	"context"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -22,14 +21,9 @@ import (
 
 func main() {
 	log := lambdacontext.NewLogger()
-	env, err := awsconfig.Env("USERS_TABLE", "INCIDENTS_TABLE", "RECIPIENTS_QUEUE_URL", "BATCH_SIZE")
+	env, err := awsconfig.Env("INCIDENTS_TABLE", "PLAN_QUEUE_URL")
 	if err != nil {
 		log.Error("configuration", "error", err)
-		os.Exit(1)
-	}
-	batch, err := strconv.Atoi(env["BATCH_SIZE"])
-	if err != nil || batch < 1 {
-		log.Error("configuration", "error", "BATCH_SIZE must be a positive integer")
 		os.Exit(1)
 	}
 	cfg, err := awsconfig.Load(context.Background())
@@ -40,9 +34,7 @@ func main() {
 	db := dynamodb.NewFromConfig(cfg)
 	h := &intake.Handler{
 		Incidents:     &dynamo.Incidents{Client: db, Table: env["INCIDENTS_TABLE"]},
-		Directory:     &dynamo.Users{Client: db, Table: env["USERS_TABLE"]},
-		Queue:         &queue.Sender{Client: sqs.NewFromConfig(cfg), URL: env["RECIPIENTS_QUEUE_URL"]},
-		BatchSize:     batch,
+		Tasks:         &queue.FIFO{Client: sqs.NewFromConfig(cfg), URL: env["PLAN_QUEUE_URL"]},
 		KnownTemplate: notice.Has,
 		Log:           log,
 		Now:           time.Now,

@@ -87,8 +87,12 @@ func run(info func(string, ...any)) error {
 		Log:          lambdacontext.NewLogger(),
 		Now:          time.Now,
 	}
-	h := &queue.Handler{
-		Processor: w,
+	h := &queue.Handler[dispatch.Batch]{
+		Parse: dispatch.ParseBatch,
+		Process: func(ctx context.Context, b dispatch.Batch) error {
+			_, err := w.Process(ctx, b)
+			return err
+		},
 		Backoff: &queue.Backoff{Client: sqs.NewFromConfig(cfg), QueueURL: env["RECIPIENTS_QUEUE_URL"],
 			Base: time.Duration(num["RETRY_BASE_SECONDS"] * float64(time.Second))},
 		Log: w.Log,

@@ -59,8 +59,15 @@ func withStack(m *testing.M) (int, error) {
 	}
 	defer os.RemoveAll(tmp)
 	bin := filepath.Join(tmp, "bin")
-	for _, fn := range []string{"intake", "worker", "admin"} {
-		id := strings.ToUpper(fn[:1]) + fn[1:] + "Function"
+	tpl, err := ReadTemplate(filepath.Join(root, "template.yaml"))
+	if err != nil {
+		return 0, err
+	}
+	for id, r := range tpl.Resources {
+		if r.Type != "AWS::Serverless::Function" {
+			continue
+		}
+		fn := strings.ToLower(strings.TrimSuffix(id, "Function"))
 		cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", filepath.Join(bin, id, "bootstrap"), "./functions/"+fn)
 		cmd.Dir, cmd.Stderr = root, os.Stderr
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
@@ -68,32 +75,48 @@ func withStack(m *testing.M) (int, error) {
 			return 0, fmt.Errorf("build %s: %w", fn, err)
 		}
 	}
+	tmpDir, binDir = tmp, bin
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	dir := filepath.Join(tmp, "stack")
-	s, err := Up(ctx, Options{
-		Dir: dir, Template: filepath.Join(root, "template.yaml"), BinDir: bin,
-		RIE:       filepath.Join(root, ".local/tools/aws-lambda-rie"),
-		SESServer: filepath.Join(root, "infra/node_modules/aws-ses-v2-local/dist/cli.js"),
-		Python:    "python3",
-	})
+	s, err := startStack(ctx, dir, Options{})
 	if err != nil {
-		return 0, fmt.Errorf("%w\n(run 'make tools build-local' first, or 'go test -short' for unit tests only)", err)
+		return 0, err
 	}
 	defer Down(dir)
+	stack = s
+	return m.Run(), nil
+}
+
+// tmpDir and binDir are set by TestMain: a scratch folder and the built
+// bootstraps, for tests that start a stack of their own.
+var tmpDir, binDir string
+
+// startStack starts a stack in dir with o's parameter and endpoint
+// overrides, runs its mapper until ctx ends, and seeds the demo users.
+func startStack(ctx context.Context, dir string, o Options) (*State, error) {
+	o.Dir, o.Template, o.BinDir = dir, filepath.Join(root, "template.yaml"), binDir
+	o.RIE = filepath.Join(root, ".local/tools/aws-lambda-rie")
+	o.SESServer = filepath.Join(root, "infra/node_modules/aws-ses-v2-local/dist/cli.js")
+	o.Python = "python3"
+	s, err := Up(ctx, o)
+	if err != nil {
+		return nil, fmt.Errorf("%w\n(run 'make tools build-local' first, or 'go test -short' for unit tests only)", err)
+	}
 	go s.RunMapper(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	f, err := os.Open(filepath.Join(root, "infra/seed/demo-users.jsonl"))
 	if err != nil {
-		return 0, err
+		Down(dir)
+		return nil, err
 	}
 	defer f.Close()
 	reg := &push.Registrar{Client: sns.NewFromConfig(s.Config()), Applications: s.Platforms}
 	rep, err := seed.Import(ctx, f, s.Users(), reg)
 	if err != nil || len(rep.Bad) > 0 {
-		return 0, fmt.Errorf("seed demo users: %v %v", err, rep.Bad)
+		Down(dir)
+		return nil, fmt.Errorf("seed demo users: %v %v", err, rep.Bad)
 	}
-	stack = s
-	return m.Run(), nil
+	return s, nil
 }
 
 func needStack(t *testing.T) *State {
@@ -232,13 +255,17 @@ func TestConfirmedIncident(t *testing.T) {
 			t.Errorf("ledger has %d deliveries, want %d: %v", len(got), len(wantLedger), got)
 		}
 	})
-	t.Run("plan counts the unparsed version", func(t *testing.T) {
+	t.Run("the audience is frozen with counts and a hash", func(t *testing.T) {
 		rec, found, err := s.Incident(context.Background(), "INC-2014-0527")
 		if err != nil || !found {
 			t.Fatalf("incident not recorded: %v", err)
 		}
-		if rec.State != "confirmed" || len(rec.Plan) != 2 || rec.Plan[1].UnparsedVersions != 1 || rec.Plan[1].Members != 6 {
-			t.Errorf("plan = %+v", rec.Plan)
+		a := rec.Audience
+		if rec.State != "confirmed" || a == nil || rec.PlannedAt.IsZero() || rec.TasksDone != rec.Tasks {
+			t.Fatalf("incident = %+v", rec)
+		}
+		if len(a.Notices) != 2 || a.Notices[1].UnparsedVersions != 1 || a.Notices[1].Members != 6 || a.Notices[0].Members != 1 || a.Members != 7 || len(a.Hash) != 16 {
+			t.Errorf("audience = %+v", a)
 		}
 	})
 	t.Run("the same event again sends nothing new", func(t *testing.T) {
@@ -253,6 +280,36 @@ func TestConfirmedIncident(t *testing.T) {
 		}
 		if len(receipts) != 2 || receipts[1].Outcome != intake.Duplicate {
 			t.Errorf("receipts = %+v, want the second one duplicate", receipts)
+		}
+	})
+	t.Run("a redelivered planning task queues nothing", func(t *testing.T) {
+		n := len(outbox(t, s))
+		body, err := s.Invoke(context.Background(), "PlannerFunction", readEvent(t, "planner-task.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var resp events.SQSEventResponse
+		if err := json.Unmarshal(body, &resp); err != nil || len(resp.BatchItemFailures) != 0 {
+			t.Errorf("planner response %s: %v", body, err)
+		}
+		if err := s.Drain(context.Background(), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if got := len(outbox(t, s)); got != n {
+			t.Errorf("a finished task planned again: %d more notices", got-n)
+		}
+	})
+	t.Run("resume with nothing paused re-queues nothing", func(t *testing.T) {
+		body, err := s.Invoke(context.Background(), "AdminFunction", readEvent(t, "admin-resume.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var resp struct {
+			Actor   string         `json:"actor"`
+			Resumed map[string]int `json:"resumed"`
+		}
+		if err := json.Unmarshal(body, &resp); err != nil || resp.Actor != "secops:omar" || resp.Resumed["email"] != 0 {
+			t.Errorf("admin response %s: %v", body, err)
 		}
 	})
 	t.Run("a redelivered worker batch sends nothing new", func(t *testing.T) {
@@ -333,7 +390,7 @@ func TestReimportUpdatesTheCohortIndex(t *testing.T) {
 	}
 	cohort := func() []string {
 		var got []string
-		err := s.Users().Cohort(ctx, "android", below, func(m audience.Match) error {
+		err := s.Users().Cohort(ctx, "android", audience.UserShard("u-900"), below, func(m audience.Match) error {
 			if m.UserID == "u-900" {
 				got = append(got, m.DeviceID)
 			}

@@ -32,7 +32,7 @@ func (s *State) Config() aws.Config {
 // Env is the environment that points the AWS SDK (and the AWS CLI) at this
 // stack's servers.
 func (s *State) Env() map[string]string {
-	return map[string]string{
+	env := map[string]string{
 		"AWS_REGION":             s.Region,
 		"AWS_DEFAULT_REGION":     s.Region,
 		"AWS_ACCESS_KEY_ID":      "local",
@@ -40,6 +40,10 @@ func (s *State) Env() map[string]string {
 		"AWS_ENDPOINT_URL":       s.MotoURL,
 		"AWS_ENDPOINT_URL_SESV2": s.SESURL,
 	}
+	for svc, url := range s.Endpoints {
+		env["AWS_ENDPOINT_URL_"+svc] = url
+	}
+	return env
 }
 
 func physical(logicalID string) string { return stackName + "-" + logicalID }
@@ -93,7 +97,11 @@ func (s *State) provision(ctx context.Context, t *Template, overrides map[string
 		if t.Resources[id].Type != "AWS::SQS::Queue" {
 			continue
 		}
-		url, arn, err := createQueue(ctx, q, physical(id), nil)
+		name, attrs := physical(id), map[string]string(nil)
+		if fifo, _ := t.Resources[id].Properties["FifoQueue"].(bool); fifo {
+			name, attrs = name+".fifo", map[string]string{"FifoQueue": "true"}
+		}
+		url, arn, err := createQueue(ctx, q, name, attrs)
 		if err != nil {
 			return err
 		}

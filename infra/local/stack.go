@@ -46,6 +46,10 @@ type Options struct {
 	// Params override template parameter defaults, as
 	// `sam deploy --parameter-overrides` would.
 	Params map[string]string
+	// Endpoints point services elsewhere than moto and aws-ses-v2-local,
+	// by the SDK's AWS_ENDPOINT_URL_<SERVICE> suffix (e.g. "SESV2", "SNS"):
+	// how the fault-injecting server is put in front of the functions.
+	Endpoints map[string]string
 }
 
 // localAccount is what the local SES reports from GetAccount: a production
@@ -84,6 +88,7 @@ type State struct {
 	StartedAt time.Time           `json:"startedAt"`
 	Platforms map[string]string   `json:"platforms"` // device platform -> SNS platform application ARN
 	QueueARNs map[string]string   `json:"queueArns"`
+	Endpoints map[string]string   `json:"endpoints,omitempty"`
 }
 
 // Load reads the state of the stack running in dir.
@@ -164,7 +169,7 @@ func Up(ctx context.Context, o Options) (_ *State, err error) {
 	if err := checkTools(o, tpl); err != nil {
 		return nil, err
 	}
-	s := &State{Dir: o.Dir, Region: region, PIDs: map[string]int{}, StartedAt: time.Now().UTC(), Functions: map[string]Function{}}
+	s := &State{Dir: o.Dir, Region: region, PIDs: map[string]int{}, StartedAt: time.Now().UTC(), Functions: map[string]Function{}, Endpoints: o.Endpoints}
 	defer func() {
 		if err != nil {
 			s.stop()

@@ -119,14 +119,16 @@ func (d *fakeDirectory) Existing(_ context.Context, ids []string) ([]string, err
 
 // Cohort yields matches the way the index does: by version key, so unparsed
 // versions are included and flagged.
-func (d *fakeDirectory) Cohort(_ context.Context, platform string, below version.Version, yield func(Match) error) error {
-	d.cohortCalls = append(d.cohortCalls, platform)
+func (d *fakeDirectory) Cohort(_ context.Context, platform string, shard int, below version.Version, yield func(Match) error) error {
+	if shard == 0 {
+		d.cohortCalls = append(d.cohortCalls, platform)
+	}
 	if d.err != nil {
 		return d.err
 	}
 	for _, dev := range d.devices {
 		key := version.KeyOf(dev.version)
-		if dev.platform != platform || key >= below.Key() {
+		if dev.platform != platform || key >= below.Key() || UserShard(dev.user) != shard {
 			continue
 		}
 		if err := yield(Match{UserID: dev.user, DeviceID: dev.id, UnparsedVersion: version.IsUnparsedKey(key)}); err != nil {
@@ -134,6 +136,46 @@ func (d *fakeDirectory) Cohort(_ context.Context, platform string, below version
 		}
 	}
 	return nil
+}
+
+// resolveAll resolves every shard and merges them, as planning all of a
+// notice's tasks does.
+func resolveAll(ctx context.Context, dir Directory, a incident.Audience) (Resolution, error) {
+	var all Resolution
+	for shard := range Shards {
+		r, err := Resolve(ctx, dir, a, shard)
+		if err != nil {
+			return all, err
+		}
+		all.Members = append(all.Members, r.Members...)
+		all.UnknownUserIDs = append(all.UnknownUserIDs, r.UnknownUserIDs...)
+		all.CohortDevices += r.CohortDevices
+		all.UnparsedVersions += r.UnparsedVersions
+	}
+	slices.SortFunc(all.Members, func(a, b Member) int { return strings.Compare(a.UserID, b.UserID) })
+	slices.Sort(all.UnknownUserIDs)
+	return all, nil
+}
+
+func TestResolveTakesOnlyItsShard(t *testing.T) {
+	d := &fakeDirectory{users: []string{"u-1", "u-2", "u-3"}, devices: []fakeDevice{{"u-1", "d", "android", "1.0"}, {"u-2", "d", "android", "1.0"}}}
+	a := incident.Audience{UserIDs: []string{"u-1", "u-2", "u-3"}, Platforms: []string{"android"}, AppVersionBelow: "2.0"}
+	seen := map[string]int{}
+	for shard := range Shards {
+		r, err := Resolve(context.Background(), d, a, shard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range r.Members {
+			seen[m.UserID]++
+			if UserShard(m.UserID) != shard {
+				t.Errorf("shard %d resolved %s of shard %d", shard, m.UserID, UserShard(m.UserID))
+			}
+		}
+	}
+	if len(seen) != 3 || seen["u-1"] != 1 || seen["u-2"] != 1 || seen["u-3"] != 1 {
+		t.Errorf("members over all shards = %v, want each user once", seen)
+	}
 }
 
 func TestResolve(t *testing.T) {
@@ -219,7 +261,7 @@ func TestResolve(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := Resolve(context.Background(), dir(), tc.audience)
+			got, err := resolveAll(context.Background(), dir(), tc.audience)
 			if err != nil {
 				t.Fatalf("Resolve: %v", err)
 			}
@@ -240,7 +282,7 @@ func TestResolve(t *testing.T) {
 
 func TestResolveQueriesEachPlatformOnce(t *testing.T) {
 	d := &fakeDirectory{}
-	_, err := Resolve(context.Background(), d, incident.Audience{Platforms: []string{"ios", "android", "ios"}, AppVersionBelow: "1"})
+	_, err := Resolve(context.Background(), d, incident.Audience{Platforms: []string{"ios", "android", "ios"}, AppVersionBelow: "1"}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +315,7 @@ func TestResolveErrors(t *testing.T) {
 		{
 			name: "yield error from a cohort callback is wrapped",
 			dir: directoryFuncs{
-				cohort: func(_ context.Context, _ string, _ version.Version, yield func(Match) error) error {
+				cohort: func(_ context.Context, _ string, _ int, _ version.Version, yield func(Match) error) error {
 					if err := yield(Match{UserID: "u", DeviceID: "d"}); err != nil {
 						return err
 					}
@@ -292,7 +334,7 @@ func TestResolveErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Resolve(context.Background(), tc.dir, tc.audience)
+			_, err := resolveAll(context.Background(), tc.dir, tc.audience)
 			if !errors.Is(err, tc.wantIs) {
 				t.Errorf("Resolve err = %v, want errors.Is %v", err, tc.wantIs)
 			}
@@ -303,15 +345,15 @@ func TestResolveErrors(t *testing.T) {
 // directoryFuncs is a Directory made of functions.
 type directoryFuncs struct {
 	existing func(ctx context.Context, ids []string) ([]string, error)
-	cohort   func(ctx context.Context, platform string, below version.Version, yield func(Match) error) error
+	cohort   func(ctx context.Context, platform string, shard int, below version.Version, yield func(Match) error) error
 }
 
 func (d directoryFuncs) Existing(ctx context.Context, ids []string) ([]string, error) {
 	return d.existing(ctx, ids)
 }
 
-func (d directoryFuncs) Cohort(ctx context.Context, platform string, below version.Version, yield func(Match) error) error {
-	return d.cohort(ctx, platform, below, yield)
+func (d directoryFuncs) Cohort(ctx context.Context, platform string, shard int, below version.Version, yield func(Match) error) error {
+	return d.cohort(ctx, platform, shard, below, yield)
 }
 
 func equalResolution(a, b Resolution) bool {
@@ -326,17 +368,16 @@ func equalResolution(a, b Resolution) bool {
 var partitionPattern = regexp.MustCompile(`^(android|ios)#(\d{2})$`)
 
 func TestCohortPartition(t *testing.T) {
-	tests := []struct{ platform, user, device string }{
-		{"android", "u-000123", "d1"},
-		{"android", "u-000123", "d2"},
-		{"ios", "u-000123", "d1"},
-		{"ios", "", ""},
-		{"android", "ü-1", "device with spaces"},
+	tests := []struct{ platform, user string }{
+		{"android", "u-000123"},
+		{"ios", "u-000123"},
+		{"ios", ""},
+		{"android", "ü-1 with spaces"},
 	}
 	for _, tc := range tests {
-		t.Run(tc.platform+"/"+tc.user+"/"+tc.device, func(t *testing.T) {
-			p := CohortPartition(tc.platform, tc.user, tc.device)
-			if again := CohortPartition(tc.platform, tc.user, tc.device); again != p {
+		t.Run(tc.platform+"/"+tc.user, func(t *testing.T) {
+			p := CohortPartition(tc.platform, tc.user)
+			if again := CohortPartition(tc.platform, tc.user); again != p {
 				t.Errorf("not stable: %q then %q", p, again)
 			}
 			m := partitionPattern.FindStringSubmatch(p)
@@ -345,34 +386,26 @@ func TestCohortPartition(t *testing.T) {
 			}
 			var shard int
 			fmt.Sscanf(m[2], "%d", &shard)
-			if shard < 0 || shard >= Shards {
-				t.Errorf("shard %d outside [0,%d)", shard, Shards)
-			}
-			if p != ShardPartition(tc.platform, shard) {
-				t.Errorf("CohortPartition = %q, not ShardPartition(%q, %d)", p, tc.platform, shard)
+			if shard != UserShard(tc.user) || shard < 0 || shard >= Shards {
+				t.Errorf("shard %d, UserShard %d, Shards %d", shard, UserShard(tc.user), Shards)
 			}
 		})
 	}
-	t.Run("user and device are separated", func(t *testing.T) {
-		// Without a separator "ab"+"c" and "a"+"bc" would always collide;
-		// across many such pairs at least one must differ.
-		differ := false
-		for i := range 50 {
-			a := CohortPartition("android", fmt.Sprintf("u%dab", i), "c")
-			b := CohortPartition("android", fmt.Sprintf("u%da", i), "bc")
-			differ = differ || a != b
-		}
-		if !differ {
-			t.Error("user/device boundary does not affect the partition")
+	t.Run("a user's platforms share the shard", func(t *testing.T) {
+		for i := range 100 {
+			u := fmt.Sprintf("u-%06d", i)
+			if CohortPartition("android", u)[len("android"):] != CohortPartition("ios", u)[len("ios"):] {
+				t.Fatalf("%s is in different shards per platform", u)
+			}
 		}
 	})
 	t.Run("spread over all shards", func(t *testing.T) {
 		seen := map[string]bool{}
-		for i := range 2000 {
-			seen[CohortPartition("ios", fmt.Sprintf("u-%06d", i), "d")] = true
+		for i := range 5000 {
+			seen[CohortPartition("ios", fmt.Sprintf("u-%06d", i))] = true
 		}
 		if len(seen) != Shards {
-			t.Errorf("2000 devices fell in %d partitions, want %d", len(seen), Shards)
+			t.Errorf("5000 users fell in %d partitions, want %d", len(seen), Shards)
 		}
 	})
 }
@@ -385,7 +418,7 @@ func TestShardPartition(t *testing.T) {
 	}{
 		{"android", 7, "android#07"},
 		{"android", 0, "android#00"},
-		{"ios", 15, "ios#15"},
+		{"ios", 63, "ios#63"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.want, func(t *testing.T) {

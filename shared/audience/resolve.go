@@ -25,9 +25,9 @@ type Match struct {
 type Directory interface {
 	// Existing returns those of ids that belong to a user.
 	Existing(ctx context.Context, ids []string) ([]string, error)
-	// Cohort calls yield for every device of platform whose version key sorts
-	// below below's (which includes unparsed versions).
-	Cohort(ctx context.Context, platform string, below version.Version, yield func(Match) error) error
+	// Cohort calls yield for every device of platform in shard whose version
+	// key sorts below below's (which includes unparsed versions).
+	Cohort(ctx context.Context, platform string, shard int, below version.Version, yield func(Match) error) error
 }
 
 // Member is one user a notice goes to. Push goes to all the user's devices
@@ -46,8 +46,10 @@ type Resolution struct {
 	UnparsedVersions int
 }
 
-// Resolve turns an audience into de-duplicated members, ordered by user id.
-func Resolve(ctx context.Context, dir Directory, a incident.Audience) (Resolution, error) {
+// Resolve turns the part of an audience in one shard into de-duplicated
+// members, ordered by user id. Shards hold whole users, so resolving every
+// shard gives the whole audience, each user once.
+func Resolve(ctx context.Context, dir Directory, a incident.Audience, shard int) (Resolution, error) {
 	var r Resolution
 	byUser := map[string]*Member{}
 	member := func(id string) *Member {
@@ -59,10 +61,18 @@ func Resolve(ctx context.Context, dir Directory, a incident.Audience) (Resolutio
 		return m
 	}
 	if len(a.UserIDs) > 0 {
-		ids := slices.Compact(slices.Sorted(slices.Values(a.UserIDs)))
-		found, err := dir.Existing(ctx, ids)
-		if err != nil {
-			return r, fmt.Errorf("look up user ids: %w", err)
+		var ids []string
+		for _, id := range slices.Compact(slices.Sorted(slices.Values(a.UserIDs))) {
+			if UserShard(id) == shard {
+				ids = append(ids, id)
+			}
+		}
+		var found []string
+		if len(ids) > 0 {
+			var err error
+			if found, err = dir.Existing(ctx, ids); err != nil {
+				return r, fmt.Errorf("look up user ids: %w", err)
+			}
 		}
 		for _, id := range found {
 			member(id).AllDevices = true
@@ -79,7 +89,7 @@ func Resolve(ctx context.Context, dir Directory, a incident.Audience) (Resolutio
 			return r, fmt.Errorf("cohort: %w", err)
 		}
 		for _, platform := range slices.Compact(slices.Sorted(slices.Values(a.Platforms))) {
-			err := dir.Cohort(ctx, platform, below, func(m Match) error {
+			err := dir.Cohort(ctx, platform, shard, below, func(m Match) error {
 				r.CohortDevices++
 				if m.UnparsedVersion {
 					r.UnparsedVersions++

@@ -77,6 +77,22 @@ func (s *Incidents) Put(ctx context.Context, r intake.Record) error {
 	return nil
 }
 
+// MarkQueued sets planQueuedAt alone: the planner may already be adding
+// to tasksDone, which a whole-item write would reset.
+func (s *Incidents) MarkQueued(ctx context.Context, id string, at time.Time) error {
+	_, err := s.Client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 &s.Table,
+		Key:                       map[string]types.AttributeValue{"pk": str(id), "sk": str(incidentSK)},
+		UpdateExpression:          aws.String("SET planQueuedAt = :at"),
+		ConditionExpression:       aws.String("attribute_exists(pk)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":at": str(at.UTC().Format(time.RFC3339Nano))},
+	})
+	if err != nil {
+		return fmt.Errorf("mark %s queued: %w", id, err)
+	}
+	return nil
+}
+
 // AddReceipt records an event received.
 func (s *Incidents) AddReceipt(ctx context.Context, r intake.Receipt) error {
 	pk := r.IncidentID

@@ -68,7 +68,7 @@ func (u *Users) Put(ctx context.Context, user audience.User) error {
 		keep[sk] = true
 		di, err := marshal(deviceItem{
 			PK: user.ID, SK: sk, Platform: d.Platform, AppVersion: d.AppVersion,
-			CohortPK: audience.CohortPartition(d.Platform, user.ID, d.ID), CohortSK: audience.CohortSort(d),
+			CohortPK: audience.CohortPartition(d.Platform, user.ID), CohortSK: audience.CohortSort(d),
 		})
 		if err != nil {
 			return fmt.Errorf("encode device of user %s: %w", user.ID, err)
@@ -153,36 +153,34 @@ func (u *Users) Existing(ctx context.Context, ids []string) ([]string, error) {
 	return found, nil
 }
 
-// Cohort queries each shard of the platform's cohort partitions for device
-// versions below below. Shards are read one after another; the index is
-// sparse and keys-only, so a page holds thousands of devices.
-func (u *Users) Cohort(ctx context.Context, platform string, below version.Version, yield func(audience.Match) error) error {
-	for shard := range audience.Shards {
-		p := dynamodb.NewQueryPaginator(u.Client, &dynamodb.QueryInput{
-			TableName:              &u.Table,
-			IndexName:              aws.String(cohortIndex),
-			KeyConditionExpression: aws.String("cohortPk = :p AND cohortSk < :below"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":p": str(audience.ShardPartition(platform, shard)), ":below": str(below.Key()),
-			},
-		})
-		for p.HasMorePages() {
-			page, err := p.NextPage(ctx)
-			if err != nil {
-				return fmt.Errorf("query cohort %s shard %d: %w", platform, shard, err)
+// Cohort queries one shard of the platform's cohort index for device
+// versions below below. The index is sparse and keys-only, so a page holds
+// thousands of devices.
+func (u *Users) Cohort(ctx context.Context, platform string, shard int, below version.Version, yield func(audience.Match) error) error {
+	p := dynamodb.NewQueryPaginator(u.Client, &dynamodb.QueryInput{
+		TableName:              &u.Table,
+		IndexName:              aws.String(cohortIndex),
+		KeyConditionExpression: aws.String("cohortPk = :p AND cohortSk < :below"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":p": str(audience.ShardPartition(platform, shard)), ":below": str(below.Key()),
+		},
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("query cohort %s shard %d: %w", platform, shard, err)
+		}
+		for _, item := range page.Items {
+			var d deviceItem
+			if err := unmarshal(item, &d); err != nil {
+				return fmt.Errorf("decode cohort item: %w", err)
 			}
-			for _, item := range page.Items {
-				var d deviceItem
-				if err := unmarshal(item, &d); err != nil {
-					return fmt.Errorf("decode cohort item: %w", err)
-				}
-				if !strings.HasPrefix(d.SK, devicePrefix) {
-					return errors.New("cohort index holds a non-device item " + d.PK + "/" + d.SK)
-				}
-				m := audience.Match{UserID: d.PK, DeviceID: strings.TrimPrefix(d.SK, devicePrefix), UnparsedVersion: version.IsUnparsedKey(d.CohortSK)}
-				if err := yield(m); err != nil {
-					return err
-				}
+			if !strings.HasPrefix(d.SK, devicePrefix) {
+				return errors.New("cohort index holds a non-device item " + d.PK + "/" + d.SK)
+			}
+			m := audience.Match{UserID: d.PK, DeviceID: strings.TrimPrefix(d.SK, devicePrefix), UnparsedVersion: version.IsUnparsedKey(d.CohortSK)}
+			if err := yield(m); err != nil {
+				return err
 			}
 		}
 	}

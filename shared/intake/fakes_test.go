@@ -3,24 +3,32 @@ package intake
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"time"
 
-	"breachnotify/shared/audience"
-	"breachnotify/shared/dispatch"
-	"breachnotify/shared/version"
+	"breachnotify/shared/plan"
 )
 
-// memIncidents is an in-memory Incidents.
+// memIncidents is an in-memory Incidents. Put replaces the whole record, as
+// the table's PutItem does; MarkQueued sets PlanQueuedAt alone and needs the
+// record to exist, as the table's conditional update does. Every call is
+// written to log, so tests can check the order of writes and sends.
 type memIncidents struct {
 	records  map[string]Record
 	receipts []Receipt
 	puts     int
-	getErr   error
+	marks    int
+	log      *[]string
+	// getErr, putErr, markErr and receiptErr, when set, fail every call of
+	// the method.
+	getErr, putErr, markErr, receiptErr error
 }
 
-func newMemIncidents() *memIncidents { return &memIncidents{records: map[string]Record{}} }
+func newMemIncidents(log *[]string) *memIncidents {
+	return &memIncidents{records: map[string]Record{}, log: log}
+}
 
 func (m *memIncidents) Get(_ context.Context, id string) (Record, bool, error) {
 	if m.getErr != nil {
@@ -31,88 +39,90 @@ func (m *memIncidents) Get(_ context.Context, id string) (Record, bool, error) {
 }
 
 func (m *memIncidents) Put(_ context.Context, r Record) error {
+	if m.putErr != nil {
+		return m.putErr
+	}
 	m.puts++
-	r.Plan = slices.Clone(r.Plan)
+	*m.log = append(*m.log, "put")
+	r.Notices = slices.Clone(r.Notices)
 	m.records[r.ID] = r
 	return nil
 }
 
+func (m *memIncidents) MarkQueued(_ context.Context, id string, at time.Time) error {
+	if m.markErr != nil {
+		return m.markErr
+	}
+	r, ok := m.records[id]
+	if !ok {
+		return fmt.Errorf("mark %s queued: no such incident", id)
+	}
+	m.marks++
+	*m.log = append(*m.log, "mark")
+	r.PlanQueuedAt = at
+	m.records[id] = r
+	return nil
+}
+
 func (m *memIncidents) AddReceipt(_ context.Context, r Receipt) error {
+	if m.receiptErr != nil {
+		return m.receiptErr
+	}
+	*m.log = append(*m.log, "receipt")
 	m.receipts = append(m.receipts, r)
 	return nil
 }
 
-// dirDevice is one device in the fake directory.
-type dirDevice struct{ user, id, platform, version string }
-
-// fakeDirectory is an in-memory audience.Directory whose cohort query
-// follows the version key order, as the real index does.
-type fakeDirectory struct {
-	users   []string
-	devices []dirDevice
-	err     error
-}
-
-func (d *fakeDirectory) Existing(_ context.Context, ids []string) ([]string, error) {
-	if d.err != nil {
-		return nil, d.err
-	}
-	var out []string
-	for _, id := range ids {
-		if slices.Contains(d.users, id) {
-			out = append(out, id)
-		}
-	}
-	return out, nil
-}
-
-func (d *fakeDirectory) Cohort(_ context.Context, platform string, below version.Version, yield func(audience.Match) error) error {
-	if d.err != nil {
-		return d.err
-	}
-	for _, dev := range d.devices {
-		k := version.KeyOf(dev.version)
-		if dev.platform == platform && k < below.Key() {
-			if err := yield(audience.Match{UserID: dev.user, DeviceID: dev.id, UnparsedVersion: version.IsUnparsedKey(k)}); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// fakeQueue captures message bodies; fail, when set, decides each Send's
-// error from its call number (starting at 1).
+// fakeQueue captures message bodies. fail, when set, decides each Send's
+// error from its call number (starting at 1); accept is how many of a failing
+// call's bodies are queued before it fails (SQS takes ten per request, so a
+// failed Send may have queued some).
 type fakeQueue struct {
 	calls  int
 	bodies [][]byte
 	fail   func(call int) error
+	accept int
+	log    *[]string
 }
 
 func (q *fakeQueue) Send(_ context.Context, bodies [][]byte) error {
 	q.calls++
 	if q.fail != nil {
 		if err := q.fail(q.calls); err != nil {
+			for _, b := range bodies[:min(q.accept, len(bodies))] {
+				q.bodies = append(q.bodies, slices.Clone(b))
+			}
 			return err
 		}
 	}
+	*q.log = append(*q.log, "send")
 	for _, b := range bodies {
 		q.bodies = append(q.bodies, slices.Clone(b))
 	}
 	return nil
 }
 
-// batches decodes the captured bodies the way the worker does.
-func (q *fakeQueue) batches() ([]dispatch.Batch, error) {
-	var out []dispatch.Batch
-	for _, body := range q.bodies {
-		b, err := dispatch.ParseBatch(body)
+// tasks decodes the captured bodies the way the planner does.
+func (q *fakeQueue) tasks(from int) ([]plan.Task, error) {
+	var out []plan.Task
+	for _, body := range q.bodies[from:] {
+		t, err := plan.ParseTask(body)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, b)
+		out = append(out, t)
 	}
 	return out, nil
+}
+
+// failOn fails the calls listed with err.
+func failOn(err error, calls ...int) func(int) error {
+	return func(call int) error {
+		if slices.Contains(calls, call) {
+			return err
+		}
+		return nil
+	}
 }
 
 // clock is a controllable time source.
@@ -127,37 +137,20 @@ var t0 = time.Date(2014, 5, 27, 10, 0, 5, 0, time.UTC)
 type env struct {
 	handler   *Handler
 	incidents *memIncidents
-	directory *fakeDirectory
 	queue     *fakeQueue
 	clock     *clock
+	// log lists the writes and sends in order: put, send, mark, receipt.
+	log []string
 }
 
 func knownTemplates(name string) bool { return name == "account-accessed" || name == "update-app" }
 
-// newEnv builds a handler over the test directory: u-000123 named
-// explicitly; u-100, u-101 (unparsed version) and u-103 on old Android
-// versions; u-102 and u-000123's phone already fixed.
-func newEnv(batchSize int) *env {
-	e := &env{
-		incidents: newMemIncidents(),
-		directory: &fakeDirectory{
-			users: []string{"u-000123", "u-100", "u-101", "u-102", "u-103"},
-			devices: []dirDevice{
-				{"u-000123", "d-x", "android", "8.9.0"},
-				{"u-100", "d-a", "android", "8.8.2"},
-				{"u-101", "d-b", "android", "beta"},
-				{"u-102", "d-c", "android", "9.0"},
-				{"u-103", "d-e", "android", "7.1"},
-				{"u-103", "d-d", "android", "8.0"},
-				{"u-103", "d-i", "ios", "1.0"},
-			},
-		},
-		queue: &fakeQueue{},
-		clock: &clock{t: t0},
-	}
+func newEnv() *env {
+	e := &env{clock: &clock{t: t0}}
+	e.incidents = newMemIncidents(&e.log)
+	e.queue = &fakeQueue{log: &e.log}
 	e.handler = &Handler{
-		Incidents: e.incidents, Directory: e.directory, Queue: e.queue,
-		BatchSize: batchSize, KnownTemplate: knownTemplates,
+		Incidents: e.incidents, Tasks: e.queue, KnownTemplate: knownTemplates,
 		Log: slog.New(slog.DiscardHandler), Now: e.clock.Now,
 	}
 	return e

@@ -11,9 +11,9 @@ import (
 	"log/slog"
 	"time"
 
-	"breachnotify/shared/audience"
 	"breachnotify/shared/dispatch"
 	"breachnotify/shared/incident"
+	"breachnotify/shared/plan"
 )
 
 // Event is the EventBridge envelope as delivered to a rule target.
@@ -39,7 +39,8 @@ const (
 type Outcome string
 
 const (
-	// Planned: the confirmed incident's audience was queued for sending.
+	// Planned: the confirmed incident's planning tasks were queued; the
+	// planner resolves the audience shard by shard and queues the batches.
 	Planned Outcome = "planned"
 	// Recorded: the incident was recorded and nothing is sent (suspected).
 	Recorded Outcome = "recorded"
@@ -58,8 +59,15 @@ type Record struct {
 	EventID    string          `json:"eventId"`
 	Source     string          `json:"source"`
 	ReceivedAt time.Time       `json:"receivedAt"`
-	PlannedAt  time.Time       `json:"plannedAt,omitzero"`
-	Plan       []NoticePlan    `json:"plan,omitempty"`
+	// Tasks is how many planning tasks the incident has; TasksDone counts
+	// the finished ones (the planner adds to it).
+	Tasks        int       `json:"tasks,omitempty"`
+	TasksDone    int       `json:"tasksDone,omitempty"`
+	PlanQueuedAt time.Time `json:"planQueuedAt,omitzero"`
+	// PlannedAt and Audience are set when the last task finishes: the
+	// audience is then frozen.
+	PlannedAt time.Time      `json:"plannedAt,omitzero"`
+	Audience  *plan.Audience `json:"audience,omitempty"`
 }
 
 // Receipt records one event received, whatever became of it.
@@ -75,43 +83,30 @@ type Receipt struct {
 	Raw string `json:"raw,omitempty"`
 }
 
-// NoticePlan is what planning one notice produced.
-type NoticePlan struct {
-	NoticeID         string   `json:"noticeId"`
-	Template         string   `json:"template"`
-	Members          int      `json:"members"`
-	CohortDevices    int      `json:"cohortDevices"`
-	UnparsedVersions int      `json:"unparsedVersions"`
-	UnknownUserIDs   []string `json:"unknownUserIds,omitempty"`
-	Messages         int      `json:"messages"`
-}
-
 // Result is the intake function's response.
 type Result struct {
-	IncidentID string       `json:"incidentId,omitempty"`
-	Outcome    Outcome      `json:"outcome"`
-	Reason     string       `json:"reason,omitempty"`
-	Notices    []NoticePlan `json:"notices,omitempty"`
+	IncidentID string  `json:"incidentId,omitempty"`
+	Outcome    Outcome `json:"outcome"`
+	Reason     string  `json:"reason,omitempty"`
+	// Tasks is how many planning tasks were queued.
+	Tasks int `json:"tasks,omitempty"`
 }
 
 // Incidents stores incidents and event receipts.
 type Incidents interface {
 	Get(ctx context.Context, id string) (Record, bool, error)
 	Put(ctx context.Context, r Record) error
+	// MarkQueued records that all planning tasks are queued, without
+	// touching what the planner may already have written.
+	MarkQueued(ctx context.Context, id string, at time.Time) error
 	AddReceipt(ctx context.Context, r Receipt) error
-}
-
-// Queue takes recipient batch messages.
-type Queue interface {
-	Send(ctx context.Context, bodies [][]byte) error
 }
 
 // Handler is the intake function.
 type Handler struct {
-	Incidents     Incidents
-	Directory     audience.Directory
-	Queue         Queue
-	BatchSize     int
+	Incidents Incidents
+	// Tasks is the planning queue.
+	Tasks         dispatch.Queue
 	KnownTemplate func(string) bool
 	Log           *slog.Logger
 	Now           func() time.Time
@@ -194,8 +189,8 @@ func (h *Handler) apply(ctx context.Context, rec Record) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("read incident %s: %w", id, err)
 	}
-	if found && !old.PlannedAt.IsZero() {
-		return Result{IncidentID: id, Outcome: Duplicate, Reason: "already planned at " + old.PlannedAt.Format(time.RFC3339), Notices: old.Plan}, nil
+	if found && !old.PlanQueuedAt.IsZero() {
+		return Result{IncidentID: id, Outcome: Duplicate, Reason: "planning queued at " + old.PlanQueuedAt.Format(time.RFC3339), Tasks: old.Tasks}, nil
 	}
 	if rec.State != incident.Confirmed {
 		if found && old.State == incident.Confirmed {
@@ -206,55 +201,38 @@ func (h *Handler) apply(ctx context.Context, rec Record) (Result, error) {
 		}
 		return Result{IncidentID: id, Outcome: Recorded}, nil
 	}
-	// Recorded as confirmed before planning, so a crash mid-plan leaves an
-	// incident that a redelivered event plans again; the ledger then keeps
-	// anyone from being notified twice.
-	if err := h.Incidents.Put(ctx, rec); err != nil {
-		return Result{}, fmt.Errorf("record confirmed incident %s: %w", id, err)
+	// Recorded as confirmed before queueing, and marked queued only after,
+	// so a crash in between leaves an incident that a redelivered event
+	// queues again; the planner's checkpoints make a repeated task a no-op.
+	if found && old.State == incident.Confirmed && old.Tasks > 0 {
+		// Queued before, but not marked: the planner may already be at
+		// work, and rewriting the record would reset its progress. Queue
+		// the recorded incident's tasks again; finished ones are no-ops.
+		rec = old
 	}
-	for i, n := range rec.Notices {
-		p, err := h.plan(ctx, rec.Incident, i, n)
+	tasks := plan.Tasks(rec.Incident)
+	if rec.Tasks == 0 {
+		rec.Tasks = len(tasks)
+		if err := h.Incidents.Put(ctx, rec); err != nil {
+			return Result{}, fmt.Errorf("record confirmed incident %s: %w", id, err)
+		}
+	}
+	bodies := make([][]byte, len(tasks))
+	for i, t := range tasks {
+		b, err := json.Marshal(t)
 		if err != nil {
-			return Result{}, err
+			return Result{}, fmt.Errorf("encode task %s of %s: %w", t.ID(), id, err)
 		}
-		rec.Plan = append(rec.Plan, p)
+		bodies[i] = b
 	}
-	rec.PlannedAt = h.Now()
-	if err := h.Incidents.Put(ctx, rec); err != nil {
-		return Result{}, fmt.Errorf("record plan of %s: %w", id, err)
+	if err := h.Tasks.Send(ctx, bodies); err != nil {
+		return Result{}, fmt.Errorf("queue planning of %s: %w", id, err)
 	}
-	return Result{IncidentID: id, Outcome: Planned, Notices: rec.Plan}, nil
-}
-
-func (h *Handler) plan(ctx context.Context, in incident.Incident, i int, n incident.Notice) (NoticePlan, error) {
-	p := NoticePlan{NoticeID: incident.NoticeID(i, n.Template), Template: n.Template}
-	r, err := audience.Resolve(ctx, h.Directory, n.Audience)
-	if err != nil {
-		return p, fmt.Errorf("resolve audience of %s/%s: %w", in.ID, p.NoticeID, err)
+	if err := h.Incidents.MarkQueued(ctx, id, h.Now()); err != nil {
+		return Result{}, fmt.Errorf("mark planning of %s queued: %w", id, err)
 	}
-	p.Members, p.CohortDevices, p.UnparsedVersions, p.UnknownUserIDs = len(r.Members), r.CohortDevices, r.UnparsedVersions, r.UnknownUserIDs
-	var bodies [][]byte
-	size := max(h.BatchSize, 1)
-	for start := 0; start < len(r.Members); start += size {
-		b := dispatch.Batch{
-			IncidentID: in.ID, Title: in.Title, NoticeID: p.NoticeID, Template: n.Template,
-			Channels: n.Channels, FixedVersion: n.FixedVersion,
-			Members: r.Members[start:min(start+size, len(r.Members))],
-		}
-		body, err := json.Marshal(b)
-		if err != nil {
-			return p, fmt.Errorf("encode batch of %s/%s: %w", in.ID, p.NoticeID, err)
-		}
-		bodies = append(bodies, body)
-	}
-	if err := h.Queue.Send(ctx, bodies); err != nil {
-		return p, fmt.Errorf("queue batches of %s/%s: %w", in.ID, p.NoticeID, err)
-	}
-	p.Messages = len(bodies)
-	h.Log.InfoContext(ctx, "notice planned", "incidentId", in.ID, "noticeId", p.NoticeID,
-		"members", p.Members, "cohortDevices", p.CohortDevices, "unparsedVersions", p.UnparsedVersions,
-		"unknownUserIds", len(p.UnknownUserIDs), "messages", p.Messages)
-	return p, nil
+	h.Log.InfoContext(ctx, "planning queued", "incidentId", id, "notices", len(rec.Notices), "tasks", len(tasks))
+	return Result{IncidentID: id, Outcome: Planned, Tasks: len(tasks)}, nil
 }
 
 func truncate(s string, n int) string {

@@ -6,15 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"breachnotify/shared/audience"
-	"breachnotify/shared/dispatch"
 	"breachnotify/shared/incident"
 	"breachnotify/shared/notice"
+	"breachnotify/shared/plan"
 )
 
 // confirmedEvent is the contract's example event.
@@ -24,6 +25,13 @@ const confirmedEvent = `{"version":"0","id":"6a7e8feb-b491-4cf7-a9f1-bf370346771
   "notices":[
    {"template":"account-accessed","channels":["email","push"],"audience":{"userIds":["u-000123"]}},
    {"template":"update-app","channels":["email","push"],"audience":{"platforms":["android"],"appVersionBelow":"8.9.0"},"fixedVersion":"8.9.0"}]}}`
+
+const (
+	exampleID = "INC-2014-0527"
+	// exampleTasks is the example's planning: notice 0 names one user, so
+	// one shard; notice 1 is a cohort, so every shard.
+	exampleTasks = 1 + audience.Shards
+)
 
 // event returns the example event after edit changes its envelope (a
 // generic map, "detail" included).
@@ -54,6 +62,79 @@ func suspect(eventID string) func(ev, detail map[string]any) {
 	}
 }
 
+// detailOf decodes an event's incident.
+func detailOf(t *testing.T, raw []byte) incident.Incident {
+	t.Helper()
+	var ev Event
+	var in incident.Incident
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(ev.Detail, &in); err != nil {
+		t.Fatal(err)
+	}
+	return in
+}
+
+// wantShards is the shards a notice's tasks cover: every shard for a
+// cohort, else the shards of the users it names.
+func wantShards(n incident.Notice) []int {
+	var out []int
+	for shard := range audience.Shards {
+		if n.Audience.HasCohort() || slices.ContainsFunc(n.Audience.UserIDs, func(id string) bool { return audience.UserShard(id) == shard }) {
+			out = append(out, shard)
+		}
+	}
+	return out
+}
+
+// taskCount is how many tasks in has.
+func taskCount(in incident.Incident) int {
+	n := 0
+	for _, nt := range in.Notices {
+		n += len(wantShards(nt))
+	}
+	return n
+}
+
+// checkTasks checks that tasks plan every notice of in (whose ids are
+// wantNoticeIDs) for each of its shards exactly once, carrying the
+// incident's title and the notice.
+func checkTasks(t *testing.T, tasks []plan.Task, in incident.Incident, wantNoticeIDs []string) {
+	t.Helper()
+	if len(wantNoticeIDs) != len(in.Notices) {
+		t.Fatalf("test bug: %d notice ids for %d notices", len(wantNoticeIDs), len(in.Notices))
+	}
+	if want := taskCount(in); len(tasks) != want {
+		t.Errorf("queued %d tasks, want %d", len(tasks), want)
+	}
+	seen := map[string]int{}
+	for _, task := range tasks {
+		seen[fmt.Sprintf("%s#%d", task.NoticeID, task.Shard)]++
+		i := slices.Index(wantNoticeIDs, task.NoticeID)
+		if i < 0 {
+			t.Errorf("task %s: notice id %q, want one of %q", task.ID(), task.NoticeID, wantNoticeIDs)
+			continue
+		}
+		if !slices.Contains(wantShards(in.Notices[i]), task.Shard) {
+			t.Errorf("task %s: shard %d holds none of the notice's audience", task.ID(), task.Shard)
+		}
+		if task.IncidentID != in.ID || task.Title != in.Title {
+			t.Errorf("task %s: incident %q title %q, want %q %q", task.ID(), task.IncidentID, task.Title, in.ID, in.Title)
+		}
+		if !reflect.DeepEqual(task.Notice, in.Notices[i]) {
+			t.Errorf("task %s: notice %+v, want %+v", task.ID(), task.Notice, in.Notices[i])
+		}
+	}
+	for i, id := range wantNoticeIDs {
+		for _, shard := range wantShards(in.Notices[i]) {
+			if n := seen[fmt.Sprintf("%s#%d", id, shard)]; n != 1 {
+				t.Errorf("notice %s shard %d queued %d times, want once", id, shard, n)
+			}
+		}
+	}
+}
+
 // delivery is one Handle call.
 type delivery struct {
 	raw         json.RawMessage
@@ -61,48 +142,47 @@ type delivery struct {
 	wantErr     error // Handle must fail with an error wrapping this
 	wantOutcome Outcome
 	wantReason  string // fragment; "" means any reason (or none)
-	// wantQueued lists the notice ids of the batches this call queues.
-	wantQueued []string
+	// wantTasks is how many planning tasks this call queues; when it is
+	// the example's count, their content is checked too.
+	wantTasks int
 }
 
 func TestHandle(t *testing.T) {
-	const id = "INC-2014-0527"
-	both := []string{"n0-account-accessed", "n1-update-app", "n1-update-app"} // BatchSize 2: 1 + 2 messages
 	tests := []struct {
 		name       string
 		deliveries func(t *testing.T) []delivery
 		// wantState is the stored incident's state at the end ("" means
-		// nothing stored), and wantPlanned whether it was planned.
-		wantState   incident.Status
-		wantPlanned bool
+		// nothing stored); wantQueued whether its planning is marked queued.
+		wantState  incident.Status
+		wantQueued bool
 	}{
 		{
 			name: "confirmed two-notice event is planned",
 			deliveries: func(t *testing.T) []delivery {
-				return []delivery{{raw: event(t, nil), wantOutcome: Planned, wantQueued: both}}
+				return []delivery{{raw: event(t, nil), wantOutcome: Planned, wantTasks: exampleTasks}}
 			},
-			wantState: incident.Confirmed, wantPlanned: true,
+			wantState: incident.Confirmed, wantQueued: true,
 		},
 		{
 			name: "same event again is a duplicate",
 			deliveries: func(t *testing.T) []delivery {
 				raw := event(t, nil)
 				return []delivery{
-					{raw: raw, wantOutcome: Planned, wantQueued: both},
-					{raw: raw, before: func(e *env) { e.clock.Advance(time.Minute) }, wantOutcome: Duplicate, wantReason: "already planned"},
+					{raw: raw, wantOutcome: Planned, wantTasks: exampleTasks},
+					{raw: raw, before: func(e *env) { e.clock.Advance(time.Minute) }, wantOutcome: Duplicate, wantReason: "planning queued"},
 				}
 			},
-			wantState: incident.Confirmed, wantPlanned: true,
+			wantState: incident.Confirmed, wantQueued: true,
 		},
 		{
 			name: "another confirmed event for a planned incident is a duplicate",
 			deliveries: func(t *testing.T) []delivery {
 				return []delivery{
-					{raw: event(t, nil), wantOutcome: Planned, wantQueued: both},
+					{raw: event(t, nil), wantOutcome: Planned, wantTasks: exampleTasks},
 					{raw: event(t, func(ev, _ map[string]any) { ev["id"] = "second-event" }), wantOutcome: Duplicate},
 				}
 			},
-			wantState: incident.Confirmed, wantPlanned: true,
+			wantState: incident.Confirmed, wantQueued: true,
 		},
 		{
 			name: "suspected event is recorded, nothing queued",
@@ -136,20 +216,32 @@ func TestHandle(t *testing.T) {
 			deliveries: func(t *testing.T) []delivery {
 				return []delivery{
 					{raw: event(t, suspect("s1")), wantOutcome: Recorded},
-					{raw: event(t, nil), before: func(e *env) { e.clock.Advance(time.Hour) }, wantOutcome: Planned, wantQueued: both},
+					{raw: event(t, nil), before: func(e *env) { e.clock.Advance(time.Hour) }, wantOutcome: Planned, wantTasks: exampleTasks},
 				}
 			},
-			wantState: incident.Confirmed, wantPlanned: true,
+			wantState: incident.Confirmed, wantQueued: true,
 		},
 		{
 			name: "suspected after planned changes nothing",
 			deliveries: func(t *testing.T) []delivery {
 				return []delivery{
-					{raw: event(t, nil), wantOutcome: Planned, wantQueued: both},
+					{raw: event(t, nil), wantOutcome: Planned, wantTasks: exampleTasks},
 					{raw: event(t, suspect("s2")), wantOutcome: Duplicate},
 				}
 			},
-			wantState: incident.Confirmed, wantPlanned: true,
+			wantState: incident.Confirmed, wantQueued: true,
+		},
+		{
+			name: "suspected after a confirmed but unqueued incident keeps it confirmed",
+			deliveries: func(t *testing.T) []delivery {
+				raw := event(t, nil)
+				return []delivery{
+					{raw: raw, before: func(e *env) { e.queue.fail = failOn(errUnavailable, 1) }, wantErr: errUnavailable},
+					{raw: event(t, suspect("s3")), wantOutcome: Recorded, wantReason: "already confirmed"},
+					{raw: raw, wantOutcome: Planned, wantTasks: exampleTasks},
+				}
+			},
+			wantState: incident.Confirmed, wantQueued: true,
 		},
 		{
 			name: "missing title is rejected",
@@ -163,6 +255,12 @@ func TestHandle(t *testing.T) {
 				return []delivery{{raw: event(t, func(_, d map[string]any) {
 					d["notices"].([]any)[1].(map[string]any)["template"] = "reset-password"
 				}), wantOutcome: Rejected, wantReason: "reset-password"}}
+			},
+		},
+		{
+			name: "confirmed without notices is rejected",
+			deliveries: func(t *testing.T) []delivery {
+				return []delivery{{raw: event(t, func(_, d map[string]any) { delete(d, "notices") }), wantOutcome: Rejected, wantReason: "notice"}}
 			},
 		},
 		{
@@ -200,57 +298,96 @@ func TestHandle(t *testing.T) {
 			deliveries: func(t *testing.T) []delivery {
 				return []delivery{
 					{raw: event(t, func(_, d map[string]any) { d["title"] = "" }), wantOutcome: Rejected, wantReason: "title"},
-					{raw: event(t, nil), wantOutcome: Planned, wantQueued: both},
+					{raw: event(t, nil), wantOutcome: Planned, wantTasks: exampleTasks},
 				}
 			},
-			wantState: incident.Confirmed, wantPlanned: true,
+			wantState: incident.Confirmed, wantQueued: true,
 		},
 		{
-			name: "queue error is retried and the redelivery plans again",
+			name: "queue error is retried and the redelivery queues again",
 			deliveries: func(t *testing.T) []delivery {
 				raw := event(t, nil)
 				return []delivery{
-					{
-						raw: raw,
-						// The first notice is queued, the second fails.
-						before: func(e *env) {
-							e.queue.fail = func(call int) error {
-								if call == 2 {
-									return errUnavailable
-								}
-								return nil
-							}
-						},
-						wantErr:    errUnavailable,
-						wantQueued: []string{"n0-account-accessed"},
-					},
-					{raw: raw, before: func(e *env) { e.queue.fail = nil }, wantOutcome: Planned, wantQueued: both},
+					{raw: raw, before: func(e *env) { e.queue.fail = failOn(errUnavailable, 1) }, wantErr: errUnavailable},
+					{raw: raw, wantOutcome: Planned, wantTasks: exampleTasks},
 					{raw: raw, wantOutcome: Duplicate},
 				}
 			},
-			wantState: incident.Confirmed, wantPlanned: true,
+			wantState: incident.Confirmed, wantQueued: true,
 		},
 		{
-			name: "directory error is retried",
+			name: "queue error after part was queued: the redelivery queues every task",
 			deliveries: func(t *testing.T) []delivery {
 				raw := event(t, nil)
 				return []delivery{
-					{raw: raw, before: func(e *env) { e.directory.err = errUnavailable }, wantErr: errUnavailable},
-					{raw: raw, before: func(e *env) { e.directory.err = nil }, wantOutcome: Planned, wantQueued: both},
+					{raw: raw, before: func(e *env) { e.queue.fail, e.queue.accept = failOn(errUnavailable, 1), 30 }, wantErr: errUnavailable, wantTasks: 30},
+					{raw: raw, wantOutcome: Planned, wantTasks: exampleTasks},
 				}
 			},
-			wantState: incident.Confirmed, wantPlanned: true,
+			wantState: incident.Confirmed, wantQueued: true,
 		},
 		{
-			name: "incident store error is retried, nothing queued",
+			name: "queue error alone leaves the incident confirmed, not queued",
+			deliveries: func(t *testing.T) []delivery {
+				return []delivery{{raw: event(t, nil), before: func(e *env) { e.queue.fail = failOn(errUnavailable, 1) }, wantErr: errUnavailable}}
+			},
+			wantState: incident.Confirmed,
+		},
+		{
+			name: "mark-queued error is retried and the redelivery queues again",
+			deliveries: func(t *testing.T) []delivery {
+				raw := event(t, nil)
+				return []delivery{
+					{raw: raw, before: func(e *env) { e.incidents.markErr = errUnavailable }, wantErr: errUnavailable, wantTasks: exampleTasks},
+					{raw: raw, before: func(e *env) { e.incidents.markErr = nil }, wantOutcome: Planned, wantTasks: exampleTasks},
+					{raw: raw, wantOutcome: Duplicate},
+				}
+			},
+			wantState: incident.Confirmed, wantQueued: true,
+		},
+		{
+			name: "incident read error is retried, nothing queued",
 			deliveries: func(t *testing.T) []delivery {
 				return []delivery{{raw: event(t, nil), before: func(e *env) { e.incidents.getErr = errUnavailable }, wantErr: errUnavailable}}
 			},
 		},
+		{
+			name: "incident write error is retried, nothing queued",
+			deliveries: func(t *testing.T) []delivery {
+				raw := event(t, nil)
+				return []delivery{
+					{raw: raw, before: func(e *env) { e.incidents.putErr = errUnavailable }, wantErr: errUnavailable},
+					{raw: raw, before: func(e *env) { e.incidents.putErr = nil }, wantOutcome: Planned, wantTasks: exampleTasks},
+				}
+			},
+			wantState: incident.Confirmed, wantQueued: true,
+		},
+		{
+			name: "receipt error is retried; the redelivery is a duplicate",
+			deliveries: func(t *testing.T) []delivery {
+				raw := event(t, nil)
+				return []delivery{
+					{raw: raw, before: func(e *env) { e.incidents.receiptErr = errUnavailable }, wantErr: errUnavailable, wantTasks: exampleTasks},
+					{raw: raw, before: func(e *env) { e.incidents.receiptErr = nil }, wantOutcome: Duplicate},
+				}
+			},
+			wantState: incident.Confirmed, wantQueued: true,
+		},
+		{
+			name: "receipt error on a rejected event is retried",
+			deliveries: func(t *testing.T) []delivery {
+				raw := event(t, func(_, d map[string]any) { delete(d, "title") })
+				return []delivery{
+					{raw: raw, before: func(e *env) { e.incidents.receiptErr = errUnavailable }, wantErr: errUnavailable},
+					{raw: raw, before: func(e *env) { e.incidents.receiptErr = nil }, wantOutcome: Rejected, wantReason: "title"},
+				}
+			},
+		},
 	}
+	example := detailOf(t, []byte(confirmedEvent))
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(2)
+			e := newEnv()
 			receipts := 0
 			for i, d := range tc.deliveries(t) {
 				if d.before != nil {
@@ -275,25 +412,26 @@ func TestHandle(t *testing.T) {
 					if (d.wantOutcome == Rejected || d.wantReason != "") && res.Reason == "" {
 						t.Errorf("delivery %d: %s without a reason", i, res.Outcome)
 					}
+					if d.wantOutcome == Planned && res.Tasks != d.wantTasks {
+						t.Errorf("delivery %d: result tasks = %d, want %d", i, res.Tasks, d.wantTasks)
+					}
 					receipts++
 					checkReceipt(t, i, e, d.raw, res)
 				}
-				var got []string
-				for _, body := range e.queue.bodies[queued:] {
-					b, err := dispatch.ParseBatch(body)
-					if err != nil {
-						t.Fatalf("delivery %d: queued body does not parse: %v", i, err)
-					}
-					got = append(got, b.NoticeID)
+				tasks, err := e.queue.tasks(queued)
+				if err != nil {
+					t.Fatalf("delivery %d: queued body does not parse: %v", i, err)
 				}
-				if !slices.Equal(got, d.wantQueued) {
-					t.Errorf("delivery %d: queued batches for %q, want %q", i, got, d.wantQueued)
+				if len(tasks) != d.wantTasks {
+					t.Errorf("delivery %d: queued %d tasks, want %d", i, len(tasks), d.wantTasks)
+				} else if d.wantTasks == exampleTasks {
+					checkTasks(t, tasks, example, []string{"n0-account-accessed", "n1-update-app"})
 				}
 			}
 			if len(e.incidents.receipts) != receipts {
 				t.Errorf("%d receipts, want one per handled event (%d)", len(e.incidents.receipts), receipts)
 			}
-			rec, found := e.incidents.records[id]
+			rec, found := e.incidents.records[exampleID]
 			switch {
 			case tc.wantState == "" && found:
 				t.Errorf("incident stored (%+v), want nothing", rec)
@@ -303,11 +441,18 @@ func TestHandle(t *testing.T) {
 				if rec.State != tc.wantState {
 					t.Errorf("stored state = %q, want %q", rec.State, tc.wantState)
 				}
-				if planned := !rec.PlannedAt.IsZero(); planned != tc.wantPlanned {
-					t.Errorf("stored planned = %v (at %v), want %v", planned, rec.PlannedAt, tc.wantPlanned)
+				if queued := !rec.PlanQueuedAt.IsZero(); queued != tc.wantQueued {
+					t.Errorf("stored planQueuedAt = %v, want queued %v", rec.PlanQueuedAt, tc.wantQueued)
 				}
-				if tc.wantPlanned && len(rec.Plan) != 2 {
-					t.Errorf("stored plan = %+v, want two notices", rec.Plan)
+				wantTasks := 0
+				if tc.wantState == incident.Confirmed {
+					wantTasks = exampleTasks
+				}
+				if rec.Tasks != wantTasks {
+					t.Errorf("stored tasks = %d, want %d", rec.Tasks, wantTasks)
+				}
+				if !rec.PlannedAt.IsZero() || rec.Audience != nil || rec.TasksDone != 0 {
+					t.Errorf("intake wrote the planner's fields: plannedAt %v audience %+v tasksDone %d", rec.PlannedAt, rec.Audience, rec.TasksDone)
 				}
 			}
 		})
@@ -346,127 +491,156 @@ func checkReceipt(t *testing.T, i int, e *env, raw json.RawMessage, res Result) 
 	}
 }
 
-// TestHandlePlansBatches checks the content of the queued batches and the
-// plan of the example event.
-func TestHandlePlansBatches(t *testing.T) {
+// TestHandlePlans checks the result, the record and the order of writes for
+// the example event: recorded with its task count before the tasks are
+// queued, marked queued only after.
+func TestHandlePlans(t *testing.T) {
+	e := newEnv()
+	res, err := e.handler.Handle(context.Background(), json.RawMessage(confirmedEvent))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Result{IncidentID: exampleID, Outcome: Planned, Tasks: exampleTasks}); res != want {
+		t.Errorf("result = %+v, want %+v", res, want)
+	}
+	if want := []string{"put", "send", "mark", "receipt"}; !slices.Equal(e.log, want) {
+		t.Errorf("calls = %q, want %q", e.log, want)
+	}
+	if e.queue.calls != 1 {
+		t.Errorf("Tasks.Send called %d times, want once", e.queue.calls)
+	}
+	rec := e.incidents.records[exampleID]
+	if rec.Tasks != exampleTasks || !rec.PlanQueuedAt.Equal(t0) || rec.State != incident.Confirmed {
+		t.Errorf("stored tasks %d planQueuedAt %v state %q, want %d %v %q", rec.Tasks, rec.PlanQueuedAt, rec.State, exampleTasks, t0, incident.Confirmed)
+	}
+	if rec.EventID != "6a7e8feb-b491-4cf7-a9f1-bf3703467718" || rec.Source != "acme.detection" || !rec.ReceivedAt.Equal(t0) {
+		t.Errorf("stored event %q source %q receivedAt %v", rec.EventID, rec.Source, rec.ReceivedAt)
+	}
+	tasks, err := e.queue.tasks(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkTasks(t, tasks, detailOf(t, []byte(confirmedEvent)), []string{"n0-account-accessed", "n1-update-app"})
+	// The tasks are the planner's own split of the incident.
+	if want := plan.Tasks(rec.Incident); !reflect.DeepEqual(tasks, want) {
+		t.Errorf("queued tasks differ from plan.Tasks of the incident")
+	}
+	// Planning tasks carry ids and the audience's selection, no contact data.
+	for _, body := range e.queue.bodies {
+		if strings.Contains(string(body), "@") {
+			t.Errorf("queued body carries an address: %s", body)
+		}
+	}
+
+	e.clock.Advance(time.Minute)
+	res, err = e.handler.Handle(context.Background(), json.RawMessage(confirmedEvent))
+	if err != nil || res.Outcome != Duplicate || res.Tasks != exampleTasks {
+		t.Errorf("second delivery = %+v, %v; want duplicate of %d tasks", res, err, exampleTasks)
+	}
+	if e.queue.calls != 1 || e.incidents.marks != 1 || e.incidents.puts != 1 {
+		t.Errorf("second delivery sent %d, marked %d, put %d times in all; want 1 each", e.queue.calls, e.incidents.marks, e.incidents.puts)
+	}
+}
+
+// usersInShards returns n user ids whose shards are given by pick (called
+// with the shard of each candidate id; true keeps it).
+func usersInShards(n int, pick func(shard int) bool) []string {
+	var out []string
+	for i := 0; len(out) < n; i++ {
+		id := fmt.Sprintf("u-%06d", i)
+		if pick(audience.UserShard(id)) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// TestHandleTaskShards: one task per notice and shard that can hold its
+// audience: every shard for a cohort, the named users' shards otherwise.
+func TestHandleTaskShards(t *testing.T) {
+	cohort := map[string]any{"platforms": []string{"android"}, "appVersionBelow": "8.9.0"}
+	inShard := func(s int) func(int) bool { return func(shard int) bool { return shard == s } }
+	sameShard := usersInShards(3, inShard(audience.UserShard("u-000123")))
+	var spread []string // users in three different shards
+	for _, id := range usersInShards(200, func(int) bool { return true }) {
+		if !slices.ContainsFunc(spread, func(o string) bool { return audience.UserShard(o) == audience.UserShard(id) }) {
+			spread = append(spread, id)
+		}
+		if len(spread) == 3 {
+			break
+		}
+	}
 	tests := []struct {
 		name      string
-		batchSize int
-		// wantMembers lists each queued batch's members, in order.
-		wantMembers [][]audience.Member
-		wantPlan    []NoticePlan
+		audiences []map[string]any
+		wantTasks int
 	}{
-		{
-			name:      "batch size 2 splits three cohort members",
-			batchSize: 2,
-			wantMembers: [][]audience.Member{
-				{{UserID: "u-000123", AllDevices: true}},
-				{{UserID: "u-100", DeviceIDs: []string{"d-a"}}, {UserID: "u-101", DeviceIDs: []string{"d-b"}}},
-				{{UserID: "u-103", DeviceIDs: []string{"d-d", "d-e"}}},
-			},
-			wantPlan: []NoticePlan{
-				{NoticeID: "n0-account-accessed", Template: "account-accessed", Members: 1, Messages: 1},
-				{NoticeID: "n1-update-app", Template: "update-app", Members: 3, CohortDevices: 4, UnparsedVersions: 1, Messages: 2},
-			},
-		},
-		{
-			name:      "batch size 50 sends one message per notice",
-			batchSize: 50,
-			wantMembers: [][]audience.Member{
-				{{UserID: "u-000123", AllDevices: true}},
-				{{UserID: "u-100", DeviceIDs: []string{"d-a"}}, {UserID: "u-101", DeviceIDs: []string{"d-b"}}, {UserID: "u-103", DeviceIDs: []string{"d-d", "d-e"}}},
-			},
-			wantPlan: []NoticePlan{
-				{NoticeID: "n0-account-accessed", Template: "account-accessed", Members: 1, Messages: 1},
-				{NoticeID: "n1-update-app", Template: "update-app", Members: 3, CohortDevices: 4, UnparsedVersions: 1, Messages: 1},
-			},
-		},
-		{
-			name:      "batch size 1",
-			batchSize: 1,
-			wantMembers: [][]audience.Member{
-				{{UserID: "u-000123", AllDevices: true}},
-				{{UserID: "u-100", DeviceIDs: []string{"d-a"}}},
-				{{UserID: "u-101", DeviceIDs: []string{"d-b"}}},
-				{{UserID: "u-103", DeviceIDs: []string{"d-d", "d-e"}}},
-			},
-			wantPlan: []NoticePlan{
-				{NoticeID: "n0-account-accessed", Template: "account-accessed", Members: 1, Messages: 1},
-				{NoticeID: "n1-update-app", Template: "update-app", Members: 3, CohortDevices: 4, UnparsedVersions: 1, Messages: 3},
-			},
-		},
+		{"one named user", []map[string]any{{"userIds": []string{"u-000123"}}}, 1},
+		{"named users in one shard", []map[string]any{{"userIds": sameShard}}, 1},
+		{"named users in three shards, one named twice", []map[string]any{{"userIds": append(slices.Clone(spread), spread[1])}}, 3},
+		{"cohort", []map[string]any{cohort}, audience.Shards},
+		{"named users and a cohort", []map[string]any{{"userIds": spread, "platforms": []string{"ios"}, "appVersionBelow": "2.0"}}, audience.Shards},
+		{"two named-user notices", []map[string]any{{"userIds": []string{"u-000123"}}, {"userIds": spread}}, 4},
+		{"three notices", []map[string]any{{"userIds": []string{"u-000123"}}, cohort, cohort}, 1 + 2*audience.Shards},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(tc.batchSize)
-			res, err := e.handler.Handle(context.Background(), json.RawMessage(confirmedEvent))
+			e := newEnv()
+			var ids []string
+			raw := event(t, func(_, d map[string]any) {
+				var notices []any
+				for i, a := range tc.audiences {
+					notices = append(notices, map[string]any{"template": "account-accessed", "channels": []string{"email"}, "audience": a})
+					ids = append(ids, incident.NoticeID(i, "account-accessed"))
+				}
+				d["notices"] = notices
+			})
+			res, err := e.handler.Handle(context.Background(), raw)
+			if err != nil || res.Outcome != Planned || res.Tasks != tc.wantTasks {
+				t.Fatalf("Handle = %+v, %v; want planned with %d tasks", res, err, tc.wantTasks)
+			}
+			tasks, err := e.queue.tasks(0)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res.Outcome != Planned || res.IncidentID != "INC-2014-0527" {
-				t.Fatalf("result = %+v, want planned INC-2014-0527", res)
-			}
-			if !slices.EqualFunc(res.Notices, tc.wantPlan, equalPlan) {
-				t.Errorf("plan =\n  %+v\nwant\n  %+v", res.Notices, tc.wantPlan)
-			}
-			if stored := e.incidents.records["INC-2014-0527"]; !slices.EqualFunc(stored.Plan, tc.wantPlan, equalPlan) ||
-				!stored.PlannedAt.Equal(t0) {
-				t.Errorf("stored plan %+v at %v, want %+v at %v", stored.Plan, stored.PlannedAt, tc.wantPlan, t0)
-			}
-			batches, err := e.queue.batches()
-			if err != nil {
-				t.Fatalf("queued batch does not parse: %v", err)
-			}
-			if e.queue.calls != 2 {
-				t.Errorf("Queue.Send called %d times, want once per notice", e.queue.calls)
-			}
-			if len(batches) != len(tc.wantMembers) {
-				t.Fatalf("queued %d batches, want %d", len(batches), len(tc.wantMembers))
-			}
-			for i, b := range batches {
-				if len(b.Members) > tc.batchSize {
-					t.Errorf("batch %d has %d members, more than BatchSize %d", i, len(b.Members), tc.batchSize)
-				}
-				if !slices.EqualFunc(b.Members, tc.wantMembers[i], equalMember) {
-					t.Errorf("batch %d members = %+v, want %+v", i, b.Members, tc.wantMembers[i])
-				}
-				if b.IncidentID != "INC-2014-0527" || b.Title != "Unauthorised access to internal systems" ||
-					!slices.Equal(b.Channels, []incident.Channel{incident.Email, incident.Push}) {
-					t.Errorf("batch %d = %+v", i, b)
-				}
-				wantNotice, wantTemplate, wantFixed := "n1-update-app", "update-app", "8.9.0"
-				if i == 0 {
-					wantNotice, wantTemplate, wantFixed = "n0-account-accessed", "account-accessed", ""
-				}
-				if b.NoticeID != wantNotice || b.Template != wantTemplate || b.FixedVersion != wantFixed {
-					t.Errorf("batch %d notice %q template %q fixedVersion %q, want %q %q %q",
-						i, b.NoticeID, b.Template, b.FixedVersion, wantNotice, wantTemplate, wantFixed)
-				}
-			}
-			// The queue must carry ids only: no contact data.
-			for _, body := range e.queue.bodies {
-				if strings.Contains(string(body), "@") {
-					t.Errorf("queued body carries an address: %s", body)
-				}
+			checkTasks(t, tasks, detailOf(t, raw), ids)
+			if got := e.incidents.records[exampleID].Tasks; got != tc.wantTasks {
+				t.Errorf("stored tasks = %d, want %d", got, tc.wantTasks)
 			}
 		})
 	}
 }
 
-func TestHandleUnknownUserIDs(t *testing.T) {
-	e := newEnv(10)
-	raw := event(t, func(_, d map[string]any) {
-		d["notices"].([]any)[0].(map[string]any)["audience"] = map[string]any{"userIds": []string{"u-404", "u-000123", "u-405"}}
-	})
+// TestHandleRedeliveryKeepsPlannerProgress: when MarkQueued fails after every
+// task was queued, the planner may finish (and freeze the audience) before
+// the event is redelivered. The redelivery must not undo that: re-queued
+// tasks are no-ops for the planner, so a reset count would never again reach
+// the number of tasks and the audience would never be frozen.
+func TestHandleRedeliveryKeepsPlannerProgress(t *testing.T) {
+	e := newEnv()
+	raw := json.RawMessage(confirmedEvent)
+	e.incidents.markErr = errUnavailable
+	if _, err := e.handler.Handle(context.Background(), raw); !errors.Is(err, errUnavailable) {
+		t.Fatalf("first delivery error = %v, want %v", err, errUnavailable)
+	}
+	e.incidents.markErr = nil
+	// The planner runs every task and freezes the audience (what
+	// dynamo.Plans.Finish and Freeze write).
+	rec := e.incidents.records[exampleID]
+	rec.TasksDone, rec.PlannedAt, rec.Audience = exampleTasks, t0.Add(time.Second), &plan.Audience{Members: 4, Hash: "00000000000000ff"}
+	e.incidents.records[exampleID] = rec
+
+	e.clock.Advance(time.Minute)
 	res, err := e.handler.Handle(context.Background(), raw)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Outcome != Planned || len(res.Notices) != 2 {
-		t.Fatalf("result = %+v", res)
+	if res.Outcome != Planned && res.Outcome != Duplicate {
+		t.Errorf("redelivery outcome = %q, want planned or duplicate", res.Outcome)
 	}
-	if got := res.Notices[0]; got.Members != 1 || !slices.Equal(got.UnknownUserIDs, []string{"u-404", "u-405"}) {
-		t.Errorf("notice 0 plan = %+v, want 1 member and unknown u-404, u-405", got)
+	got := e.incidents.records[exampleID]
+	if got.TasksDone != exampleTasks || got.Audience == nil || got.PlannedAt.IsZero() {
+		t.Errorf("the redelivery reset the planner's progress: tasksDone %d plannedAt %v audience %v", got.TasksDone, got.PlannedAt, got.Audience)
 	}
 }
 
@@ -476,13 +650,14 @@ func TestHandleRejectedIDs(t *testing.T) {
 		edit   func(ev, detail map[string]any)
 		wantID string
 	}{
-		{"valid id is kept", func(_, d map[string]any) { delete(d, "title") }, "INC-2014-0527"},
+		{"valid id is kept", func(_, d map[string]any) { delete(d, "title") }, exampleID},
 		{"invalid id is dropped", func(_, d map[string]any) { d["incidentId"] = "INC#1" }, ""},
 		{"missing id", func(_, d map[string]any) { delete(d, "incidentId") }, ""},
+		{"id kept when the detail does not decode", func(_, d map[string]any) { d["title"] = 5 }, exampleID},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(10)
+			e := newEnv()
 			res, err := e.handler.Handle(context.Background(), event(t, tc.edit))
 			if err != nil {
 				t.Fatal(err)
@@ -493,15 +668,15 @@ func TestHandleRejectedIDs(t *testing.T) {
 			if len(e.incidents.receipts) != 1 || e.incidents.receipts[0].IncidentID != tc.wantID {
 				t.Errorf("receipts = %+v, want one filed under %q", e.incidents.receipts, tc.wantID)
 			}
-			if e.incidents.puts != 0 || e.queue.calls != 0 {
-				t.Errorf("rejected event stored %d times and queued %d times", e.incidents.puts, e.queue.calls)
+			if e.incidents.puts != 0 || e.incidents.marks != 0 || e.queue.calls != 0 {
+				t.Errorf("rejected event stored %d times, marked %d times and queued %d times", e.incidents.puts, e.incidents.marks, e.queue.calls)
 			}
 		})
 	}
 }
 
 func TestHandleTruncatesRaw(t *testing.T) {
-	e := newEnv(10)
+	e := newEnv()
 	raw := event(t, func(_, d map[string]any) {
 		delete(d, "title")
 		d["summary"] = strings.Repeat("x", 2*maxRaw)
@@ -522,7 +697,7 @@ func TestSampleEvents(t *testing.T) {
 		file        string
 		wantOutcome Outcome
 		wantID      string
-		wantQueued  []string
+		wantNotices []string // notice ids planned
 		wantReason  string
 	}{
 		{"incident-confirmed.json", Planned, "INC-2014-0527", []string{"n0-account-accessed", "n1-update-app"}, ""},
@@ -536,7 +711,7 @@ func TestSampleEvents(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			e := newEnv(50)
+			e := newEnv()
 			e.handler.KnownTemplate = notice.Has
 			res, err := e.handler.Handle(context.Background(), raw)
 			if err != nil {
@@ -551,28 +726,27 @@ func TestSampleEvents(t *testing.T) {
 			if tc.wantOutcome == Rejected && !strings.Contains(res.Reason, "title") {
 				t.Errorf("reason %q does not mention the missing title", res.Reason)
 			}
-			batches, err := e.queue.batches()
+			wantTasks := 0
+			if tc.wantNotices != nil {
+				wantTasks = taskCount(detailOf(t, raw))
+			}
+			if res.Tasks != wantTasks {
+				t.Errorf("result tasks = %d, want %d", res.Tasks, wantTasks)
+			}
+			tasks, err := e.queue.tasks(0)
 			if err != nil {
 				t.Fatal(err)
 			}
-			var got []string
-			for _, b := range batches {
-				got = append(got, b.NoticeID)
-			}
-			if !slices.Equal(got, tc.wantQueued) {
-				t.Errorf("queued %q, want %q", got, tc.wantQueued)
+			if tc.wantNotices == nil {
+				if len(tasks) != 0 {
+					t.Errorf("queued %d tasks, want none", len(tasks))
+				}
+			} else {
+				checkTasks(t, tasks, detailOf(t, raw), tc.wantNotices)
 			}
 			if len(e.incidents.receipts) != 1 || e.incidents.receipts[0].Outcome != tc.wantOutcome {
 				t.Errorf("receipts = %+v", e.incidents.receipts)
 			}
 		})
 	}
-}
-
-func equalMember(a, b audience.Member) bool {
-	return a.UserID == b.UserID && a.AllDevices == b.AllDevices && slices.Equal(a.DeviceIDs, b.DeviceIDs)
-}
-
-func equalPlan(a, b NoticePlan) bool {
-	return fmt.Sprint(a) == fmt.Sprint(b)
 }

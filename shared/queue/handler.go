@@ -10,18 +10,16 @@ import (
 	"breachnotify/shared/dispatch"
 )
 
-// Processor handles one recipient batch.
-type Processor interface {
-	Process(ctx context.Context, b dispatch.Batch) (dispatch.Counts, error)
-}
-
-// Handler is the worker function: every message that is not fully done is
-// reported as a batch item failure, so SQS redelivers it and, after the
-// queue's maxReceiveCount, moves it to the dead-letter queue. Nothing is
-// dropped: a malformed message is logged with its reason and also ends in
-// the dead-letter queue.
-type Handler struct {
-	Processor Processor
+// Handler is an SQS-triggered function (the worker, the planner): every
+// message that is not fully done is reported as a batch item failure, so
+// SQS redelivers it and, after the queue's maxReceiveCount, moves it to the
+// dead-letter queue. Nothing is dropped: a malformed message is logged with
+// its reason and also ends in the dead-letter queue.
+type Handler[T any] struct {
+	// Parse decodes and checks a message body; its errors wrap
+	// dispatch.ErrMalformed.
+	Parse   func([]byte) (T, error)
+	Process func(context.Context, T) error
 	// Backoff, when set, delays a failed message's redelivery instead of
 	// leaving it to the queue's visibility timeout.
 	Backoff *Backoff
@@ -29,7 +27,7 @@ type Handler struct {
 }
 
 // Handle processes an SQS event.
-func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+func (h *Handler[T]) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 	// An empty list, not null, says "all succeeded" unambiguously.
 	resp := events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
 	for _, rec := range ev.Records {
@@ -41,26 +39,25 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 	return resp, nil
 }
 
-func (h *Handler) one(ctx context.Context, rec events.SQSMessage) error {
-	b, err := dispatch.ParseBatch([]byte(rec.Body))
+func (h *Handler[T]) one(ctx context.Context, rec events.SQSMessage) error {
+	v, err := h.Parse([]byte(rec.Body))
 	if err != nil {
 		h.Log.ErrorContext(ctx, "malformed message, left for the dead-letter queue",
 			"messageId", rec.MessageId, "receiveCount", rec.Attributes["ApproximateReceiveCount"], "reason", err.Error())
 		return err
 	}
-	if _, err := h.Processor.Process(ctx, b); err != nil {
+	if err := h.Process(ctx, v); err != nil {
 		level := slog.LevelError
 		if errors.Is(err, dispatch.ErrRetry) {
 			level = slog.LevelWarn
 		}
-		h.Log.Log(ctx, level, "batch will be retried", "messageId", rec.MessageId,
-			"incidentId", b.IncidentID, "noticeId", b.NoticeID, "error", err.Error())
+		h.Log.Log(ctx, level, "message will be retried", "messageId", rec.MessageId, "error", err.Error())
 		return err
 	}
 	return nil
 }
 
-func (h *Handler) deferRetry(ctx context.Context, rec events.SQSMessage) {
+func (h *Handler[T]) deferRetry(ctx context.Context, rec events.SQSMessage) {
 	if h.Backoff == nil {
 		return
 	}

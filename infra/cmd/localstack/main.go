@@ -201,9 +201,14 @@ func report(ctx context.Context, w io.Writer, s *local.State, id string) error {
 		}
 	}
 	fmt.Fprintln(w)
-	for _, p := range rec.Plan {
-		fmt.Fprintf(w, "  %-22s %d users planned, %d cohort devices (%d with unparseable versions, treated as affected), %d unknown user ids %v, %d queue messages\n",
-			p.NoticeID, p.Members, p.CohortDevices, p.UnparsedVersions, len(p.UnknownUserIDs), p.UnknownUserIDs, p.Messages)
+	if rec.Audience == nil {
+		fmt.Fprintf(w, "  planning: %d of %d tasks done\n", rec.TasksDone, rec.Tasks)
+	} else {
+		fmt.Fprintf(w, "  audience frozen: %d members, hash %s\n", rec.Audience.Members, rec.Audience.Hash)
+		for _, p := range rec.Audience.Notices {
+			fmt.Fprintf(w, "  %-22s %d users planned, %d cohort devices (%d with unparseable versions, treated as affected), %d unknown user ids %v, %d queue messages\n",
+				p.NoticeID, p.Members, p.CohortDevices, p.UnparsedVersions, len(p.UnknownUserIDs), p.UnknownUserIDs, p.Messages)
+		}
 	}
 	entries, err := s.Deliveries(ctx, id)
 	if err != nil {

@@ -1,0 +1,56 @@
+// Command planner is the PlannerFunction: planning tasks (one notice, one
+// shard of users) from the FIFO planning queue in, recipient batches out,
+// with checkpoints so that a task resumes where it stopped.
+package main
+
+import (
+	"context"
+	"os"
+	"strconv"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"breachnotify/shared/awsconfig"
+	"breachnotify/shared/dynamo"
+	"breachnotify/shared/plan"
+	"breachnotify/shared/queue"
+)
+
+func main() {
+	log := lambdacontext.NewLogger()
+	env, err := awsconfig.Env("USERS_TABLE", "INCIDENTS_TABLE", "RECIPIENTS_QUEUE_URL", "BATCH_SIZE")
+	if err != nil {
+		log.Error("configuration", "error", err.Error())
+		os.Exit(1)
+	}
+	batch, err := strconv.Atoi(env["BATCH_SIZE"])
+	if err != nil || batch < 1 {
+		log.Error("configuration", "error", "BATCH_SIZE must be a positive integer")
+		os.Exit(1)
+	}
+	cfg, err := awsconfig.Load(context.Background())
+	if err != nil {
+		log.Error("configuration", "error", err.Error())
+		os.Exit(1)
+	}
+	db := dynamodb.NewFromConfig(cfg)
+	p := &plan.Planner{
+		Store:     &dynamo.Plans{Client: db, Table: env["INCIDENTS_TABLE"]},
+		Directory: &dynamo.Users{Client: db, Table: env["USERS_TABLE"]},
+		Queue:     &queue.Sender{Client: sqs.NewFromConfig(cfg), URL: env["RECIPIENTS_QUEUE_URL"]},
+		BatchSize: batch,
+		Log:       log,
+	}
+	h := &queue.Handler[plan.Task]{
+		Parse: plan.ParseTask,
+		Process: func(ctx context.Context, t plan.Task) error {
+			_, err := p.Run(ctx, t)
+			return err
+		},
+		Log: log,
+	}
+	lambda.StartHandlerFunc(h.Handle)
+}

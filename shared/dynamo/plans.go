@@ -1,0 +1,184 @@
+package dynamo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"breachnotify/shared/plan"
+)
+
+// Plans keeps planning checkpoints beside the incident (sk "plan#<task>")
+// and freezes the audience into the incident when the last task finishes.
+type Plans struct {
+	Client Client
+	Table  string
+}
+
+const planPrefix = "plan#"
+
+type planItem struct {
+	PK       string `json:"pk"`
+	SK       string `json:"sk"`
+	Template string `json:"template"`
+	NoticeID string `json:"noticeId"`
+	plan.Progress
+}
+
+func planKey(t plan.Task) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{"pk": str(t.IncidentID), "sk": str(planPrefix + t.ID())}
+}
+
+// Progress reads a task's checkpoint (zero if it has none).
+func (s *Plans) Progress(ctx context.Context, t plan.Task) (plan.Progress, error) {
+	out, err := s.Client.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.Table, Key: planKey(t), ConsistentRead: aws.Bool(true)})
+	if err != nil || out.Item == nil {
+		return plan.Progress{}, err
+	}
+	var it planItem
+	if err := unmarshal(out.Item, &it); err != nil {
+		return plan.Progress{}, fmt.Errorf("decode checkpoint of %s: %w", t.ID(), err)
+	}
+	return it.Progress, nil
+}
+
+func (s *Plans) item(t plan.Task, p plan.Progress) (map[string]types.AttributeValue, error) {
+	item, err := marshal(planItem{Template: t.Notice.Template, NoticeID: t.NoticeID, Progress: p})
+	if err != nil {
+		return nil, fmt.Errorf("encode checkpoint of %s: %w", t.ID(), err)
+	}
+	for k, v := range planKey(t) {
+		item[k] = v
+	}
+	return item, nil
+}
+
+// Save writes a checkpoint of an unfinished task.
+func (s *Plans) Save(ctx context.Context, t plan.Task, p plan.Progress) error {
+	item, err := s.item(t, p)
+	if err != nil {
+		return err
+	}
+	if _, err := s.Client.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.Table, Item: item}); err != nil {
+		return fmt.Errorf("checkpoint %s: %w", t.ID(), err)
+	}
+	return nil
+}
+
+// Finish marks the task done and counts it on the incident in one
+// transaction, so a task is counted once however often it is redelivered.
+func (s *Plans) Finish(ctx context.Context, t plan.Task, p plan.Progress) error {
+	item, err := s.item(t, p)
+	if err != nil {
+		return err
+	}
+	_, err = s.Client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{Put: &types.Put{TableName: &s.Table, Item: item,
+			ConditionExpression:       aws.String("attribute_not_exists(pk) OR done = :false"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":false": &types.AttributeValueMemberBOOL{Value: false}},
+		}},
+		{Update: &types.Update{TableName: &s.Table,
+			Key:                       map[string]types.AttributeValue{"pk": str(t.IncidentID), "sk": str(incidentSK)},
+			UpdateExpression:          aws.String("ADD tasksDone :one"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":one": &types.AttributeValueMemberN{Value: "1"}},
+		}},
+	}})
+	var cancelled *types.TransactionCanceledException
+	if errors.As(err, &cancelled) && len(cancelled.CancellationReasons) > 0 && aws.ToString(cancelled.CancellationReasons[0].Code) == "ConditionalCheckFailed" {
+		return nil // finished before: counted then
+	}
+	if err != nil {
+		return fmt.Errorf("finish %s: %w", t.ID(), err)
+	}
+	return nil
+}
+
+// ReadyToFreeze reports whether every task of the incident has finished
+// and the audience is not frozen yet.
+func (s *Plans) ReadyToFreeze(ctx context.Context, incidentID string) (bool, error) {
+	out, err := s.Client.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: &s.Table, ConsistentRead: aws.Bool(true),
+		Key:                  map[string]types.AttributeValue{"pk": str(incidentID), "sk": str(incidentSK)},
+		ProjectionExpression: aws.String("tasks, tasksDone, plannedAt"),
+	})
+	if err != nil {
+		return false, fmt.Errorf("read progress of %s: %w", incidentID, err)
+	}
+	var counts struct {
+		Tasks     int    `json:"tasks"`
+		TasksDone int    `json:"tasksDone"`
+		PlannedAt string `json:"plannedAt"`
+	}
+	if err := unmarshal(out.Item, &counts); err != nil {
+		return false, err
+	}
+	return counts.Tasks > 0 && counts.TasksDone >= counts.Tasks && counts.PlannedAt == "", nil
+}
+
+// Freeze totals the incident's tasks and stores the frozen audience, once.
+func (s *Plans) Freeze(ctx context.Context, incidentID string) error {
+	var tasks []plan.TaskProgress
+	inc := &Incidents{Client: s.Client, Table: s.Table}
+	err := inc.query(ctx, incidentID, planPrefix, func(item map[string]types.AttributeValue) error {
+		var it planItem
+		if err := unmarshal(item, &it); err != nil {
+			return err
+		}
+		tasks = append(tasks, plan.TaskProgress{NoticeID: it.NoticeID, Template: it.Template, Progress: it.Progress})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	a, err := plan.Total(tasks)
+	if err != nil {
+		return err
+	}
+	av, err := marshal(struct {
+		A plan.Audience `json:"a"`
+	}{a})
+	if err != nil {
+		return err
+	}
+	_, err = s.Client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:           &s.Table,
+		Key:                 map[string]types.AttributeValue{"pk": str(incidentID), "sk": str(incidentSK)},
+		UpdateExpression:    aws.String("SET audience = :a, plannedAt = :at"),
+		ConditionExpression: aws.String("attribute_not_exists(audience)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":a": av["a"], ":at": str(time.Now().UTC().Format(time.RFC3339Nano)),
+		},
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return nil // frozen already by a redelivery of the last task
+	}
+	if err != nil {
+		return fmt.Errorf("freeze audience of %s: %w", incidentID, err)
+	}
+	return nil
+}
+
+// Tasks lists an incident's task checkpoints, for reports.
+func (s *Plans) Tasks(ctx context.Context, incidentID string) ([]plan.TaskProgress, error) {
+	var out []plan.TaskProgress
+	inc := &Incidents{Client: s.Client, Table: s.Table}
+	err := inc.query(ctx, incidentID, planPrefix, func(item map[string]types.AttributeValue) error {
+		var it planItem
+		if err := unmarshal(item, &it); err != nil {
+			return err
+		}
+		if !strings.HasPrefix(it.SK, planPrefix) {
+			return nil
+		}
+		out = append(out, plan.TaskProgress{NoticeID: it.NoticeID, Template: it.Template, Progress: it.Progress})
+		return nil
+	})
+	return out, err
+}

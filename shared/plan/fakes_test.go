@@ -1,0 +1,352 @@
+package plan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+
+	"breachnotify/shared/audience"
+	"breachnotify/shared/dispatch"
+	"breachnotify/shared/version"
+)
+
+var errUnavailable = errors.New("service unavailable")
+
+// memStore implements the Store contract in memory: Progress is zero for a
+// task without a checkpoint; Save keeps a checkpoint; Finish marks a task
+// done once, counting it toward the incident's number of tasks;
+// ReadyToFreeze says whether that count has reached the number and nothing
+// is frozen yet; Freeze totals every
+// checkpoint of the incident with Total and keeps the first audience it
+// computes.
+type memStore struct {
+	mu sync.Mutex
+	// tasks is each incident's number of tasks (the incident record's
+	// "tasks", written by intake).
+	tasks    map[string]int
+	finished map[string]int
+	progress map[string]map[string]TaskProgress // incident → task id → checkpoint
+	frozen   map[string]Audience
+	// events lists calls in order: "save <task>", "finish <task>",
+	// "freeze <incident>".
+	events []string
+	// progressErr, saveErr and finishErr fail every call of the method;
+	// freezeFails fails that many Freeze calls, then lets them through.
+	progressErr, saveErr, finishErr error
+	freezeFails                     int
+}
+
+func newMemStore() *memStore {
+	return &memStore{tasks: map[string]int{}, finished: map[string]int{},
+		progress: map[string]map[string]TaskProgress{}, frozen: map[string]Audience{}}
+}
+
+func (s *memStore) Progress(_ context.Context, t Task) (Progress, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.progressErr != nil {
+		return Progress{}, s.progressErr
+	}
+	p := s.progress[t.IncidentID][t.ID()].Progress
+	p.UnknownUserIDs = slices.Clone(p.UnknownUserIDs)
+	return p, nil
+}
+
+func (s *memStore) put(t Task, p Progress) {
+	if s.progress[t.IncidentID] == nil {
+		s.progress[t.IncidentID] = map[string]TaskProgress{}
+	}
+	p.UnknownUserIDs = slices.Clone(p.UnknownUserIDs)
+	s.progress[t.IncidentID][t.ID()] = TaskProgress{NoticeID: t.NoticeID, Template: t.Notice.Template, Progress: p}
+}
+
+func (s *memStore) Save(_ context.Context, t Task, p Progress) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.saveErr != nil {
+		return s.saveErr
+	}
+	s.events = append(s.events, "save "+t.ID())
+	s.put(t, p)
+	return nil
+}
+
+func (s *memStore) Finish(_ context.Context, t Task, p Progress) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.finishErr != nil {
+		return s.finishErr
+	}
+	s.events = append(s.events, "finish "+t.ID())
+	if s.progress[t.IncidentID][t.ID()].Done {
+		return nil
+	}
+	s.put(t, p)
+	s.finished[t.IncidentID]++
+	return nil
+}
+
+func (s *memStore) ReadyToFreeze(_ context.Context, incidentID string) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.tasks[incidentID]
+	_, frozen := s.frozen[incidentID]
+	return n > 0 && s.finished[incidentID] >= n && !frozen, nil
+}
+
+func (s *memStore) Freeze(_ context.Context, incidentID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.events = append(s.events, "freeze "+incidentID)
+	if s.freezeFails > 0 {
+		s.freezeFails--
+		return errUnavailable
+	}
+	var tasks []TaskProgress
+	for _, tp := range s.progress[incidentID] { // map order: any order
+		tasks = append(tasks, tp)
+	}
+	a, err := Total(tasks)
+	if err != nil {
+		return err
+	}
+	if _, ok := s.frozen[incidentID]; !ok {
+		s.frozen[incidentID] = a
+	}
+	return nil
+}
+
+// count counts the events starting with prefix.
+func (s *memStore) count(prefix string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, e := range s.events {
+		if strings.HasPrefix(e, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+// checkpoint is a task's stored progress.
+func (s *memStore) checkpoint(t Task) (TaskProgress, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tp, ok := s.progress[t.IncidentID][t.ID()]
+	return tp, ok
+}
+
+// dirDevice is one device in the fake directory.
+type dirDevice struct{ user, id, platform, version string }
+
+// cohortCall is one Cohort query.
+type cohortCall struct {
+	platform string
+	shard    int
+}
+
+// fakeDirectory is an in-memory audience.Directory that, like the sharded
+// cohort index, answers a Cohort query from one shard only, in version key
+// order. It records the queries it answers.
+type fakeDirectory struct {
+	mu      sync.Mutex
+	users   map[string]bool
+	devices []dirDevice
+	// existingErr and cohortErr fail every call of the method.
+	existingErr, cohortErr error
+	existing               [][]string
+	cohorts                []cohortCall
+	// index is the cohort index, built from devices on the first query:
+	// each platform and shard's devices in version key order.
+	index map[cohortCall][]indexEntry
+}
+
+type indexEntry struct {
+	key   string
+	match audience.Match
+}
+
+func (d *fakeDirectory) Existing(_ context.Context, ids []string) ([]string, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.existing = append(d.existing, slices.Clone(ids))
+	if d.existingErr != nil {
+		return nil, d.existingErr
+	}
+	var out []string
+	for _, id := range ids {
+		if d.users[id] {
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
+
+func (d *fakeDirectory) Cohort(_ context.Context, platform string, shard int, below version.Version, yield func(audience.Match) error) error {
+	d.mu.Lock()
+	call := cohortCall{platform, shard}
+	d.cohorts = append(d.cohorts, call)
+	err := d.cohortErr
+	if d.index == nil {
+		d.index = map[cohortCall][]indexEntry{}
+		for _, dev := range d.devices {
+			k := version.KeyOf(dev.version)
+			c := cohortCall{dev.platform, audience.UserShard(dev.user)}
+			d.index[c] = append(d.index[c], indexEntry{k, audience.Match{UserID: dev.user, DeviceID: dev.id, UnparsedVersion: version.IsUnparsedKey(k)}})
+		}
+		for _, entries := range d.index {
+			slices.SortStableFunc(entries, func(a, b indexEntry) int { return strings.Compare(a.key, b.key) })
+		}
+	}
+	entries := d.index[call]
+	d.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	key := below.Key()
+	for _, e := range entries {
+		if e.key >= key {
+			break
+		}
+		if err := yield(e.match); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// calls returns how many Existing and Cohort calls were made so far.
+func (d *fakeDirectory) calls() (existing, cohorts int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.existing), len(d.cohorts)
+}
+
+// newDirectory holds users ids, with devices by their position i:
+// i%4 == 0: android 8.8.2 (affected below 8.9.0);
+// i%4 == 1: android 9.0 (fixed);
+// i%4 == 2: android "beta" (unparsed, so affected) and ios 1.0;
+// i%4 == 3: android 7.1 and 8.0 (two affected devices);
+// every 5th user also has ios 3.0, every 7th has no device at all.
+func newDirectory(ids []string) *fakeDirectory {
+	d := &fakeDirectory{users: map[string]bool{}}
+	for i, id := range ids {
+		d.users[id] = true
+		if i%7 == 6 {
+			continue
+		}
+		dev := func(n int, platform, v string) {
+			d.devices = append(d.devices, dirDevice{id, fmt.Sprintf("d-%s-%d", id, n), platform, v})
+		}
+		switch i % 4 {
+		case 0:
+			dev(0, "android", "8.8.2")
+		case 1:
+			dev(0, "android", "9.0")
+		case 2:
+			dev(0, "android", "beta")
+			dev(1, "ios", "1.0")
+		case 3:
+			dev(0, "android", "7.1")
+			dev(1, "android", "8.0")
+		}
+		if i%5 == 0 {
+			dev(2, "ios", "3.0")
+		}
+	}
+	return d
+}
+
+// fakeQueue captures message bodies; fail, when set, decides each Send's
+// error from its call number (starting at 1). A failed Send queues nothing.
+type fakeQueue struct {
+	mu     sync.Mutex
+	calls  int
+	sizes  []int // bodies per successful call
+	bodies [][]byte
+	fail   func(call int) error
+}
+
+func (q *fakeQueue) Send(_ context.Context, bodies [][]byte) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.calls++
+	if q.fail != nil {
+		if err := q.fail(q.calls); err != nil {
+			return err
+		}
+	}
+	q.sizes = append(q.sizes, len(bodies))
+	for _, b := range bodies {
+		q.bodies = append(q.bodies, slices.Clone(b))
+	}
+	return nil
+}
+
+// batches decodes the bodies queued from index from on, the way the worker
+// does.
+func (q *fakeQueue) batches(from int) ([]dispatch.Batch, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var out []dispatch.Batch
+	for _, body := range q.bodies[from:] {
+		b, err := dispatch.ParseBatch(body)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+func (q *fakeQueue) len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.bodies)
+}
+
+// failOn fails the Send calls listed.
+func failOn(err error, calls ...int) func(int) error {
+	return func(call int) error {
+		if slices.Contains(calls, call) {
+			return err
+		}
+		return nil
+	}
+}
+
+// env is a Planner wired to fakes.
+type env struct {
+	planner   *Planner
+	store     *memStore
+	directory *fakeDirectory
+	queue     *fakeQueue
+}
+
+func newEnv(dir *fakeDirectory, batchSize int) *env {
+	e := &env{store: newMemStore(), directory: dir, queue: &fakeQueue{}}
+	e.planner = &Planner{Store: e.store, Directory: dir, Queue: e.queue, BatchSize: batchSize, Log: slog.New(slog.DiscardHandler)}
+	return e
+}
+
+// usersInShards returns n user ids (u-000000, u-000001, … in order) whose
+// shard pick keeps.
+func usersInShards(n int, pick func(shard int) bool) []string {
+	var out []string
+	for i := 0; len(out) < n; i++ {
+		id := fmt.Sprintf("u-%06d", i)
+		if pick(audience.UserShard(id)) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+func anyShard(int) bool { return true }
+
+func inShard(s int) func(int) bool { return func(shard int) bool { return shard == s } }

@@ -1,0 +1,258 @@
+// Package plan turns a confirmed incident's notices into recipient batches,
+// one shard of users at a time, so that planning any audience size fits in
+// bounded Lambda runs, can be resumed where it stopped, and never queues a
+// member twice for the same task.
+package plan
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+
+	"breachnotify/shared/audience"
+	"breachnotify/shared/dispatch"
+	"breachnotify/shared/incident"
+)
+
+// Task plans one notice for one shard of users. Shards hold whole users, so
+// the tasks of a notice never share a member.
+type Task struct {
+	IncidentID string          `json:"incidentId"`
+	Title      string          `json:"title"`
+	NoticeID   string          `json:"noticeId"`
+	Notice     incident.Notice `json:"notice"`
+	Shard      int             `json:"shard"`
+}
+
+// ID names the task within its incident.
+func (t Task) ID() string { return fmt.Sprintf("%s#%02d", t.NoticeID, t.Shard) }
+
+// Tasks splits an incident's planning into one task per notice and shard
+// that can hold its members: every shard for a cohort, only the named
+// users' shards otherwise, so that notifying one user is one task.
+func Tasks(in incident.Incident) []Task {
+	var out []Task
+	for i, n := range in.Notices {
+		shards := make([]bool, audience.Shards)
+		for _, id := range n.Audience.UserIDs {
+			shards[audience.UserShard(id)] = true
+		}
+		for shard := range audience.Shards {
+			if n.Audience.HasCohort() || shards[shard] {
+				out = append(out, Task{IncidentID: in.ID, Title: in.Title, NoticeID: incident.NoticeID(i, n.Template), Notice: n, Shard: shard})
+			}
+		}
+	}
+	return out
+}
+
+// ParseTask decodes a planning queue message.
+func ParseTask(body []byte) (Task, error) {
+	var t Task
+	if err := json.Unmarshal(body, &t); err != nil {
+		return t, fmt.Errorf("%w: decode task: %w", dispatch.ErrMalformed, err)
+	}
+	if !incident.ValidID(t.IncidentID) || t.NoticeID == "" || t.Shard < 0 || t.Shard >= audience.Shards {
+		return t, fmt.Errorf("%w: task %q/%q shard %d", dispatch.ErrMalformed, t.IncidentID, t.NoticeID, t.Shard)
+	}
+	return t, nil
+}
+
+// Progress is a task's checkpoint.
+type Progress struct {
+	// Batches is how many of the task's batches are queued; a re-run skips
+	// them.
+	Batches          int      `json:"batches"`
+	Done             bool     `json:"done"`
+	Members          int      `json:"members"`
+	CohortDevices    int      `json:"cohortDevices"`
+	UnparsedVersions int      `json:"unparsedVersions"`
+	UnknownUserIDs   []string `json:"unknownUserIds,omitempty"`
+	// Fingerprint sums a hash of each member id: the tasks' fingerprints add
+	// up to the audience's, whatever order they finish in.
+	Fingerprint uint64 `json:"fingerprint"`
+}
+
+// Store keeps task checkpoints.
+type Store interface {
+	Progress(ctx context.Context, t Task) (Progress, error)
+	Save(ctx context.Context, t Task, p Progress) error
+	// Finish records a task done and counts it on the incident, once
+	// however often it is called.
+	Finish(ctx context.Context, t Task, p Progress) error
+	// ReadyToFreeze reports whether every task of the incident has
+	// finished and its audience is not frozen yet.
+	ReadyToFreeze(ctx context.Context, incidentID string) (bool, error)
+	// Freeze totals every task's progress into the incident, once however
+	// often it is called.
+	Freeze(ctx context.Context, incidentID string) error
+}
+
+// Planner runs planning tasks.
+type Planner struct {
+	Store     Store
+	Directory audience.Directory
+	Queue     dispatch.Queue
+	BatchSize int
+	Log       *slog.Logger
+}
+
+// sendChunk is how many batches are queued between checkpoints: one
+// SendMessageBatch call. A crash between the call and its checkpoint queues
+// at most these again, and the ledger keeps anyone from being notified twice.
+const sendChunk = 10
+
+// Run plans one task, from its checkpoint. The shard is resolved in full and
+// sorted by user id, so a re-run rebuilds the same batches and skips those
+// already queued. Users whose records change between two runs of a task
+// (rare: a run takes seconds) are planned as they are in the last run.
+func (p *Planner) Run(ctx context.Context, t Task) (Progress, error) {
+	prog, err := p.Store.Progress(ctx, t)
+	if err != nil {
+		return prog, fmt.Errorf("task %s/%s: read checkpoint: %w", t.IncidentID, t.ID(), err)
+	}
+	if !prog.Done {
+		if prog, err = p.plan(ctx, t, prog); err != nil {
+			return prog, err
+		}
+	}
+	// Asked even of a task that was done before: if freezing failed after
+	// the last task finished, its redelivery is what freezes the audience.
+	ready, err := p.Store.ReadyToFreeze(ctx, t.IncidentID)
+	if err != nil {
+		return prog, fmt.Errorf("task %s/%s: read planning progress: %w", t.IncidentID, t.ID(), err)
+	}
+	if ready {
+		if err := p.Store.Freeze(ctx, t.IncidentID); err != nil {
+			return prog, fmt.Errorf("task %s/%s: freeze audience: %w", t.IncidentID, t.ID(), err)
+		}
+	}
+	return prog, nil
+}
+
+func (p *Planner) plan(ctx context.Context, t Task, prog Progress) (Progress, error) {
+	r, err := audience.Resolve(ctx, p.Directory, t.Notice.Audience, t.Shard)
+	if err != nil {
+		return prog, fmt.Errorf("task %s/%s: %w", t.IncidentID, t.ID(), err)
+	}
+	bodies, err := p.batches(t, r.Members)
+	if err != nil {
+		return prog, err
+	}
+	for prog.Batches < len(bodies) {
+		end := min(prog.Batches+sendChunk, len(bodies))
+		if err := p.Queue.Send(ctx, bodies[prog.Batches:end]); err != nil {
+			return prog, fmt.Errorf("task %s/%s: queue batches: %w", t.IncidentID, t.ID(), err)
+		}
+		prog.Batches = end
+		if err := p.Store.Save(ctx, t, prog); err != nil {
+			return prog, fmt.Errorf("task %s/%s: checkpoint: %w", t.IncidentID, t.ID(), err)
+		}
+	}
+	prog.Done = true
+	prog.Members, prog.CohortDevices, prog.UnparsedVersions, prog.UnknownUserIDs = len(r.Members), r.CohortDevices, r.UnparsedVersions, r.UnknownUserIDs
+	prog.Fingerprint = fingerprint(t.NoticeID, r.Members)
+	if err := p.Store.Finish(ctx, t, prog); err != nil {
+		return prog, fmt.Errorf("task %s/%s: finish: %w", t.IncidentID, t.ID(), err)
+	}
+	if prog.Members > 0 || len(prog.UnknownUserIDs) > 0 {
+		p.Log.InfoContext(ctx, "task planned", "incidentId", t.IncidentID, "task", t.ID(), "members", prog.Members,
+			"batches", prog.Batches, "unparsedVersions", prog.UnparsedVersions, "unknownUserIds", len(prog.UnknownUserIDs))
+	}
+	return prog, nil
+}
+
+func (p *Planner) batches(t Task, members []audience.Member) ([][]byte, error) {
+	size := max(p.BatchSize, 1)
+	var bodies [][]byte
+	for start := 0; start < len(members); start += size {
+		b := dispatch.Batch{
+			IncidentID: t.IncidentID, Title: t.Title, NoticeID: t.NoticeID, Template: t.Notice.Template,
+			Channels: t.Notice.Channels, FixedVersion: t.Notice.FixedVersion,
+			Members: members[start:min(start+size, len(members))],
+		}
+		body, err := json.Marshal(b)
+		if err != nil {
+			return nil, fmt.Errorf("task %s/%s: encode batch: %w", t.IncidentID, t.ID(), err)
+		}
+		bodies = append(bodies, body)
+	}
+	return bodies, nil
+}
+
+func fingerprint(noticeID string, members []audience.Member) uint64 {
+	var sum uint64
+	for _, m := range members {
+		h := sha256.Sum256([]byte(noticeID + "\x00" + m.UserID))
+		sum += binary.BigEndian.Uint64(h[:8])
+	}
+	return sum
+}
+
+// NoticeTotals is a notice's planning, summed over its tasks.
+type NoticeTotals struct {
+	NoticeID         string   `json:"noticeId"`
+	Template         string   `json:"template"`
+	Members          int      `json:"members"`
+	CohortDevices    int      `json:"cohortDevices"`
+	UnparsedVersions int      `json:"unparsedVersions"`
+	UnknownUserIDs   []string `json:"unknownUserIds,omitempty"`
+	Messages         int      `json:"messages"`
+}
+
+// Audience is the frozen audience: who is to be notified, counted and
+// fingerprinted once planning is complete.
+type Audience struct {
+	Notices []NoticeTotals `json:"notices"`
+	// Members counts notice × user pairs; Hash identifies their ids.
+	Members int    `json:"members"`
+	Hash    string `json:"hash"`
+}
+
+// TaskProgress is one task's checkpoint, as Freeze reads them back.
+type TaskProgress struct {
+	NoticeID, Template string
+	Progress
+}
+
+// ErrIncomplete: Freeze was asked before every task finished.
+var ErrIncomplete = errors.New("planning incomplete")
+
+// Total sums the tasks of an incident into its frozen audience.
+func Total(tasks []TaskProgress) (Audience, error) {
+	var a Audience
+	byNotice := map[string]*NoticeTotals{}
+	var order []string
+	var fp uint64
+	for _, t := range tasks {
+		if !t.Done {
+			return a, fmt.Errorf("%w: %s has not finished", ErrIncomplete, t.NoticeID)
+		}
+		n, ok := byNotice[t.NoticeID]
+		if !ok {
+			n = &NoticeTotals{NoticeID: t.NoticeID, Template: t.Template}
+			byNotice[t.NoticeID] = n
+			order = append(order, t.NoticeID)
+		}
+		n.Members += t.Members
+		n.CohortDevices += t.CohortDevices
+		n.UnparsedVersions += t.UnparsedVersions
+		n.UnknownUserIDs = append(n.UnknownUserIDs, t.UnknownUserIDs...)
+		n.Messages += t.Batches
+		a.Members += t.Members
+		fp += t.Fingerprint
+	}
+	slices.Sort(order)
+	for _, id := range order {
+		n := byNotice[id]
+		slices.Sort(n.UnknownUserIDs)
+		a.Notices = append(a.Notices, *n)
+	}
+	a.Hash = fmt.Sprintf("%016x", fp)
+	return a, nil
+}
