@@ -56,7 +56,10 @@ func run(info func(string, ...any)) error {
 	if err != nil {
 		return err
 	}
-	ses := sesv2.NewFromConfig(cfg)
+	// The worker owns retries of sends: paced, in-process, then through the
+	// queue (dispatch.Worker.SendAttempts). SDK retries would bypass the
+	// limiter and hold a batch for seconds.
+	ses := sesv2.NewFromConfig(cfg, func(o *sesv2.Options) { o.RetryMaxAttempts = 1 })
 	emailRate := num["EMAIL_MAX_SEND_RATE"]
 	if emailRate == 0 {
 		// Read once per environment: the quota changes rarely, and only
@@ -74,7 +77,7 @@ func run(info func(string, ...any)) error {
 		Users:  &dynamo.Users{Client: db, Table: env["USERS_TABLE"]},
 		Ledger: &dynamo.Ledger{Client: db, Table: env["DELIVERIES_TABLE"]},
 		Mailer: &email.Sender{Client: ses, From: env["SENDER_ADDRESS"], ConfigurationSet: env["SES_CONFIGURATION_SET"]},
-		Pusher: &push.Publisher{Client: sns.NewFromConfig(cfg)},
+		Pusher: &push.Publisher{Client: sns.NewFromConfig(cfg, func(o *sns.Options) { o.RetryMaxAttempts = 1 })},
 		// A channel the provider stops is paused for the incident and its
 		// batches parked beside the incident until an admin resumes it.
 		Control: &dynamo.Incidents{Client: db, Table: env["INCIDENTS_TABLE"]},
@@ -83,6 +86,7 @@ func run(info func(string, ...any)) error {
 		EmailLimiter: rate.NewLimiter(rate.Limit(emailShare), 1),
 		PushLimiter:  rate.NewLimiter(rate.Limit(pushShare), 1),
 		Parallel:     dispatch.Parallelism(emailShare+pushShare, sendLatency),
+		SendAttempts: 4,
 		Brand:        env["BRAND_NAME"],
 		Log:          lambdacontext.NewLogger(),
 		Now:          time.Now,

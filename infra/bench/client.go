@@ -18,9 +18,9 @@ import (
 // per host (awshttp.DefaultHTTPTransportMaxIdleConnsPerHost).
 var SDKDefaultIdlePerHost = awshttp.DefaultHTTPTransportMaxIdleConnsPerHost
 
-// SESClient is a real SES v2 client for endpoint, configured as
-// awsconfig.Load configures production's: the standard retryer (3
-// attempts) with its client-side retry budget switched off. Its transport
+// SESClient is a real SES v2 client for endpoint, configured as the worker
+// configures production's: the standard retryer with its client-side retry
+// budget switched off, and one attempt per call. Its transport
 // keeps idlePerHost idle connections per host; the SDK's default of 10 is
 // fewer than a fleet keeps in flight, and every response beyond it closes
 // its connection, so the next request dials again. dials counts the
@@ -47,5 +47,9 @@ func SESClient(endpoint string, idlePerHost int) (client *sesv2.Client, dials *a
 			return retry.NewStandard(func(o *retry.StandardOptions) { o.RateLimiter = ratelimit.None })
 		},
 		HTTPClient: hc,
+	}, func(o *sesv2.Options) {
+		// As functions/worker/main.go: the worker retries sends itself,
+		// paced, so the SDK does not.
+		o.RetryMaxAttempts = 1
 	}), dials
 }

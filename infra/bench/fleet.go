@@ -172,6 +172,7 @@ func (f Fleet) Run(ctx context.Context) FleetResult {
 			// the rate, and rate × latency sends in flight (email only).
 			EmailLimiter: rate.NewLimiter(rate.Limit(share), 1),
 			Parallel:     res.Parallel,
+			SendAttempts: 4,
 			Brand:        "Acme",
 			Log:          slog.New(slog.DiscardHandler),
 			Now:          time.Now,
@@ -200,27 +201,36 @@ func (f Fleet) Run(ctx context.Context) FleetResult {
 				began := time.Now()
 				var processing time.Duration
 				var retried, dead int
+				// As queue.Handler: an invocation's messages are processed
+				// together, sharing the worker's send slots.
+				var inv sync.WaitGroup
+				var invMu sync.Mutex
 				for _, m := range msgs {
-					m.receives++
-					t := time.Now()
-					_, err := w.Process(ictx, m.batch)
-					processing += time.Since(t)
-					switch {
-					case err == nil:
-						settle()
-					case m.receives >= f.MaxReceives:
-						dead++
-						settle()
-					default:
-						retried++
-						d := backoff(f.RetryBase, m.receives)
-						retryTimers.Add(1)
-						time.AfterFunc(d, func() {
-							defer retryTimers.Done()
-							q <- m
-						})
-					}
+					inv.Go(func() {
+						m.receives++
+						t := time.Now()
+						_, err := w.Process(ictx, m.batch)
+						invMu.Lock()
+						defer invMu.Unlock()
+						processing += time.Since(t)
+						switch {
+						case err == nil:
+							settle()
+						case m.receives >= f.MaxReceives:
+							dead++
+							settle()
+						default:
+							retried++
+							d := backoff(f.RetryBase, m.receives)
+							retryTimers.Add(1)
+							time.AfterFunc(d, func() {
+								defer retryTimers.Done()
+								q <- m
+							})
+						}
+					})
 				}
+				inv.Wait()
 				icancel()
 				mu.Lock()
 				res.Invocations++

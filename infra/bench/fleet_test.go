@@ -91,9 +91,9 @@ func TestFleetDeadLetterIsLost(t *testing.T) {
 	if a := r.Acct; a.Lost != 100 || a.Delivered != 0 {
 		t.Errorf("accounting %+v", a)
 	}
-	// 3 attempts per send by the SDK's standard retryer, two receives.
-	if r.Stats.Requests != 600 {
-		t.Errorf("requests %d, want 600", r.Stats.Requests)
+	// 4 attempts per send by the worker (the SDK makes one), two receives.
+	if r.Stats.Requests != 800 {
+		t.Errorf("requests %d, want 800", r.Stats.Requests)
 	}
 }
 

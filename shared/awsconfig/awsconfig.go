@@ -7,23 +7,37 @@ package awsconfig
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 )
 
+// maxIdlePerHost covers the in-flight sends of the largest worker share.
+const maxIdlePerHost = 256
+
 // Load reads the SDK configuration once per process. The standard retryer's
 // client-side retry budget (500 tokens) runs dry under sustained throttling
-// and then fails calls that would have succeeded (aws-sdk-go-v2 #1665); the
-// functions pace and retry through the queue instead, so it is switched off.
+// and then fails calls that would have succeeded (aws-sdk-go-v2 #1665), so
+// it is switched off; the worker's SES and SNS clients go further and do not
+// retry at all, since the worker paces and retries sends itself.
 func Load(ctx context.Context) (aws.Config, error) {
-	cfg, err := config.LoadDefaultConfig(ctx, config.WithRetryer(func() aws.Retryer {
-		return retry.NewStandard(func(o *retry.StandardOptions) { o.RateLimiter = ratelimit.None })
-	}))
+	cfg, err := config.LoadDefaultConfig(ctx,
+		config.WithRetryer(func() aws.Retryer {
+			return retry.NewStandard(func(o *retry.StandardOptions) { o.RateLimiter = ratelimit.None })
+		}),
+		// The default keeps 10 idle connections per host; a paced worker
+		// has more sends in flight than that, and would re-dial (with a TLS
+		// handshake) on most calls.
+		config.WithHTTPClient(awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+			t.MaxIdleConnsPerHost = maxIdlePerHost
+		})),
+	)
 	if err != nil {
 		return cfg, fmt.Errorf("load AWS configuration: %w", err)
 	}

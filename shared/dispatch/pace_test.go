@@ -120,3 +120,47 @@ func TestParallelSendsWithinABatch(t *testing.T) {
 		})
 	}
 }
+
+func TestRetryableSendsAreRetriedInProcessAndPaced(t *testing.T) {
+	throttled := &SendError{Class: Retryable, Reason: "TooManyRequestsException", Err: errors.New("slow down")}
+	rejected := &SendError{Class: Permanent, Reason: "MessageRejected", Err: errors.New("no")}
+	tests := []struct {
+		name                 string
+		attempts             int
+		failures             []error
+		wantCalls, wantWaits int
+		wantStatus           ledger.Status
+		wantRetry            bool
+	}{
+		{"throttled twice, then sent", 4, []error{throttled, throttled}, 3, 3, ledger.Sent, false},
+		{"throttled every time", 3, []error{throttled, throttled, throttled, throttled}, 3, 3, "", true},
+		{"a permanent error is not retried", 4, []error{rejected}, 1, 1, ledger.Failed, false},
+		{"no attempts configured means one", 0, []error{throttled}, 1, 1, "", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(userMap(audience.User{ID: "u-1", Email: "one@example.com"}))
+			lim := &countingLimiter{}
+			e.worker.EmailLimiter, e.worker.SendAttempts = lim, tc.attempts
+			calls := 0
+			e.mailer.fail = func(Mail) error {
+				calls++
+				if calls <= len(tc.failures) {
+					return tc.failures[calls-1]
+				}
+				return nil
+			}
+			_, err := e.worker.Process(context.Background(), batch("account-accessed", []incident.Channel{incident.Email}, explicit("u-1")))
+			if errors.Is(err, ErrRetry) != tc.wantRetry {
+				t.Errorf("err = %v, want retry %v", err, tc.wantRetry)
+			}
+			if calls != tc.wantCalls || int(lim.waits.Load()) != tc.wantWaits {
+				t.Errorf("%d sends and %d limiter waits, want %d and %d", calls, lim.waits.Load(), tc.wantCalls, tc.wantWaits)
+			}
+			got := e.ledger.entries[key("u-1", incident.Email, "")]
+			if got.Status != tc.wantStatus {
+				t.Errorf("ledger status %q, want %q", got.Status, tc.wantStatus)
+			}
+		})
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -93,13 +94,22 @@ type Worker struct {
 	EmailLimiter, PushLimiter Limiter
 	// Control pauses channels the provider has stopped; nil disables pausing.
 	Control Control
-	// Parallel is how many deliveries of a batch are in flight at once. At a
-	// provider latency L, one worker reaches rate r only with r×L sends in
-	// flight, so a paced worker needs more than one.
+	// Parallel is how many deliveries are in flight at once across all the
+	// batches the worker is processing. At a provider latency L, one worker
+	// reaches rate r only with r×L sends in flight, so a paced worker needs
+	// more than one.
 	Parallel int
-	Brand    string
-	Log      *slog.Logger
-	Now      func() time.Time
+	// SendAttempts is how often a send that failed retryably (throttled,
+	// 5xx) is tried before its batch goes back to the queue: retried here,
+	// paced by the limiter after a short backoff, a throttled send costs
+	// milliseconds instead of a queue round trip. 0 means 1.
+	SendAttempts int
+	Brand        string
+	Log          *slog.Logger
+	Now          func() time.Time
+
+	slotsOnce sync.Once
+	slotPool  chan struct{}
 }
 
 // Counts is what one batch did, by outcome.
@@ -138,7 +148,7 @@ func (w *Worker) Process(ctx context.Context, b Batch) (Counts, error) {
 		wg    sync.WaitGroup
 		mu    sync.Mutex
 		errs  []error
-		slots = make(chan struct{}, max(w.Parallel, 1))
+		slots = w.slots()
 	)
 	for _, m := range b.Members {
 		u, ok := users[m.UserID]
@@ -180,6 +190,13 @@ func (w *Worker) park(ctx context.Context, b Batch, c *tally) error {
 		}
 	}
 	return nil
+}
+
+// slots is the worker's pool of in-flight deliveries, shared by the batches
+// it processes at once, so one batch's tail does not idle the others.
+func (w *Worker) slots() chan struct{} {
+	w.slotsOnce.Do(func() { w.slotPool = make(chan struct{}, max(w.Parallel, 1)) })
+	return w.slotPool
 }
 
 // tally counts outcomes from concurrent deliveries and tracks the channels
@@ -338,15 +355,25 @@ func (w *Worker) send(ctx context.Context, e ledger.Entry, c *tally, lim Limiter
 		c.retry.Add(1)
 		return fmt.Errorf("claim %s: %w", e.Key, err)
 	}
-	// Paced after the claim, so that a delivery already done costs no
-	// quota when a batch is redelivered.
-	if lim != nil {
-		if err := lim.Wait(ctx); err != nil {
-			c.retry.Add(1)
-			return errors.Join(fmt.Errorf("pace %s: %w", e.Key, err), w.Ledger.Release(ctx, e.Key))
+	var id string
+	var sendErr error
+	for attempt := 1; ; attempt++ {
+		// Paced after the claim, so that a delivery already done costs no
+		// quota when a batch is redelivered; and every attempt is paced.
+		if lim != nil {
+			if err := lim.Wait(ctx); err != nil {
+				c.retry.Add(1)
+				return errors.Join(fmt.Errorf("pace %s: %w", e.Key, err), w.Ledger.Release(ctx, e.Key))
+			}
+		}
+		id, sendErr = do()
+		if sendErr == nil || attempt >= max(w.SendAttempts, 1) {
+			break
+		}
+		if class, _ := classify(sendErr); class != Retryable || !pause(ctx, retryDelay(attempt)) {
+			break
 		}
 	}
-	id, sendErr := do()
 	e.UpdatedAt = w.Now()
 	if sendErr == nil {
 		e.Status, e.ProviderMessageID = ledger.Sent, id
@@ -400,4 +427,23 @@ func (w *Worker) skip(ctx context.Context, e ledger.Entry, reason string, c *tal
 	}
 	c.skipped.Add(1)
 	return nil
+}
+
+// retryDelay is the wait before attempt n+1 of a send: 50 ms doubling, with
+// jitter so that sends throttled together do not return together.
+func retryDelay(n int) time.Duration {
+	d := 50 * time.Millisecond << min(n-1, 5)
+	return d/2 + time.Duration(rand.Int64N(int64(d)))
+}
+
+// pause sleeps for d unless ctx ends first.
+func pause(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -30,12 +31,23 @@ type Handler[T any] struct {
 func (h *Handler[T]) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 	// An empty list, not null, says "all succeeded" unambiguously.
 	resp := events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
+	// The messages are processed together, so that the worker's send slots
+	// stay busy across them; the order of the failures does not matter.
+	var (
+		wg sync.WaitGroup
+		mu sync.Mutex
+	)
 	for _, rec := range ev.Records {
-		if err := h.one(ctx, rec); err != nil {
-			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
-			h.deferRetry(ctx, rec)
-		}
+		wg.Go(func() {
+			if err := h.one(ctx, rec); err != nil {
+				h.deferRetry(ctx, rec)
+				mu.Lock()
+				resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
+				mu.Unlock()
+			}
+		})
 	}
+	wg.Wait()
 	return resp, nil
 }
 

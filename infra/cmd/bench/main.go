@@ -284,11 +284,12 @@ func notes(o options, share float64, parallel, idle int, clean, faulty bench.Fle
 	var b strings.Builder
 	b.WriteString("\nHow it was measured, and the cost assumptions:\n\n")
 	fmt.Fprintf(&b, "- Fleet: %d worker environments in one process, each its own `dispatch.Worker` wired as `functions/worker/main.go` wires it: "+
-		"`EmailLimiter: rate.NewLimiter(rate.Limit(dispatch.Share(R, W)), 1)` (%.1f/s) and `Parallel: dispatch.Parallelism(share, 100ms)` (%d; "+
-		"production sizes it for email + push shares together). Real `email.Sender` over one real `sesv2.Client` (standard retryer, 3 attempts, "+
+		"`EmailLimiter: rate.NewLimiter(rate.Limit(dispatch.Share(R, W)), 1)` (%.1f/s), `Parallel: dispatch.Parallelism(share, 100ms)` (%d; "+
+		"production sizes it for email + push shares together) and `SendAttempts: 4` (retryable sends retried in-process, paced, after a 25-75 ms backoff). "+
+		"Real `email.Sender` over one real `sesv2.Client` (one attempt per call, as the worker configures it; standard retryer with "+
 		"`RateLimiter: ratelimit.None`, as `shared/awsconfig`), whose HTTP transport keeps %d idle connections per host (the SDK's default is 10). "+
 		"Users and the ledger are in memory; the ledger honours `dispatch.Ledger`'s conditional claim, lease, Finish and Release.\n", o.workers, share, parallel, idle)
-	b.WriteString("- Queue: batches of 50 members on a channel; an invocation takes up to 10 messages (the event source's BatchSize) and processes them one after another, " +
+	b.WriteString("- Queue: batches of 50 members on a channel; an invocation takes up to 10 messages (the event source's BatchSize) and processes them together, sharing the worker's send slots, " +
 		"as `queue.Handler` does; a message whose `Process` fails is put back after 0.5 s × 2^(receives−1) ±20% (production: RetryBaseSeconds, 30 s) and dead-lettered after 5 receives.\n")
 	fmt.Fprintf(&b, "- Server: `faultserver` (SES v2 restJson1) with EmailRate %.0f/s (token bucket, burst %.0f) and %v latency per request. "+
 		"Rates use the server's acceptance timestamps. Duplicates and lost are counted per recipient from the server's accepted list and the ledger.\n", o.rate, o.rate, o.latency)
