@@ -104,6 +104,23 @@ lint: tools ## gofmt, go vet, cfn-lint
 test: tools build-local lint ## unit tests, then integration tests through the real bootstraps against the local stack
 	$(GO) test -count=1 ./...
 
+# ---- benchmarks ------------------------------------------------------------------
+
+BENCH_OUT := $(LOCAL)/bench
+.PHONY: bench
+bench: tools build-local ## measure: quota efficiency, CPU per recipient, cost, N=1 end to end, planning (writes $(BENCH_OUT)/results.md)
+	@mkdir -p $(BENCH_OUT)
+	$(GO) run ./infra/cmd/bench -out $(BENCH_OUT)/fleet.md
+	@for cmd in \
+	  "$(GO) test -run ^$$ -bench ProcessPerRecipient -benchmem -count 3 ./shared/dispatch/" \
+	  "$(GO) test -run ^$$ -bench NotifyOneUser -benchtime 20x ./infra/local/" \
+	  "$(GO) test -run ^$$ -bench PlanCohort -benchtime 1x -timeout 60m ./infra/local/"; do \
+	  echo "== $$cmd" | tee -a $(BENCH_OUT)/go-bench.txt; $$cmd | tee -a $(BENCH_OUT)/go-bench.txt | grep -E '^Benchmark|ok|FAIL'; \
+	done
+	@{ cat $(BENCH_OUT)/fleet.md; echo; echo '## go test benchmarks'; echo; echo '```'; cat $(BENCH_OUT)/go-bench.txt; echo '```'; } > $(BENCH_OUT)/results.md
+	@rm -f $(BENCH_OUT)/go-bench.txt
+	@echo "results in $(BENCH_OUT)/results.md"
+
 .PHONY: clean
 clean: down ## remove built binaries, tools and local state
 	rm -rf $(LOCAL) infra/node_modules
