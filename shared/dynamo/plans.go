@@ -105,20 +105,22 @@ func (s *Plans) ReadyToFreeze(ctx context.Context, incidentID string) (bool, err
 	out, err := s.Client.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName: &s.Table, ConsistentRead: aws.Bool(true),
 		Key:                  map[string]types.AttributeValue{"pk": str(incidentID), "sk": str(incidentSK)},
-		ProjectionExpression: aws.String("tasks, tasksDone, plannedAt"),
+		ProjectionExpression: aws.String("tasks, tasksDone, audience"),
 	})
 	if err != nil {
 		return false, fmt.Errorf("read progress of %s: %w", incidentID, err)
 	}
 	var counts struct {
-		Tasks     int    `json:"tasks"`
-		TasksDone int    `json:"tasksDone"`
-		PlannedAt string `json:"plannedAt"`
+		Tasks     int `json:"tasks"`
+		TasksDone int `json:"tasksDone"`
 	}
 	if err := unmarshal(out.Item, &counts); err != nil {
 		return false, err
 	}
-	return counts.Tasks > 0 && counts.TasksDone >= counts.Tasks && counts.PlannedAt == "", nil
+	// The audience attribute, not plannedAt: a whole-record write stores a
+	// zero plannedAt as a string, but leaves out a nil audience.
+	_, frozen := out.Item["audience"].(*types.AttributeValueMemberM)
+	return counts.Tasks > 0 && counts.TasksDone >= counts.Tasks && !frozen, nil
 }
 
 // Freeze totals the incident's tasks and stores the frozen audience, once.
