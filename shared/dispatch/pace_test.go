@@ -164,3 +164,46 @@ func TestRetryableSendsAreRetriedInProcessAndPaced(t *testing.T) {
 		})
 	}
 }
+
+func TestClaimLeaseEndsSoonAfterTheDeadline(t *testing.T) {
+	tests := []struct {
+		name      string
+		deadline  time.Duration // from the clock's now; 0 for none
+		wantLease time.Duration
+	}{
+		{"invocation deadline", time.Minute, time.Minute + ledger.LeaseMargin},
+		{"no deadline", 0, ledger.Lease},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(userMap(audience.User{ID: "u-1", Email: "one@example.com"}))
+			ctx := context.Background()
+			if tc.deadline > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithDeadline(ctx, e.clock.Now().Add(tc.deadline))
+				defer cancel()
+			}
+			// The send never returns: the worker "dies" holding its claim.
+			e.mailer.fail = func(Mail) error { return &SendError{Class: Retryable, Reason: "x", Err: errors.New("x")} }
+			e.worker.Ledger = &leaseSpy{memLedger: e.ledger}
+			if _, err := e.worker.Process(ctx, batch("account-accessed", []incident.Channel{incident.Email}, explicit("u-1"))); err == nil {
+				t.Fatal("want a retry")
+			}
+			spy := e.worker.Ledger.(*leaseSpy)
+			if got := spy.lease.Sub(e.clock.Now()); got != tc.wantLease {
+				t.Errorf("claim lasts %s, want %s", got, tc.wantLease)
+			}
+		})
+	}
+}
+
+// leaseSpy records the lease of the last claim.
+type leaseSpy struct {
+	*memLedger
+	lease time.Time
+}
+
+func (s *leaseSpy) Claim(ctx context.Context, e ledger.Entry, leaseUntil time.Time) error {
+	s.lease = leaseUntil
+	return s.memLedger.Claim(ctx, e, leaseUntil)
+}

@@ -344,7 +344,8 @@ func (w *Worker) send(ctx context.Context, e ledger.Entry, c *tally, lim Limiter
 	}
 	now := w.Now()
 	e.Status, e.UpdatedAt = ledger.Claimed, now
-	switch err := w.Ledger.Claim(ctx, e, now.Add(ledger.Lease)); {
+	deadline, ok := ctx.Deadline()
+	switch err := w.Ledger.Claim(ctx, e, ledger.LeaseUntil(now, deadline, ok)); {
 	case errors.Is(err, ledger.ErrDone):
 		c.alreadyDone.Add(1)
 		return nil

@@ -90,10 +90,25 @@ var (
 	ErrInFlight = errors.New("delivery claimed by another worker")
 )
 
-// Lease is how long a claim protects a delivery. It outlasts the worker's
-// timeout, so a live worker never loses its claim; a dead worker's claim
-// expires and the delivery is retried.
-const Lease = 5 * time.Minute
+// LeaseUntil is when a claim made at now stops protecting its delivery. A
+// worker cannot send after its invocation's deadline (Lambda stops it), so
+// a claim outlives the deadline by LeaseMargin and no more: a dead worker's
+// deliveries are retried a minute or two later, not after a fixed long
+// lease. Without a deadline the claim lasts Lease.
+func LeaseUntil(now time.Time, deadline time.Time, hasDeadline bool) time.Time {
+	if hasDeadline {
+		return deadline.Add(LeaseMargin)
+	}
+	return now.Add(Lease)
+}
+
+const (
+	// LeaseMargin covers a send and its record still in flight at the
+	// deadline, and clock skew between workers.
+	LeaseMargin = 30 * time.Second
+	// Lease is the claim of a worker that has no deadline.
+	Lease = 5 * time.Minute
+)
 
 // Summary counts entries per notice, channel and status.
 type Summary map[string]map[incident.Channel]map[Status]int
