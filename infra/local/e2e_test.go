@@ -85,8 +85,16 @@ func withStack(m *testing.M) (int, error) {
 	}
 	defer Down(dir)
 	stack = s
-	return m.Run(), nil
+	code := m.Run()
+	for _, d := range extraStacks {
+		Down(d)
+	}
+	return code, nil
 }
+
+// extraStacks are the stacks tests and benchmarks start beside the main
+// one; TestMain stops any still running.
+var extraStacks []string
 
 // tmpDir and binDir are set by TestMain: a scratch folder and the built
 // bootstraps, for tests that start a stack of their own.
@@ -103,6 +111,7 @@ func startStack(ctx context.Context, dir string, o Options) (*State, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w\n(run 'make tools build-local' first, or 'go test -short' for unit tests only)", err)
 	}
+	extraStacks = append(extraStacks, dir)
 	go s.RunMapper(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	f, err := os.Open(filepath.Join(root, "infra/seed/demo-users.jsonl"))
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -89,6 +90,8 @@ type State struct {
 	Platforms map[string]string   `json:"platforms"` // device platform -> SNS platform application ARN
 	QueueARNs map[string]string   `json:"queueArns"`
 	Endpoints map[string]string   `json:"endpoints,omitempty"`
+	RIE       string              `json:"rie"`
+	BinDir    string              `json:"binDir"`
 }
 
 // Load reads the state of the stack running in dir.
@@ -169,7 +172,8 @@ func Up(ctx context.Context, o Options) (_ *State, err error) {
 	if err := checkTools(o, tpl); err != nil {
 		return nil, err
 	}
-	s := &State{Dir: o.Dir, Region: region, PIDs: map[string]int{}, StartedAt: time.Now().UTC(), Functions: map[string]Function{}, Endpoints: o.Endpoints}
+	s := &State{Dir: o.Dir, Region: region, PIDs: map[string]int{}, StartedAt: time.Now().UTC(), Functions: map[string]Function{},
+		Endpoints: o.Endpoints, RIE: o.RIE, BinDir: o.BinDir}
 	defer func() {
 		if err != nil {
 			s.stop()
@@ -201,7 +205,14 @@ func Up(ctx context.Context, o Options) (_ *State, err error) {
 		return nil, err
 	}
 	for _, id := range slices.Sorted(maps.Keys(s.Functions)) {
-		if err := s.startEmulator(ctx, o.RIE, id, filepath.Join(o.BinDir, id, "bootstrap")); err != nil {
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		fn := s.Functions[id]
+		fn.URL = fmt.Sprintf("http://127.0.0.1:%d/2015-03-31/functions/function/invocations", port)
+		s.Functions[id] = fn
+		if err := s.startEmulator(ctx, id); err != nil {
 			return nil, err
 		}
 	}
@@ -274,30 +285,27 @@ func (s *State) start(name string, env []string, bin string, args ...string) err
 	return nil
 }
 
-func (s *State) startEmulator(ctx context.Context, rie, id, bootstrap string) error {
+func (s *State) startEmulator(ctx context.Context, id string) error {
 	fn := s.Functions[id]
 	apiPort, err := freePort()
 	if err != nil {
 		return err
 	}
-	port, err := freePort()
+	u, err := url.Parse(fn.URL)
 	if err != nil {
 		return err
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	fn.URL = "http://" + addr + "/2015-03-31/functions/function/invocations"
-	s.Functions[id] = fn
 	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
 	for k, v := range fn.Env {
 		env = append(env, k+"="+v)
 	}
-	if err := s.start(id, env, rie,
-		"--runtime-interface-emulator-address", addr,
+	if err := s.start(id, env, s.RIE,
+		"--runtime-interface-emulator-address", u.Host,
 		"--runtime-api-address", fmt.Sprintf("127.0.0.1:%d", apiPort),
-		bootstrap); err != nil {
+		filepath.Join(s.BinDir, id, "bootstrap")); err != nil {
 		return err
 	}
-	if err := waitTCP(ctx, addr); err != nil {
+	if err := waitTCP(ctx, u.Host); err != nil {
 		return fmt.Errorf("emulator of %s did not start (see %s): %w", id, s.logPath(id), err)
 	}
 	return nil

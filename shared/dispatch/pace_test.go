@@ -207,3 +207,27 @@ func (s *leaseSpy) Claim(ctx context.Context, e ledger.Entry, leaseUntil time.Ti
 	s.lease = leaseUntil
 	return s.memLedger.Claim(ctx, e, leaseUntil)
 }
+
+// inFlightLedger reports every claim as held by another worker until until.
+type inFlightLedger struct {
+	*memLedger
+	until time.Time
+}
+
+func (l *inFlightLedger) Claim(context.Context, ledger.Entry, time.Time) error {
+	return &ledger.InFlightError{Until: l.until}
+}
+
+func TestAClaimHeldElsewhereSaysWhenToRetry(t *testing.T) {
+	e := newEnv(userMap(audience.User{ID: "u-1", Email: "one@example.com"}))
+	until := t0.Add(80 * time.Second)
+	e.worker.Ledger = &inFlightLedger{memLedger: e.ledger, until: until}
+	_, err := e.worker.Process(context.Background(), batch("account-accessed", []incident.Channel{incident.Email}, explicit("u-1")))
+	var ra interface{ RetryAt() time.Time }
+	if !errors.Is(err, ErrRetry) || !errors.As(err, &ra) || !ra.RetryAt().Equal(until) {
+		t.Fatalf("err = %v, want ErrRetry with RetryAt %s", err, until)
+	}
+	if len(e.mailer.sent) != 0 {
+		t.Error("sent a delivery another worker holds")
+	}
+}

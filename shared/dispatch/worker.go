@@ -206,6 +206,16 @@ type tally struct {
 
 	mu     sync.Mutex
 	paused map[incident.Channel]string
+	// retryAt is the latest end of another worker's claim met in the batch.
+	retryAt time.Time
+}
+
+func (t *tally) notBefore(at time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if at.After(t.retryAt) {
+		t.retryAt = at
+	}
 }
 
 func (t *tally) isPaused(ch incident.Channel) bool {
@@ -236,10 +246,29 @@ func (t *tally) done(ctx context.Context, log *slog.Logger, b Batch, err error) 
 		"sent", c.Sent, "failed", c.Failed, "skipped", c.Skipped, "alreadyDone", c.AlreadyDone,
 		"retry", c.Retry, "parked", c.Parked)
 	if err != nil {
-		return c, fmt.Errorf("batch %s/%s: %w: %w", b.IncidentID, b.NoticeID, ErrRetry, err)
+		err = fmt.Errorf("batch %s/%s: %w: %w", b.IncidentID, b.NoticeID, ErrRetry, err)
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if !t.retryAt.IsZero() {
+			err = &RetryLaterError{At: t.retryAt, Err: err}
+		}
+		return c, err
 	}
 	return c, nil
 }
+
+// RetryLaterError says a batch cannot make progress before At: another
+// worker's claims hold some of its deliveries until then.
+type RetryLaterError struct {
+	At  time.Time
+	Err error
+}
+
+func (e *RetryLaterError) Error() string { return e.Err.Error() }
+func (e *RetryLaterError) Unwrap() error { return e.Err }
+
+// RetryAt is when the batch is worth trying again.
+func (e *RetryLaterError) RetryAt() time.Time { return e.At }
 
 // deliver handles one member on one channel.
 func (w *Worker) deliver(ctx context.Context, b Batch, m audience.Member, u audience.User, known bool, ch incident.Channel, c *tally) error {
@@ -351,6 +380,10 @@ func (w *Worker) send(ctx context.Context, e ledger.Entry, c *tally, lim Limiter
 		return nil
 	case errors.Is(err, ledger.ErrInFlight):
 		c.retry.Add(1)
+		var inflight *ledger.InFlightError
+		if errors.As(err, &inflight) {
+			c.notBefore(inflight.Until)
+		}
 		return fmt.Errorf("claim %s: %w", e.Key, err)
 	case err != nil:
 		c.retry.Add(1)

@@ -68,7 +68,7 @@ func (l *Ledger) Claim(ctx context.Context, e ledger.Entry, leaseUntil time.Time
 	if errors.As(err, &ccf) {
 		var old ledgerItem
 		if err := unmarshal(ccf.Item, &old); err == nil && old.Status == ledger.Claimed {
-			return ledger.ErrInFlight
+			return &ledger.InFlightError{Until: time.Unix(old.LeaseUntil, 0)}
 		}
 		return ledger.ErrDone
 	}

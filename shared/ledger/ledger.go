@@ -86,7 +86,8 @@ var (
 	// ErrDone: the delivery already has a terminal status; sending again
 	// would notify someone twice.
 	ErrDone = errors.New("delivery already decided")
-	// ErrInFlight: another worker holds an unexpired claim.
+	// ErrInFlight: another worker holds an unexpired claim. A Claim may
+	// return it as an *InFlightError that says when the claim ends.
 	ErrInFlight = errors.New("delivery claimed by another worker")
 )
 
@@ -127,3 +128,14 @@ func Summarize(entries []Entry) Summary {
 	}
 	return s
 }
+
+// InFlightError is ErrInFlight with the end of the claim's lease, so that
+// the delivery is retried when the claim can be taken over rather than on
+// a schedule that might give up first.
+type InFlightError struct{ Until time.Time }
+
+func (e *InFlightError) Error() string {
+	return ErrInFlight.Error() + " until " + e.Until.UTC().Format(time.RFC3339)
+}
+
+func (e *InFlightError) Is(target error) bool { return target == ErrInFlight }

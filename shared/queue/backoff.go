@@ -27,6 +27,9 @@ type Backoff struct {
 // the 24-hour notification deadline.
 const maxBackoff = 15 * time.Minute
 
+// maxVisibility is SQS's limit on a visibility timeout.
+const maxVisibility = 12 * time.Hour
+
 // Delay is the wait before the next delivery of a message received
 // receiveCount times.
 func (b *Backoff) Delay(receiveCount int) time.Duration {
@@ -39,13 +42,19 @@ func (b *Backoff) Delay(receiveCount int) time.Duration {
 	return max(d+jitter, time.Second)
 }
 
-// Defer sets the message's visibility timeout to its backoff delay.
-func (b *Backoff) Defer(ctx context.Context, receiptHandle, receiveCount string) (time.Duration, error) {
+// Defer sets the message's visibility timeout to its backoff delay, or
+// later if the retry cannot succeed before notBefore: waiting out another
+// worker's claim this way spends one receive, not several of the queue's
+// maxReceiveCount.
+func (b *Backoff) Defer(ctx context.Context, receiptHandle, receiveCount string, notBefore time.Time) (time.Duration, error) {
 	n, err := strconv.Atoi(receiveCount)
 	if err != nil {
 		n = 1
 	}
 	d := b.Delay(n)
+	if wait := time.Until(notBefore) + time.Second; wait > d {
+		d = min(wait, maxVisibility)
+	}
 	_, err = b.Client.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{
 		QueueUrl: &b.QueueURL, ReceiptHandle: &receiptHandle, VisibilityTimeout: int32(d.Seconds()),
 	})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -40,7 +41,7 @@ func (h *Handler[T]) Handle(ctx context.Context, ev events.SQSEvent) (events.SQS
 	for _, rec := range ev.Records {
 		wg.Go(func() {
 			if err := h.one(ctx, rec); err != nil {
-				h.deferRetry(ctx, rec)
+				h.deferRetry(ctx, rec, err)
 				mu.Lock()
 				resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
 				mu.Unlock()
@@ -69,11 +70,20 @@ func (h *Handler[T]) one(ctx context.Context, rec events.SQSMessage) error {
 	return nil
 }
 
-func (h *Handler[T]) deferRetry(ctx context.Context, rec events.SQSMessage) {
+// retryAt is implemented by errors that know when a retry can succeed
+// (dispatch.RetryLaterError: another worker's claim ends then).
+type retryAt interface{ RetryAt() time.Time }
+
+func (h *Handler[T]) deferRetry(ctx context.Context, rec events.SQSMessage, cause error) {
 	if h.Backoff == nil {
 		return
 	}
-	d, err := h.Backoff.Defer(ctx, rec.ReceiptHandle, rec.Attributes["ApproximateReceiveCount"])
+	var notBefore time.Time
+	var ra retryAt
+	if errors.As(cause, &ra) {
+		notBefore = ra.RetryAt()
+	}
+	d, err := h.Backoff.Defer(ctx, rec.ReceiptHandle, rec.Attributes["ApproximateReceiveCount"], notBefore)
 	if err != nil {
 		// The message still comes back, after the queue's own timeout.
 		h.Log.WarnContext(ctx, "could not set retry backoff", "messageId", rec.MessageId, "error", err.Error())
