@@ -19,12 +19,7 @@ import (
 
 func main() {
 	log := lambdacontext.NewLogger()
-	env, err := awsconfig.Env("INCIDENTS_TABLE", "RECIPIENTS_QUEUE_URL")
-	if err != nil {
-		log.Error("configuration", "error", err.Error())
-		os.Exit(1)
-	}
-	cfg, err := awsconfig.Load(context.Background())
+	cfg, env, err := awsconfig.ForFunction(context.Background(), "INCIDENTS_TABLE", "RECIPIENTS_QUEUE_URL")
 	if err != nil {
 		log.Error("configuration", "error", err.Error())
 		os.Exit(1)

@@ -21,20 +21,15 @@ import (
 
 func main() {
 	log := lambdacontext.NewLogger()
-	env, err := awsconfig.Env("INCIDENTS_TABLE", "PLAN_QUEUE_URL")
+	cfg, env, err := awsconfig.ForFunction(context.Background(), "INCIDENTS_TABLE", "PLAN_QUEUE_URL")
 	if err != nil {
-		log.Error("configuration", "error", err)
-		os.Exit(1)
-	}
-	cfg, err := awsconfig.Load(context.Background())
-	if err != nil {
-		log.Error("configuration", "error", err)
+		log.Error("configuration", "error", err.Error())
 		os.Exit(1)
 	}
 	db := dynamodb.NewFromConfig(cfg)
 	h := &intake.Handler{
 		Incidents:     &dynamo.Incidents{Client: db, Table: env["INCIDENTS_TABLE"]},
-		Tasks:         &queue.FIFO{Client: sqs.NewFromConfig(cfg), URL: env["PLAN_QUEUE_URL"]},
+		Tasks:         &queue.Sender{Client: sqs.NewFromConfig(cfg), URL: env["PLAN_QUEUE_URL"], FIFO: true},
 		KnownTemplate: notice.Has,
 		Log:           log,
 		Now:           time.Now,

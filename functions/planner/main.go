@@ -21,7 +21,7 @@ import (
 
 func main() {
 	log := lambdacontext.NewLogger()
-	env, err := awsconfig.Env("USERS_TABLE", "INCIDENTS_TABLE", "RECIPIENTS_QUEUE_URL", "BATCH_SIZE")
+	cfg, env, err := awsconfig.ForFunction(context.Background(), "USERS_TABLE", "INCIDENTS_TABLE", "RECIPIENTS_QUEUE_URL", "BATCH_SIZE")
 	if err != nil {
 		log.Error("configuration", "error", err.Error())
 		os.Exit(1)
@@ -29,11 +29,6 @@ func main() {
 	batch, err := strconv.Atoi(env["BATCH_SIZE"])
 	if err != nil || batch < 1 {
 		log.Error("configuration", "error", "BATCH_SIZE must be a positive integer")
-		os.Exit(1)
-	}
-	cfg, err := awsconfig.Load(context.Background())
-	if err != nil {
-		log.Error("configuration", "error", err.Error())
 		os.Exit(1)
 	}
 	db := dynamodb.NewFromConfig(cfg)

@@ -39,7 +39,8 @@ func main() {
 }
 
 func run(info func(string, ...any)) error {
-	env, err := awsconfig.Env("USERS_TABLE", "DELIVERIES_TABLE", "INCIDENTS_TABLE", "RECIPIENTS_QUEUE_URL", "SENDER_ADDRESS",
+	ctx := context.Background()
+	cfg, env, err := awsconfig.ForFunction(ctx, "USERS_TABLE", "DELIVERIES_TABLE", "INCIDENTS_TABLE", "RECIPIENTS_QUEUE_URL", "SENDER_ADDRESS",
 		"SES_CONFIGURATION_SET", "BRAND_NAME", "EMAIL_MAX_SEND_RATE", "PUSH_MAX_SEND_RATE",
 		"WORKER_MAX_CONCURRENCY", "RETRY_BASE_SECONDS")
 	if err != nil {
@@ -50,11 +51,6 @@ func run(info func(string, ...any)) error {
 		if num[k], err = strconv.ParseFloat(env[k], 64); err != nil || num[k] < 0 {
 			return fmt.Errorf("%s must be a non-negative number", k)
 		}
-	}
-	ctx := context.Background()
-	cfg, err := awsconfig.Load(ctx)
-	if err != nil {
-		return err
 	}
 	// The worker owns retries of sends: paced, in-process, then through the
 	// queue (dispatch.Worker.SendAttempts). SDK retries would bypass the

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -41,13 +42,7 @@ var sesErrors = map[string]apiError{
 
 // SESErrorCodes lists the codes FailRecipients accepts.
 func SESErrorCodes() []string {
-	return slices.Sorted(func(yield func(string) bool) {
-		for k := range sesErrors {
-			if !yield(k) {
-				return
-			}
-		}
-	})
+	return slices.Sorted(maps.Keys(sesErrors))
 }
 
 const (

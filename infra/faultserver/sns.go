@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -34,13 +35,7 @@ var snsErrors = map[string]apiError{
 // SNSErrorCodes lists the wire codes FailEndpoints accepts (the SDK's type
 // names, "EndpointDisabledException", are accepted too).
 func SNSErrorCodes() []string {
-	return slices.Sorted(func(yield func(string) bool) {
-		for k := range snsErrors {
-			if !yield(k) {
-				return
-			}
-		}
-	})
+	return slices.Sorted(maps.Keys(snsErrors))
 }
 
 // snsCode maps the SDK's Go type name to the wire code, because the brief

@@ -62,3 +62,15 @@ func Env(names ...string) (map[string]string, error) {
 	}
 	return vals, nil
 }
+
+// ForFunction is what every function's main does first: read the
+// settings it needs and the SDK configuration, failing with one error that
+// names everything missing.
+func ForFunction(ctx context.Context, names ...string) (aws.Config, map[string]string, error) {
+	env, err := Env(names...)
+	if err != nil {
+		return aws.Config{}, env, err
+	}
+	cfg, err := Load(ctx)
+	return cfg, env, err
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -165,22 +164,4 @@ func (s *Plans) Freeze(ctx context.Context, incidentID string) error {
 		return fmt.Errorf("freeze audience of %s: %w", incidentID, err)
 	}
 	return nil
-}
-
-// Tasks lists an incident's task checkpoints, for reports.
-func (s *Plans) Tasks(ctx context.Context, incidentID string) ([]plan.TaskProgress, error) {
-	var out []plan.TaskProgress
-	inc := &Incidents{Client: s.Client, Table: s.Table}
-	err := inc.query(ctx, incidentID, planPrefix, func(item map[string]types.AttributeValue) error {
-		var it planItem
-		if err := unmarshal(item, &it); err != nil {
-			return err
-		}
-		if !strings.HasPrefix(it.SK, planPrefix) {
-			return nil
-		}
-		out = append(out, plan.TaskProgress{NoticeID: it.NoticeID, Template: it.Template, Progress: it.Progress})
-		return nil
-	})
-	return out, err
 }

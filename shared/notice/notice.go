@@ -199,14 +199,9 @@ func Locales(template string) []string {
 	return slices.Sorted(maps.Keys(e.locales))
 }
 
-// ResolveLocale returns the locale Render would use: locale itself after
+// resolve returns the locale Render would use: locale itself after
 // normalising case and "_" to "-" (so "es_ES" and "ES-es" match "es-es"),
-// else its language part ("es"), else "en". An unknown template resolves to
-// "en".
-func ResolveLocale(template, locale string) string {
-	return registry[template].resolve(locale)
-}
-
+// else its language part ("es"), else "en".
 func (e entry) resolve(locale string) string {
 	want := normaliseLocale(locale)
 	if _, ok := e.locales[want]; ok {

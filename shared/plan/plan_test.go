@@ -94,7 +94,7 @@ func resolveAll(d *fakeDirectory, a incident.Audience) expected {
 				continue
 			}
 			v, err := version.Parse(dev.version)
-			if err == nil && !v.Less(below) {
+			if err == nil && v.Compare(below) >= 0 {
 				continue
 			}
 			want.cohortDevices++

@@ -25,7 +25,11 @@ type Client interface {
 type Sender struct {
 	Client Client
 	URL    string
-	fifo   bool
+	// FIFO: the queue is a FIFO queue. Each body is its own message group
+	// and its own deduplication id (a hash of the body): the same task is
+	// never worked on twice at once, and a copy sent again within SQS's
+	// five-minute deduplication window is dropped.
+	FIFO bool
 }
 
 // sendBatchMax is SendMessageBatch's limit on entries per call.
@@ -39,7 +43,7 @@ func (s *Sender) Send(ctx context.Context, bodies [][]byte) error {
 		entries := make([]types.SendMessageBatchRequestEntry, len(chunk))
 		for i, b := range chunk {
 			entries[i] = types.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String(string(b))}
-			if s.fifo {
+			if s.FIFO {
 				sum := sha256.Sum256(b)
 				id := hex.EncodeToString(sum[:])
 				entries[i].MessageGroupId, entries[i].MessageDeduplicationId = &id, &id
@@ -75,19 +79,4 @@ func (s *Sender) Send(ctx context.Context, bodies [][]byte) error {
 		}
 	}
 	return nil
-}
-
-// FIFO sends to a FIFO queue. Each body is its own message group and its
-// own deduplication id (a hash of the body): the same task is never worked
-// on twice at once, and a copy sent again within SQS's five-minute
-// deduplication window is dropped.
-type FIFO struct {
-	Client Client
-	URL    string
-}
-
-// Send enqueues bodies on the FIFO queue.
-func (f *FIFO) Send(ctx context.Context, bodies [][]byte) error {
-	s := &Sender{Client: f.Client, URL: f.URL, fifo: true}
-	return s.Send(ctx, bodies)
 }

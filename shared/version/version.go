@@ -68,9 +68,6 @@ func (v Version) Compare(w Version) int {
 	return 0
 }
 
-// Less reports whether v is strictly below w.
-func (v Version) Less(w Version) bool { return v.Compare(w) < 0 }
-
 func (v Version) String() string { return v.raw }
 
 // Key prefixes. An unparseable version sorts before every parseable one, so a
