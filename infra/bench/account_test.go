@@ -13,22 +13,24 @@ func TestAccount(t *testing.T) {
 	users := SyntheticUsers(5)
 	l := NewMemLedger()
 	ctx := context.Background()
+	// record claims a user's record and, unless s is "", records the email
+	// as s.
 	record := func(i int, s ledger.Status) {
-		e := ledger.Entry{Key: ledger.Key{IncidentID: "INC-1", NoticeID: NoticeID, UserID: users[i].ID, Channel: incident.Email}, Status: ledger.Claimed, UpdatedAt: t0}
-		if err := l.Claim(ctx, e, t0.Add(ledger.Lease)); err != nil {
+		k := ledger.Key{IncidentID: "INC-1", NoticeID: NoticeID, UserID: users[i].ID, Channel: incident.Email}
+		rec, err := l.Claim(ctx, ledger.Claim{Recipient: k.Recipient(), Owner: "w", At: t0, LeaseUntil: t0.Add(ledger.Lease)})
+		if err != nil {
 			t.Fatal(err)
 		}
-		if s != ledger.Claimed {
-			e.Status = s
-			if err := l.Finish(ctx, e); err != nil {
+		if s != "" {
+			if err := l.Record(ctx, rec, []ledger.Entry{{Key: k, Status: s, UpdatedAt: t0}}, t0); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
 	record(0, ledger.Sent)
 	record(1, ledger.Sent)
-	record(2, ledger.Failed)  // rejected for good: not lost
-	record(4, ledger.Claimed) // accepted, never recorded
+	record(2, ledger.Failed) // rejected for good: not lost
+	record(4, "")            // accepted, never recorded
 	mail := func(to string) faultserver.Message { return faultserver.Message{Channel: "email", To: to} }
 	accepted := []faultserver.Message{
 		mail(users[0].Email), mail(users[1].Email), mail(users[1].Email), mail(users[1].Email),

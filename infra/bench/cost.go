@@ -33,10 +33,11 @@ type CostInputs struct {
 	// SendEmailCalls per recipient, retries included (SES bills accepted
 	// messages only, so this is informative).
 	SendEmailCalls float64
-	// LedgerWritesPerDelivery is DynamoDB writes per email delivery
-	// (claim + finish, plus claims and releases of retries); a push
-	// delivery is assumed to cost the same.
-	LedgerWritesPerDelivery float64
+	// LedgerWritesPerRecipient is DynamoDB writes per recipient record
+	// (claim + record, plus the claims of retries). The fleet run sends
+	// email only; a push in the same record adds no write, as the record
+	// stays under 1 KB.
+	LedgerWritesPerRecipient float64
 	// UserReadUnits per notice: one profile item per user read by
 	// BatchGetItem, eventually consistent (0.5 RRU per item up to 4 KB).
 	UserReadUnits float64
@@ -58,13 +59,13 @@ func Inputs(r FleetResult, memoryGB float64) CostInputs {
 	}
 	sqs := float64(r.Batches) + 2*float64(r.Invocations) + float64(r.Retried)
 	return CostInputs{
-		SendEmailCalls:          float64(r.Stats.Requests) / n,
-		LedgerWritesPerDelivery: float64(r.Ledger.Writes()) / n,
-		UserReadUnits:           0.5,
-		SQSRequests:             sqs / n,
-		LambdaSeconds:           r.InvocationTime.Seconds() / n,
-		MemoryGB:                memoryGB,
-		Invocations:             float64(r.Invocations) / n,
+		SendEmailCalls:           float64(r.Stats.Requests) / n,
+		LedgerWritesPerRecipient: float64(r.Ledger.Writes()) / n,
+		UserReadUnits:            0.5,
+		SQSRequests:              sqs / n,
+		LambdaSeconds:            r.InvocationTime.Seconds() / n,
+		MemoryGB:                 memoryGB,
+		Invocations:              float64(r.Invocations) / n,
 	}
 }
 
@@ -96,7 +97,7 @@ func (c Cost) NonSES() float64 {
 // PerMillion prices a million notices.
 func PerMillion(in CostInputs, p Prices) Cost {
 	const m = 1e6
-	writes := 2 * in.LedgerWritesPerDelivery * m
+	writes := in.LedgerWritesPerRecipient * m
 	gbs := in.LambdaSeconds * in.MemoryGB * m
 	return Cost{
 		SES: CostLine{"SES emails (accepted messages; throttled calls are not billed)", m, "emails",
@@ -104,7 +105,7 @@ func PerMillion(in CostInputs, p Prices) Cost {
 		Others: []CostLine{
 			{"SNS publishes (one per push)", m, "requests", fmt.Sprintf("$%.2f / M", p.SNSPublishPerM), p.SNSPublishPerM},
 			{"SNS mobile push deliveries", m, "deliveries", fmt.Sprintf("$%.2f / M", p.SNSMobilePerM), p.SNSMobilePerM},
-			{"DynamoDB ledger writes (email + push deliveries)", writes, "WRU", fmt.Sprintf("$%.3f / M", p.DynamoWritePerM), writes / m * p.DynamoWritePerM},
+			{"DynamoDB ledger writes (claim + record)", writes, "WRU", fmt.Sprintf("$%.3f / M", p.DynamoWritePerM), writes / m * p.DynamoWritePerM},
 			{"DynamoDB user reads (BatchGetItem)", in.UserReadUnits * m, "RRU", fmt.Sprintf("$%.3f / M", p.DynamoReadPerM), in.UserReadUnits * p.DynamoReadPerM},
 			{"SQS requests (recipients queue)", in.SQSRequests * m, "requests", fmt.Sprintf("$%.2f / M", p.SQSPerM), in.SQSRequests * p.SQSPerM},
 			{"Lambda duration (worker)", gbs, "GB-s", fmt.Sprintf("$%.10f / GB-s", p.LambdaGBSecond), gbs * p.LambdaGBSecond},

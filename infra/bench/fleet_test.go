@@ -50,8 +50,8 @@ func TestFleetSmall(t *testing.T) {
 	if r.Batches != 10 || r.Parallel != 20 || r.Share != 100 {
 		t.Errorf("batches %d, parallel %d, share %v", r.Batches, r.Parallel, r.Share)
 	}
-	// claim + finish per delivery; the two rejected are finished as failed.
-	if r.Ledger.Writes() != 1000 || r.Ledger.Releases != 0 {
+	// claim + record per recipient; the two rejected are recorded as failed.
+	if r.Ledger.Writes() != 1000 || r.Ledger.Claims != 500 {
 		t.Errorf("ledger ops %+v", r.Ledger)
 	}
 	if r.Dials < 1 || r.Dials > 200 {

@@ -7,7 +7,6 @@ package bench
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,104 +14,82 @@ import (
 	"breachnotify/shared/ledger"
 )
 
-// MemLedger is a dispatch.Ledger in memory, with the contract the DynamoDB
-// ledger implements: Claim writes the entry if the delivery is new or holds
-// a claim whose lease ended before the claimant's now (the entry's
-// UpdatedAt), else fails with ledger.ErrDone (terminal) or
-// ledger.ErrInFlight (a live claim); Finish needs a claim and a terminal
-// status; Release deletes a claim. It is safe for concurrent use and counts
-// every call, as DynamoDB bills a conditional write whether or not its
-// condition holds.
+// MemLedger is a dispatch.Ledger in memory, with the rules of package
+// ledger that the DynamoDB ledger applies atomically. It is safe for
+// concurrent use and counts every call, as DynamoDB bills a conditional
+// write whether or not its condition holds.
 type MemLedger struct {
 	mu      sync.Mutex
-	entries map[ledger.Key]memEntry
+	records map[ledger.Recipient]ledger.Record
 
-	claims, claimsWon, finishes, releases atomic.Int64
-}
-
-type memEntry struct {
-	e          ledger.Entry
-	leaseUntil time.Time
+	claims, claimsWon, recorded atomic.Int64
 }
 
 // NewMemLedger returns an empty ledger.
 func NewMemLedger() *MemLedger {
-	return &MemLedger{entries: map[ledger.Key]memEntry{}}
+	return &MemLedger{records: map[ledger.Recipient]ledger.Record{}}
 }
 
 // Claim implements dispatch.Ledger.
-func (l *MemLedger) Claim(_ context.Context, e ledger.Entry, leaseUntil time.Time) error {
+func (l *MemLedger) Claim(_ context.Context, c ledger.Claim) (ledger.Record, error) {
 	l.claims.Add(1)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if old, ok := l.entries[e.Key]; ok {
-		if old.e.Status.Terminal() {
-			return ledger.ErrDone
-		}
-		if !old.leaseUntil.Before(e.UpdatedAt) {
-			return ledger.ErrInFlight
-		}
+	var old *ledger.Record
+	if r, ok := l.records[c.Recipient]; ok {
+		old = &r
 	}
-	l.entries[e.Key] = memEntry{e, leaseUntil}
+	r, err := ledger.Take(old, c)
+	if err != nil {
+		if old != nil {
+			return *old, err
+		}
+		return ledger.Record{}, err
+	}
+	l.records[c.Recipient] = r
 	l.claimsWon.Add(1)
-	return nil
+	return r, nil
 }
 
-// Finish implements dispatch.Ledger.
-func (l *MemLedger) Finish(_ context.Context, e ledger.Entry) error {
-	l.finishes.Add(1)
-	if !e.Status.Terminal() {
-		return fmt.Errorf("finish %s: status %q is not terminal", e.Key, e.Status)
-	}
+// Record implements dispatch.Ledger.
+func (l *MemLedger) Record(_ context.Context, claimed ledger.Record, outcomes []ledger.Entry, at time.Time) error {
+	l.recorded.Add(1)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	old, ok := l.entries[e.Key]
-	if !ok || old.e.Status != ledger.Claimed {
-		return fmt.Errorf("finish %s: not claimed", e.Key)
+	r, err := l.records[claimed.Recipient].Merge(claimed.Owner, outcomes, at)
+	if err != nil {
+		return err
 	}
-	l.entries[e.Key] = memEntry{e: e}
+	l.records[claimed.Recipient] = r
 	return nil
 }
 
-// Release implements dispatch.Ledger.
-func (l *MemLedger) Release(_ context.Context, k ledger.Key) error {
-	l.releases.Add(1)
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	old, ok := l.entries[k]
-	if !ok || old.e.Status != ledger.Claimed {
-		return fmt.Errorf("release %s: not claimed", k)
-	}
-	delete(l.entries, k)
-	return nil
-}
-
-// Entry returns the delivery's entry, if any.
+// Entry returns a delivery's outcome, if recorded.
 func (l *MemLedger) Entry(k ledger.Key) (ledger.Entry, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	m, ok := l.entries[k]
-	return m.e, ok
+	return l.records[k.Recipient()].Outcome(k)
 }
 
-// Len is the number of entries.
+// Len is the number of records.
 func (l *MemLedger) Len() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return len(l.entries)
+	return len(l.records)
 }
 
 // LedgerOps counts a ledger's calls.
 type LedgerOps struct {
-	// Claims counts every Claim call, ClaimsWon those that wrote.
-	Claims, ClaimsWon, Finishes, Releases int64
+	// Claims counts every Claim call, ClaimsWon those that wrote; Records
+	// counts the write-backs.
+	Claims, ClaimsWon, Records int64
 }
 
 // Writes is what DynamoDB would bill: every conditional write, whether its
 // condition held or not.
-func (o LedgerOps) Writes() int64 { return o.Claims + o.Finishes + o.Releases }
+func (o LedgerOps) Writes() int64 { return o.Claims + o.Records }
 
 // Ops returns the calls counted so far.
 func (l *MemLedger) Ops() LedgerOps {
-	return LedgerOps{Claims: l.claims.Load(), ClaimsWon: l.claimsWon.Load(), Finishes: l.finishes.Load(), Releases: l.releases.Load()}
+	return LedgerOps{Claims: l.claims.Load(), ClaimsWon: l.claimsWon.Load(), Records: l.recorded.Load()}
 }

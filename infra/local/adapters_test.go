@@ -25,62 +25,91 @@ func TestLedgerClaimRules(t *testing.T) {
 	ctx := context.Background()
 	l := &dynamo.Ledger{Client: dynamodb.NewFromConfig(s.Config()), Table: s.Names["DeliveriesTable"]}
 	now := time.Now().UTC().Truncate(time.Second)
-	entry := func(user string, at time.Time) ledger.Entry {
+	claim := func(user, owner string, at time.Time) ledger.Claim {
+		return ledger.Claim{Recipient: ledger.Recipient{IncidentID: "INC-ADAPTER", NoticeID: "n0-x", UserID: user},
+			Template: "account-accessed", Owner: owner, At: at, LeaseUntil: at.Add(time.Minute)}
+	}
+	email := func(user string, s ledger.Status) ledger.Entry {
 		return ledger.Entry{Key: ledger.Key{IncidentID: "INC-ADAPTER", NoticeID: "n0-x", UserID: user, Channel: incident.Email},
-			Template: "account-accessed", Status: ledger.Claimed, UpdatedAt: at}
+			Template: "account-accessed", Status: s, UpdatedAt: now}
 	}
 	tests := []struct {
 		name string
 		run  func(t *testing.T)
 	}{
-		{"a new delivery is claimed once", func(t *testing.T) {
-			if err := l.Claim(ctx, entry("u-1", now), now.Add(time.Minute)); err != nil {
+		{"a new recipient is claimed once", func(t *testing.T) {
+			if _, err := l.Claim(ctx, claim("u-1", "w1", now)); err != nil {
 				t.Fatal(err)
 			}
-			if err := l.Claim(ctx, entry("u-1", now), now.Add(time.Minute)); !errors.Is(err, ledger.ErrInFlight) {
-				t.Errorf("second claim: %v, want ErrInFlight", err)
+			var inflight *ledger.InFlightError
+			if _, err := l.Claim(ctx, claim("u-1", "w2", now)); !errors.As(err, &inflight) || !inflight.Until.Equal(now.Add(time.Minute)) {
+				t.Errorf("second claim: %v, want ErrInFlight until %s", err, now.Add(time.Minute))
 			}
 		}},
-		{"an expired claim is taken over", func(t *testing.T) {
-			if err := l.Claim(ctx, entry("u-2", now), now.Add(time.Minute)); err != nil {
+		{"an expired claim is taken over, and its owner can no longer record", func(t *testing.T) {
+			first, err := l.Claim(ctx, claim("u-2", "w1", now))
+			if err != nil {
 				t.Fatal(err)
 			}
 			later := now.Add(2 * time.Minute)
-			if err := l.Claim(ctx, entry("u-2", later), later.Add(time.Minute)); err != nil {
-				t.Errorf("claim after the lease: %v", err)
+			second, err := l.Claim(ctx, claim("u-2", "w2", later))
+			if err != nil {
+				t.Fatalf("claim after the lease: %v", err)
+			}
+			if err := l.Record(ctx, first, []ledger.Entry{email("u-2", ledger.Sent)}, later); !errors.Is(err, ledger.ErrNotOwner) {
+				t.Errorf("record by the dead claim's owner: %v, want ErrNotOwner", err)
+			}
+			if err := l.Record(ctx, second, []ledger.Entry{email("u-2", ledger.Sent)}, later); err != nil {
+				t.Errorf("record by the live owner: %v", err)
 			}
 		}},
-		{"a finished delivery is never claimed again", func(t *testing.T) {
-			e := entry("u-3", now)
-			if err := l.Claim(ctx, e, now.Add(time.Minute)); err != nil {
+		{"a done recipient is never claimed again", func(t *testing.T) {
+			rec, err := l.Claim(ctx, claim("u-3", "w1", now))
+			if err != nil {
 				t.Fatal(err)
 			}
-			e.Status, e.ProviderMessageID = ledger.Sent, "m-1"
-			if err := l.Finish(ctx, e); err != nil {
+			e := email("u-3", ledger.Sent)
+			e.ProviderMessageID, e.TemplateVersion, e.Locale = "m-1", "v1", "en"
+			if err := l.Record(ctx, rec, []ledger.Entry{e}, now); err != nil {
 				t.Fatal(err)
 			}
 			later := now.Add(time.Hour)
-			if err := l.Claim(ctx, entry("u-3", later), later.Add(time.Minute)); !errors.Is(err, ledger.ErrDone) {
-				t.Errorf("claim of a sent delivery: %v, want ErrDone", err)
+			old, err := l.Claim(ctx, claim("u-3", "w2", later))
+			if !errors.Is(err, ledger.ErrDone) {
+				t.Fatalf("claim of a notified recipient: %v, want ErrDone", err)
+			}
+			if got, ok := old.Outcome(e.Key); !ok || got != e {
+				t.Errorf("record as it stands: %+v, want %+v", got, e)
 			}
 		}},
-		{"a released claim can be claimed at once", func(t *testing.T) {
-			e := entry("u-4", now)
-			if err := l.Claim(ctx, e, now.Add(time.Minute)); err != nil {
+		{"an open record returns its outcomes to the next claim", func(t *testing.T) {
+			rec, err := l.Claim(ctx, claim("u-4", "w1", now))
+			if err != nil {
 				t.Fatal(err)
 			}
-			if err := l.Release(ctx, e.Key); err != nil {
+			p := email("u-4", ledger.Pending)
+			p.Channel, p.DeviceID, p.Reason = incident.Push, "d1", "Throttling"
+			if err := l.Record(ctx, rec, []ledger.Entry{email("u-4", ledger.Sent), p}, now); err != nil {
 				t.Fatal(err)
 			}
-			if err := l.Claim(ctx, e, now.Add(time.Minute)); err != nil {
-				t.Errorf("claim after release: %v", err)
+			again, err := l.Claim(ctx, claim("u-4", "w2", now))
+			if err != nil {
+				t.Fatalf("claim of an open record: %v", err)
 			}
-		}},
-		{"finish needs a claim", func(t *testing.T) {
-			e := entry("u-5", now)
-			e.Status = ledger.Sent
-			if err := l.Finish(ctx, e); err == nil {
-				t.Error("finished a delivery nobody claimed")
+			if got, _ := again.Outcome(p.Key); got.Status != ledger.Pending || got.Reason != "Throttling" || len(again.Deliveries) != 2 {
+				t.Errorf("claimed record %+v, want the sent email and the pending push", again)
+			}
+			p.Status, p.Reason = ledger.Sent, ""
+			if err := l.Record(ctx, again, []ledger.Entry{p}, now); err != nil {
+				t.Fatal(err)
+			}
+			entries, err := l.List(ctx, "INC-ADAPTER")
+			if err != nil {
+				t.Fatal(err)
+			}
+			sum := ledger.Summarize(entries)
+			if sum["n0-x"][incident.Push][ledger.Sent] != 1 {
+				t.Errorf("summary %v, want u-4's push sent", sum)
 			}
 		}},
 	}

@@ -3,7 +3,6 @@ package dispatch
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
@@ -39,88 +38,82 @@ func userMap(users ...audience.User) usersFunc {
 	}
 }
 
-// memLedger implements the Ledger contract in memory: Claim writes when the
-// delivery is new or holds a claim whose lease ended before the entry's
-// UpdatedAt (the claimant's "now"), Finish needs a claim, Release deletes a
-// claim.
+// memLedger implements the Ledger contract in memory with the rules of
+// package ledger, as the DynamoDB ledger does.
 type memLedger struct {
 	mu      sync.Mutex
-	entries map[ledger.Key]ledger.Entry
-	leases  map[ledger.Key]time.Time
+	records map[ledger.Recipient]ledger.Record
 	// claimErr, when set, fails every Claim (a storage outage).
 	claimErr error
-	// finishErr, when set, fails every Finish.
-	finishErr error
+	// recordErr, when set, fails every Record.
+	recordErr error
+	writes    int
 }
 
 func newMemLedger() *memLedger {
-	return &memLedger{entries: map[ledger.Key]ledger.Entry{}, leases: map[ledger.Key]time.Time{}}
+	return &memLedger{records: map[ledger.Recipient]ledger.Record{}}
 }
 
-func (l *memLedger) Claim(_ context.Context, e ledger.Entry, leaseUntil time.Time) error {
+func (l *memLedger) Claim(_ context.Context, c ledger.Claim) (ledger.Record, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.writes++
 	if l.claimErr != nil {
-		return l.claimErr
+		return ledger.Record{}, l.claimErr
 	}
-	if old, ok := l.entries[e.Key]; ok {
-		if old.Status.Terminal() {
-			return ledger.ErrDone
+	var old *ledger.Record
+	if r, ok := l.records[c.Recipient]; ok {
+		old = &r
+	}
+	r, err := ledger.Take(old, c)
+	if err != nil {
+		if old != nil {
+			return *old, err
 		}
-		if !l.leases[e.Key].Before(e.UpdatedAt) {
-			return ledger.ErrInFlight
-		}
+		return ledger.Record{}, err
 	}
-	l.entries[e.Key] = e
-	l.leases[e.Key] = leaseUntil
+	l.records[c.Recipient] = r
+	return r, nil
+}
+
+func (l *memLedger) Record(_ context.Context, claimed ledger.Record, outcomes []ledger.Entry, at time.Time) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.writes++
+	if l.recordErr != nil {
+		return l.recordErr
+	}
+	r, err := l.records[claimed.Recipient].Merge(claimed.Owner, outcomes, at)
+	if err != nil {
+		return err
+	}
+	l.records[claimed.Recipient] = r
 	return nil
 }
 
-func (l *memLedger) Finish(_ context.Context, e ledger.Entry) error {
+// put stores a record as another worker would have left it.
+func (l *memLedger) put(r ledger.Record) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.finishErr != nil {
-		return l.finishErr
-	}
-	old, ok := l.entries[e.Key]
-	if !ok || old.Status != ledger.Claimed {
-		return fmt.Errorf("finish %s: not claimed", e.Key)
-	}
-	if !e.Status.Terminal() {
-		return fmt.Errorf("finish %s: status %q is not terminal", e.Key, e.Status)
-	}
-	l.entries[e.Key] = e
-	delete(l.leases, e.Key)
-	return nil
+	l.records[r.Recipient] = r
 }
 
-func (l *memLedger) Release(_ context.Context, k ledger.Key) error {
+// state is the state of a user's record of the test notice ("" if none).
+func (l *memLedger) state(user string) ledger.State {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	old, ok := l.entries[k]
-	if !ok || old.Status != ledger.Claimed {
-		return fmt.Errorf("release %s: not claimed", k)
-	}
-	delete(l.entries, k)
-	delete(l.leases, k)
-	return nil
+	return l.records[ledger.Recipient{IncidentID: testIncident, NoticeID: "n0-account-accessed", UserID: user}].State
 }
 
-// put stores an entry as another worker would have left it.
-func (l *memLedger) put(e ledger.Entry, leaseUntil time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.entries[e.Key] = e
-	l.leases[e.Key] = leaseUntil
-}
-
-// snapshot returns the entries by Key.String().
+// snapshot returns the deliveries recorded, by Key.String().
 func (l *memLedger) snapshot() map[string]ledger.Entry {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	out := map[string]ledger.Entry{}
-	for k, e := range l.entries {
-		out[k.String()] = e
+	for _, r := range l.records {
+		for _, e := range r.Deliveries {
+			out[e.Key.String()] = e
+		}
 	}
 	return out
 }

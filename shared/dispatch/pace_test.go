@@ -43,7 +43,7 @@ func TestLimitersArePaidOncePerSend(t *testing.T) {
 	}
 }
 
-func TestLimiterRefusalReleasesTheClaim(t *testing.T) {
+func TestLimiterRefusalLeavesTheRecordOpen(t *testing.T) {
 	e := newEnv(userMap(audience.User{ID: "u-1", Email: "one@example.com"}))
 	e.worker.EmailLimiter = &countingLimiter{err: context.DeadlineExceeded}
 	b := batch("account-accessed", []incident.Channel{incident.Email}, explicit("u-1"))
@@ -54,8 +54,11 @@ func TestLimiterRefusalReleasesTheClaim(t *testing.T) {
 	if len(e.mailer.sent) != 0 {
 		t.Error("sent although the limiter refused")
 	}
-	if _, claimed := e.ledger.entries[key("u-1", incident.Email, "")]; claimed {
-		t.Error("claim kept: a redelivery would find the delivery in flight")
+	if st := e.ledger.state("u-1"); st != ledger.Open {
+		t.Errorf("record %s, want open: a redelivery must be able to take it at once", st)
+	}
+	if got := e.ledger.snapshot()[key("u-1", incident.Email, "").String()]; got.Status != ledger.Pending {
+		t.Errorf("delivery %s, want pending", got.Status)
 	}
 }
 
@@ -112,7 +115,7 @@ func TestParallelSendsWithinABatch(t *testing.T) {
 			if g.peak > tc.parallel {
 				t.Errorf("peak %d sends in flight, more than Parallel %d", g.peak, tc.parallel)
 			}
-			for _, en := range e.ledger.entries {
+			for _, en := range e.ledger.snapshot() {
 				if en.Status != ledger.Sent {
 					t.Errorf("%s is %s", en.Key, en.Status)
 				}
@@ -133,9 +136,9 @@ func TestRetryableSendsAreRetriedInProcessAndPaced(t *testing.T) {
 		wantRetry            bool
 	}{
 		{"throttled twice, then sent", 4, []error{throttled, throttled}, 3, 3, ledger.Sent, false},
-		{"throttled every time", 3, []error{throttled, throttled, throttled, throttled}, 3, 3, "", true},
+		{"throttled every time", 3, []error{throttled, throttled, throttled, throttled}, 3, 3, ledger.Pending, true},
 		{"a permanent error is not retried", 4, []error{rejected}, 1, 1, ledger.Failed, false},
-		{"no attempts configured means one", 0, []error{throttled}, 1, 1, "", true},
+		{"no attempts configured means one", 0, []error{throttled}, 1, 1, ledger.Pending, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -157,7 +160,7 @@ func TestRetryableSendsAreRetriedInProcessAndPaced(t *testing.T) {
 			if calls != tc.wantCalls || int(lim.waits.Load()) != tc.wantWaits {
 				t.Errorf("%d sends and %d limiter waits, want %d and %d", calls, lim.waits.Load(), tc.wantCalls, tc.wantWaits)
 			}
-			got := e.ledger.entries[key("u-1", incident.Email, "")]
+			got := e.ledger.snapshot()[key("u-1", incident.Email, "").String()]
 			if got.Status != tc.wantStatus {
 				t.Errorf("ledger status %q, want %q", got.Status, tc.wantStatus)
 			}
@@ -203,9 +206,9 @@ type leaseSpy struct {
 	lease time.Time
 }
 
-func (s *leaseSpy) Claim(ctx context.Context, e ledger.Entry, leaseUntil time.Time) error {
-	s.lease = leaseUntil
-	return s.memLedger.Claim(ctx, e, leaseUntil)
+func (s *leaseSpy) Claim(ctx context.Context, c ledger.Claim) (ledger.Record, error) {
+	s.lease = c.LeaseUntil
+	return s.memLedger.Claim(ctx, c)
 }
 
 // inFlightLedger reports every claim as held by another worker until until.
@@ -214,8 +217,8 @@ type inFlightLedger struct {
 	until time.Time
 }
 
-func (l *inFlightLedger) Claim(context.Context, ledger.Entry, time.Time) error {
-	return &ledger.InFlightError{Until: l.until}
+func (l *inFlightLedger) Claim(context.Context, ledger.Claim) (ledger.Record, error) {
+	return ledger.Record{}, &ledger.InFlightError{Until: l.until}
 }
 
 func TestAClaimHeldElsewhereSaysWhenToRetry(t *testing.T) {

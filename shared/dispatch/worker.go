@@ -9,6 +9,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,16 +25,15 @@ type Users interface {
 	Get(ctx context.Context, ids []string) (map[string]audience.User, error)
 }
 
-// Ledger records deliveries.
+// Ledger records deliveries, one record per recipient (see package ledger).
 type Ledger interface {
-	// Claim writes e if the delivery is new or its claim's lease has ended,
-	// else returns ledger.ErrDone or ledger.ErrInFlight. e.Status is Claimed
-	// before a send, or terminal to decide a delivery in one write.
-	Claim(ctx context.Context, e ledger.Entry, leaseUntil time.Time) error
-	// Finish sets a claimed entry's terminal status.
-	Finish(ctx context.Context, e ledger.Entry) error
-	// Release gives a claim up so that a redelivery can take it at once.
-	Release(ctx context.Context, k ledger.Key) error
+	// Claim takes a recipient's record by the rule of ledger.Take and
+	// returns it, with the deliveries already recorded. A record that is
+	// done fails with ledger.ErrDone and comes back as it stands.
+	Claim(ctx context.Context, c ledger.Claim) (ledger.Record, error)
+	// Record merges outcomes into a claimed record (ledger.Record.Merge),
+	// writes it and ends the claim, unless the claim was lost.
+	Record(ctx context.Context, claimed ledger.Record, outcomes []ledger.Entry, at time.Time) error
 }
 
 // Mail is one email to send.
@@ -152,24 +152,22 @@ func (w *Worker) Process(ctx context.Context, b Batch) (Counts, error) {
 	)
 	for _, m := range b.Members {
 		u, ok := users[m.UserID]
-		for _, ch := range b.Channels {
-			run := func() {
-				if err := w.deliver(ctx, b, m, u, ok, ch, c); err != nil {
-					mu.Lock()
-					errs = append(errs, err)
-					mu.Unlock()
-				}
+		run := func() {
+			if err := w.member(ctx, b, m, u, ok, c); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
 			}
-			if cap(slots) == 1 {
-				run()
-				continue
-			}
-			slots <- struct{}{}
-			wg.Go(func() {
-				defer func() { <-slots }()
-				run()
-			})
 		}
+		if cap(slots) == 1 {
+			run()
+			continue
+		}
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			run()
+		})
 	}
 	wg.Wait()
 	errs = append(errs, w.park(ctx, b, c))
@@ -270,39 +268,128 @@ func (e *RetryLaterError) Unwrap() error { return e.Err }
 // RetryAt is when the batch is worth trying again.
 func (e *RetryLaterError) RetryAt() time.Time { return e.At }
 
-// deliver handles one member on one channel.
-func (w *Worker) deliver(ctx context.Context, b Batch, m audience.Member, u audience.User, known bool, ch incident.Channel, c *tally) error {
-	base := ledger.Entry{
-		Key:      ledger.Key{IncidentID: b.IncidentID, NoticeID: b.NoticeID, UserID: m.UserID, Channel: ch},
-		Template: b.Template,
-	}
-	if ch == incident.Push {
-		base.DeviceID = ledger.NoDeviceID
-	}
-	switch {
-	case !known:
-		return w.skip(ctx, base, ledger.UnknownUser, c)
-	case ch == incident.Email && u.Email == "":
-		return w.skip(ctx, base, ledger.NoEmail, c)
-	case ch == incident.Email:
-		return w.email(ctx, b, m, u, base, c)
-	}
-	devices := targetDevices(m, u)
-	if len(devices) == 0 {
-		return w.skip(ctx, base, ledger.NoDevice, c)
-	}
-	var errs []error
-	for _, d := range devices {
-		e := base
-		e.DeviceID = d.ID
-		if d.EndpointARN == "" {
-			errs = append(errs, w.skip(ctx, e, ledger.NoEndpoint, c))
+// job is one delivery a member is due: a send, or a skip decided from the
+// user record alone.
+type job struct {
+	ledger.Entry
+	skip   string
+	device audience.Device
+}
+
+// jobs lists a member's deliveries on the batch's channels.
+func jobs(b Batch, m audience.Member, u audience.User, known bool) []job {
+	var out []job
+	for _, ch := range b.Channels {
+		j := job{Entry: ledger.Entry{
+			Key:      ledger.Key{IncidentID: b.IncidentID, NoticeID: b.NoticeID, UserID: m.UserID, Channel: ch},
+			Template: b.Template,
+		}}
+		if ch == incident.Push {
+			j.DeviceID = ledger.NoDeviceID
+		}
+		switch {
+		case !known:
+			j.skip = ledger.UnknownUser
+		case ch == incident.Email && u.Email == "":
+			j.skip = ledger.NoEmail
+		case ch == incident.Push:
+			devices := targetDevices(m, u)
+			if len(devices) == 0 {
+				j.skip = ledger.NoDevice
+				break
+			}
+			for _, d := range devices {
+				dj := j
+				dj.DeviceID, dj.device = d.ID, d
+				if d.EndpointARN == "" {
+					dj.skip = ledger.NoEndpoint
+				}
+				out = append(out, dj)
+			}
 			continue
 		}
-		errs = append(errs, w.push(ctx, b, u, d, e, c))
+		out = append(out, j)
+	}
+	return out
+}
+
+// member claims a member's record, makes the deliveries it does not hold
+// yet, and records them in one write.
+func (w *Worker) member(ctx context.Context, b Batch, m audience.Member, u audience.User, known bool, c *tally) error {
+	r := ledger.Recipient{IncidentID: b.IncidentID, NoticeID: b.NoticeID, UserID: m.UserID}
+	now := w.Now()
+	deadline, ok := ctx.Deadline()
+	rec, err := w.Ledger.Claim(ctx, ledger.Claim{
+		Recipient: r, Template: b.Template, Owner: owner(), At: now, LeaseUntil: ledger.LeaseUntil(now, deadline, ok),
+	})
+	todo := jobs(b, m, u, known)
+	switch {
+	case errors.Is(err, ledger.ErrDone):
+		c.alreadyDone.Add(int64(len(todo)))
+		return nil
+	case errors.Is(err, ledger.ErrInFlight):
+		c.retry.Add(1)
+		var inflight *ledger.InFlightError
+		if errors.As(err, &inflight) {
+			c.notBefore(inflight.Until)
+		}
+		return fmt.Errorf("claim %s: %w", r, err)
+	case err != nil:
+		c.retry.Add(1)
+		return fmt.Errorf("claim %s: %w", r, err)
+	}
+	var (
+		outcomes []ledger.Entry
+		errs     []error
+	)
+	for _, j := range todo {
+		if prev, ok := rec.Outcome(j.Key); ok && prev.Status.Terminal() {
+			c.alreadyDone.Add(1)
+			continue
+		}
+		e := j.Entry
+		switch {
+		case j.skip != "":
+			e.Status, e.Reason, e.UpdatedAt = ledger.Skipped, j.skip, w.Now()
+			c.skipped.Add(1)
+		case c.isPaused(e.Channel):
+			e.Status, e.Reason, e.UpdatedAt = ledger.Pending, ledger.Paused, w.Now()
+			c.parked.Add(1)
+		default:
+			var err error
+			e, err = w.deliver(ctx, b, m, u, j, c)
+			errs = append(errs, err)
+		}
+		outcomes = append(outcomes, e)
+	}
+	if err := w.Ledger.Record(ctx, rec, outcomes, w.Now()); err != nil {
+		if notified(outcomes) {
+			// Someone was notified and nothing is left to send, so the
+			// batch is not failed for this: the claim stays until its
+			// lease ends and a redelivery after that would notify again —
+			// the same window as a worker dying right after a send.
+			w.Log.ErrorContext(ctx, "delivered but not recorded", "recipient", r.String(), "error", err)
+			return errors.Join(errs...)
+		}
+		errs = append(errs, fmt.Errorf("record %s: %w", r, err))
 	}
 	return errors.Join(errs...)
 }
+
+// notified reports whether outcomes include a send and nothing pending.
+func notified(outcomes []ledger.Entry) bool {
+	sent := false
+	for _, e := range outcomes {
+		if !e.Status.Terminal() {
+			return false
+		}
+		sent = sent || e.Status == ledger.Sent
+	}
+	return sent
+}
+
+// owner names one claim; only its maker may record the outcome.
+func owner() string { return strconv.FormatUint(rand.Uint64(), 36) }
 
 // targetDevices are the devices a member's push goes to: all for a user named
 // explicitly, else those the cohort matched that the user still has.
@@ -326,29 +413,33 @@ func (w *Worker) render(b Batch, u audience.User, platform string) (notice.Messa
 	})
 }
 
-func (w *Worker) email(ctx context.Context, b Batch, m audience.Member, u audience.User, e ledger.Entry, c *tally) error {
-	msg, err := w.render(b, u, emailPlatform(m, u))
+// deliver renders and sends one delivery and returns its outcome, with an
+// error when it must be retried.
+func (w *Worker) deliver(ctx context.Context, b Batch, m audience.Member, u audience.User, j job, c *tally) (ledger.Entry, error) {
+	e := j.Entry
+	platform := j.device.Platform
+	if e.Channel == incident.Email {
+		platform = emailPlatform(m, u)
+	}
+	msg, err := w.render(b, u, platform)
 	if err != nil {
-		return fmt.Errorf("render %s: %w", e.Key, err)
+		c.retry.Add(1)
+		e.Status, e.Reason, e.UpdatedAt = ledger.Pending, "render", w.Now()
+		return e, fmt.Errorf("render %s: %w", e.Key, err)
 	}
 	e.TemplateVersion, e.Locale = msg.Version, msg.Locale
-	return w.send(ctx, e, c, w.EmailLimiter, func() (string, error) {
+	lim, do := w.EmailLimiter, func() (string, error) {
 		return w.Mailer.Send(ctx, Mail{
 			To: u.Email, Subject: msg.Email.Subject, Text: msg.Email.Text, HTML: msg.Email.HTML,
 			Tags: map[string]string{"incident": b.IncidentID, "notice": b.NoticeID, "template": b.Template},
 		})
-	})
-}
-
-func (w *Worker) push(ctx context.Context, b Batch, u audience.User, d audience.Device, e ledger.Entry, c *tally) error {
-	msg, err := w.render(b, u, d.Platform)
-	if err != nil {
-		return fmt.Errorf("render %s: %w", e.Key, err)
 	}
-	e.TemplateVersion, e.Locale = msg.Version, msg.Locale
-	return w.send(ctx, e, c, w.PushLimiter, func() (string, error) {
-		return w.Pusher.Push(ctx, d.EndpointARN, msg.Push, map[string]string{"incidentId": b.IncidentID, "template": b.Template})
-	})
+	if e.Channel == incident.Push {
+		lim, do = w.PushLimiter, func() (string, error) {
+			return w.Pusher.Push(ctx, j.device.EndpointARN, msg.Push, map[string]string{"incidentId": b.IncidentID, "template": b.Template})
+		}
+	}
+	return w.send(ctx, e, c, lim, do)
 }
 
 // emailPlatform names the platform an email's instructions are for: that of
@@ -365,30 +456,10 @@ func emailPlatform(m audience.Member, u audience.User) string {
 	return platform
 }
 
-// send runs the claim → send → record sequence for one delivery.
-func (w *Worker) send(ctx context.Context, e ledger.Entry, c *tally, lim Limiter, do func() (string, error)) error {
-	if c.isPaused(e.Channel) {
-		c.parked.Add(1)
-		return nil
-	}
-	now := w.Now()
-	e.Status, e.UpdatedAt = ledger.Claimed, now
-	deadline, ok := ctx.Deadline()
-	switch err := w.Ledger.Claim(ctx, e, ledger.LeaseUntil(now, deadline, ok)); {
-	case errors.Is(err, ledger.ErrDone):
-		c.alreadyDone.Add(1)
-		return nil
-	case errors.Is(err, ledger.ErrInFlight):
-		c.retry.Add(1)
-		var inflight *ledger.InFlightError
-		if errors.As(err, &inflight) {
-			c.notBefore(inflight.Until)
-		}
-		return fmt.Errorf("claim %s: %w", e.Key, err)
-	case err != nil:
-		c.retry.Add(1)
-		return fmt.Errorf("claim %s: %w", e.Key, err)
-	}
+// send paces and sends one claimed delivery, retrying in-process what is
+// worth retrying, and returns its outcome: sent, failed for good, or
+// pending with an error that sends the batch back to the queue.
+func (w *Worker) send(ctx context.Context, e ledger.Entry, c *tally, lim Limiter, do func() (string, error)) (ledger.Entry, error) {
 	var id string
 	var sendErr error
 	for attempt := 1; ; attempt++ {
@@ -397,7 +468,8 @@ func (w *Worker) send(ctx context.Context, e ledger.Entry, c *tally, lim Limiter
 		if lim != nil {
 			if err := lim.Wait(ctx); err != nil {
 				c.retry.Add(1)
-				return errors.Join(fmt.Errorf("pace %s: %w", e.Key, err), w.Ledger.Release(ctx, e.Key))
+				e.Status, e.Reason, e.UpdatedAt = ledger.Pending, "not-sent-before-deadline", w.Now()
+				return e, fmt.Errorf("pace %s: %w", e.Key, err)
 			}
 		}
 		id, sendErr = do()
@@ -412,55 +484,28 @@ func (w *Worker) send(ctx context.Context, e ledger.Entry, c *tally, lim Limiter
 	if sendErr == nil {
 		e.Status, e.ProviderMessageID = ledger.Sent, id
 		c.sent.Add(1)
-		if err := w.Ledger.Finish(ctx, e); err != nil {
-			// The provider has the message, so the batch is not failed for
-			// this. The claim stays until its lease ends; if the message is
-			// redelivered after that, this delivery is sent again — the
-			// same window as a worker dying right after a send.
-			w.Log.ErrorContext(ctx, "sent but not recorded", "delivery", e.Key.String(), "error", err)
-		}
-		return nil
+		return e, nil
 	}
 	class, reason := classify(sendErr)
-	if class == Paused && w.Control != nil {
+	switch {
+	case class == Paused && w.Control != nil:
 		c.parked.Add(1)
-		err := w.Ledger.Release(ctx, e.Key)
-		if c.pause(e.Channel, reason) {
-			w.Log.ErrorContext(ctx, "channel paused: the provider stopped sending; batches are parked until resumed",
-				"incidentId", e.IncidentID, "channel", string(e.Channel), "reason", reason)
-			err = errors.Join(err, w.Control.Pause(ctx, e.IncidentID, e.Channel, reason))
+		e.Status, e.Reason = ledger.Pending, ledger.Paused
+		if !c.pause(e.Channel, reason) {
+			return e, nil
 		}
-		return err
-	}
-	if class == Permanent {
+		w.Log.ErrorContext(ctx, "channel paused: the provider stopped sending; batches are parked until resumed",
+			"incidentId", e.IncidentID, "channel", string(e.Channel), "reason", reason)
+		return e, w.Control.Pause(ctx, e.IncidentID, e.Channel, reason)
+	case class == Permanent:
 		e.Status, e.Reason = ledger.Failed, reason
 		c.failed.Add(1)
 		w.Log.WarnContext(ctx, "delivery failed", "delivery", e.Key.String(), "reason", reason)
-		if err := w.Ledger.Finish(ctx, e); err != nil {
-			return fmt.Errorf("record failure of %s: %w", e.Key, err)
-		}
-		return nil
+		return e, nil
 	}
 	c.retry.Add(1)
-	if err := w.Ledger.Release(ctx, e.Key); err != nil {
-		return errors.Join(fmt.Errorf("send %s: %w", e.Key, sendErr), fmt.Errorf("release %s: %w", e.Key, err))
-	}
-	return fmt.Errorf("send %s: %w", e.Key, sendErr)
-}
-
-// skip decides a delivery that has nothing to send to in one write.
-func (w *Worker) skip(ctx context.Context, e ledger.Entry, reason string, c *tally) error {
-	e.Status, e.Reason, e.UpdatedAt = ledger.Skipped, reason, w.Now()
-	switch err := w.Ledger.Claim(ctx, e, e.UpdatedAt); {
-	case errors.Is(err, ledger.ErrDone):
-		c.alreadyDone.Add(1)
-		return nil
-	case err != nil:
-		c.retry.Add(1)
-		return fmt.Errorf("record skip of %s: %w", e.Key, err)
-	}
-	c.skipped.Add(1)
-	return nil
+	e.Status, e.Reason = ledger.Pending, reason
+	return e, fmt.Errorf("send %s: %w", e.Key, sendErr)
 }
 
 // retryDelay is the wait before attempt n+1 of a send: 50 ms doubling, with

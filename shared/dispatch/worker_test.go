@@ -86,7 +86,7 @@ func sent(provider, locale string) want {
 	return want{status: ledger.Sent, provider: provider, locale: locale}
 }
 func skipped(reason string) want { return want{status: ledger.Skipped, reason: reason} }
-func claimed() want              { return want{status: ledger.Claimed} }
+func pending(reason string) want { return want{status: ledger.Pending, reason: reason} }
 
 // step is one Process call and what it must do.
 type step struct {
@@ -262,7 +262,7 @@ func TestProcess(t *testing.T) {
 			}},
 		},
 		{
-			name:  "retryable push failure releases the claim, then sends once",
+			name:  "retryable push failure stays pending, then sends once",
 			batch: batch("account-accessed", emailPush, explicit("u-1")),
 			steps: []step{{
 				before:     func(e *env) { e.pusher.fail = failOn(error(throttled), endpoint, arn("d2")) },
@@ -273,7 +273,7 @@ func TestProcess(t *testing.T) {
 				wantLedger: map[string]want{
 					emailKey("u-1"):      sent("mail:ana@example.com", "en"),
 					pushKey("u-1", "d1"): sent("push:"+arn("d1"), "en"),
-					// d2's claim was released: no entry.
+					pushKey("u-1", "d2"): pending("Throttling"),
 				},
 			}, {
 				before:     func(e *env) { e.pusher.fail = nil; e.clock.Advance(time.Second) },
@@ -296,7 +296,7 @@ func TestProcess(t *testing.T) {
 				before:     func(e *env) { e.mailer.fail = failOn(errProviderDown, mailTo, "ana@example.com") },
 				wantErr:    errProviderDown,
 				wantCounts: Counts{Retry: 1},
-				wantLedger: map[string]want{},
+				wantLedger: map[string]want{emailKey("u-1"): pending("unclassified")},
 			}, {
 				before:     func(e *env) { e.mailer.fail = nil },
 				wantCounts: Counts{Sent: 1},
@@ -309,12 +309,12 @@ func TestProcess(t *testing.T) {
 			batch: batch("account-accessed", emailOnly, explicit("u-1")),
 			steps: []step{{
 				before: func(e *env) {
-					e.ledger.put(ledger.Entry{Key: key("u-1", incident.Email, ""), Template: "account-accessed",
-						Status: ledger.Claimed, UpdatedAt: t0.Add(-time.Minute)}, t0.Add(time.Minute))
+					e.ledger.put(ledger.Record{Recipient: key("u-1", "", "").Recipient(), Template: "account-accessed",
+						State: ledger.Claimed, Owner: "other", LeaseUntil: t0.Add(time.Minute), UpdatedAt: t0.Add(-time.Minute)})
 				},
 				wantErr:    ledger.ErrInFlight,
 				wantCounts: Counts{Retry: 1},
-				wantLedger: map[string]want{emailKey("u-1"): claimed()},
+				wantLedger: map[string]want{},
 			}},
 		},
 		{
@@ -322,8 +322,8 @@ func TestProcess(t *testing.T) {
 			batch: batch("account-accessed", emailOnly, explicit("u-1")),
 			steps: []step{{
 				before: func(e *env) {
-					e.ledger.put(ledger.Entry{Key: key("u-1", incident.Email, ""), Template: "account-accessed",
-						Status: ledger.Claimed, UpdatedAt: t0.Add(-ledger.Lease - time.Minute)}, t0.Add(-time.Minute))
+					e.ledger.put(ledger.Record{Recipient: key("u-1", "", "").Recipient(), Template: "account-accessed",
+						State: ledger.Claimed, Owner: "dead", LeaseUntil: t0.Add(-time.Minute), UpdatedAt: t0.Add(-ledger.Lease - time.Minute)})
 				},
 				wantCounts: Counts{Sent: 1},
 				wantMails:  []string{"ana@example.com"},
@@ -334,13 +334,13 @@ func TestProcess(t *testing.T) {
 			name:  "sent but not recorded is not retried",
 			batch: batch("account-accessed", emailOnly, explicit("u-1")),
 			steps: []step{{
-				before:     func(e *env) { e.ledger.finishErr = errProviderDown },
+				before:     func(e *env) { e.ledger.recordErr = errProviderDown },
 				wantCounts: Counts{Sent: 1},
 				wantMails:  []string{"ana@example.com"},
 				// The claim stays, so a redelivery within the lease sends nothing.
-				wantLedger: map[string]want{emailKey("u-1"): claimed()},
+				wantLedger: map[string]want{},
 			}, {
-				before:     func(e *env) { e.ledger.finishErr = nil; e.clock.Advance(time.Minute) },
+				before:     func(e *env) { e.ledger.recordErr = nil; e.clock.Advance(time.Minute) },
 				wantErr:    ledger.ErrInFlight,
 				wantCounts: Counts{Retry: 1},
 			}},
@@ -351,7 +351,7 @@ func TestProcess(t *testing.T) {
 			steps: []step{{
 				before: func(e *env) {
 					e.mailer.fail = failOn(error(rejected), mailTo, "ana@example.com")
-					e.ledger.finishErr = errProviderDown
+					e.ledger.recordErr = errProviderDown
 				},
 				wantErr:    errProviderDown,
 				wantCounts: Counts{Failed: 1},
@@ -363,7 +363,7 @@ func TestProcess(t *testing.T) {
 			steps: []step{{
 				before:     func(e *env) { e.ledger.claimErr = errProviderDown },
 				wantErr:    errProviderDown,
-				wantCounts: Counts{Retry: 5},
+				wantCounts: Counts{Retry: 2},
 				wantLedger: map[string]want{},
 			}},
 		},

@@ -11,32 +11,49 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"breachnotify/shared/incident"
 	"breachnotify/shared/ledger"
 )
 
-// Ledger is the deliveries table. A delivery's item is created by a
-// conditional write, so two workers can never both send it.
+// Ledger is the deliveries table: one item per recipient (incident ×
+// notice × user), claimed by a conditional write before any send, so two
+// workers can never both send it, and written back once with every
+// delivery's outcome. Items stay under 1 KB, one write unit each.
 type Ledger struct {
 	Client Client
 	Table  string
 }
 
-type ledgerItem struct {
+type recordItem struct {
 	PK string `json:"pk"`
 	SK string `json:"sk"`
-	ledger.Entry
+	ledger.Recipient
+	Template string       `json:"template"`
+	State    ledger.State `json:"state"`
+	Owner    string       `json:"owner,omitempty"`
 	// LeaseUntil is Unix seconds; a number, so the condition compares it.
-	LeaseUntil int64 `json:"leaseUntil,omitempty"`
+	LeaseUntil int64          `json:"leaseUntil,omitempty"`
+	Deliveries []deliveryItem `json:"d,omitempty"`
+	UpdatedAt  time.Time      `json:"updatedAt"`
 }
 
-func ledgerKey(k ledger.Key) map[string]types.AttributeValue {
-	sk := k.NoticeID + "#" + k.UserID + "#" + string(k.Channel)
-	if k.DeviceID != "" {
-		sk += "#" + k.DeviceID
-	}
+// deliveryItem is one delivery inside a record, with short names: they are
+// repeated for every delivery and count towards the item's size.
+type deliveryItem struct {
+	Channel   incident.Channel `json:"ch"`
+	DeviceID  string           `json:"dev,omitempty"`
+	Status    ledger.Status    `json:"st"`
+	Reason    string           `json:"why,omitempty"`
+	MessageID string           `json:"mid,omitempty"`
+	Version   string           `json:"ver,omitempty"`
+	Locale    string           `json:"loc,omitempty"`
+	At        time.Time        `json:"at"`
+}
+
+func recordKey(r ledger.Recipient) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{
-		"pk": str(shardPK(k.IncidentID, k.Shard())),
-		"sk": str(sk),
+		"pk": str(shardPK(r.IncidentID, r.Shard())),
+		"sk": str(r.NoticeID + "#" + r.UserID),
 	}
 }
 
@@ -44,79 +61,127 @@ func shardPK(incidentID string, shard int) string {
 	return incidentID + "#" + strconv.Itoa(shard)
 }
 
-// Claim writes e unless the delivery exists, except that an expired claim
-// (its worker died) may be taken over.
-func (l *Ledger) Claim(ctx context.Context, e ledger.Entry, leaseUntil time.Time) error {
-	key := ledgerKey(e.Key)
-	item, err := marshal(ledgerItem{Entry: e, LeaseUntil: leaseUntil.Unix()})
-	if err != nil {
-		return fmt.Errorf("encode %s: %w", e.Key, err)
+func toItem(r ledger.Record) recordItem {
+	it := recordItem{Recipient: r.Recipient, Template: r.Template, State: r.State, Owner: r.Owner, UpdatedAt: r.UpdatedAt}
+	if !r.LeaseUntil.IsZero() {
+		it.LeaseUntil = r.LeaseUntil.Unix()
 	}
-	item["pk"], item["sk"] = key["pk"], key["sk"]
-	_, err = l.Client.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:                &l.Table,
-		Item:                     item,
-		ConditionExpression:      aws.String("attribute_not_exists(pk) OR (#s = :claimed AND leaseUntil < :now)"),
-		ExpressionAttributeNames: map[string]string{"#s": "status"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":claimed": str(string(ledger.Claimed)),
-			":now":     &types.AttributeValueMemberN{Value: strconv.FormatInt(e.UpdatedAt.Unix(), 10)},
-		},
+	for _, d := range r.Deliveries {
+		it.Deliveries = append(it.Deliveries, deliveryItem{
+			Channel: d.Channel, DeviceID: d.DeviceID, Status: d.Status, Reason: d.Reason,
+			MessageID: d.ProviderMessageID, Version: d.TemplateVersion, Locale: d.Locale, At: d.UpdatedAt,
+		})
+	}
+	return it
+}
+
+func (it recordItem) record() ledger.Record {
+	r := ledger.Record{Recipient: it.Recipient, Template: it.Template, State: it.State, Owner: it.Owner, UpdatedAt: it.UpdatedAt}
+	if it.LeaseUntil != 0 {
+		r.LeaseUntil = time.Unix(it.LeaseUntil, 0)
+	}
+	for _, d := range it.Deliveries {
+		r.Deliveries = append(r.Deliveries, ledger.Entry{
+			Key: ledger.Key{
+				IncidentID: it.IncidentID, NoticeID: it.NoticeID, UserID: it.UserID,
+				Channel: d.Channel, DeviceID: d.DeviceID,
+			},
+			Template: it.Template, TemplateVersion: d.Version, Locale: d.Locale,
+			Status: d.Status, Reason: d.Reason, ProviderMessageID: d.MessageID, UpdatedAt: d.At,
+		})
+	}
+	return r
+}
+
+func decodeRecord(item map[string]types.AttributeValue) (*ledger.Record, error) {
+	if len(item) == 0 {
+		return nil, nil
+	}
+	var it recordItem
+	if err := unmarshal(item, &it); err != nil {
+		return nil, fmt.Errorf("decode ledger record: %w", err)
+	}
+	r := it.record()
+	return &r, nil
+}
+
+// Claim takes a recipient's record by the rule of ledger.Take, in one
+// conditional update that returns the record as it stood.
+func (l *Ledger) Claim(ctx context.Context, c ledger.Claim) (ledger.Record, error) {
+	lease, err := marshal(map[string]any{
+		":i": c.IncidentID, ":n": c.NoticeID, ":u": c.UserID, ":t": c.Template,
+		":claimed": ledger.Claimed, ":open": ledger.Open, ":o": c.Owner,
+		":l": c.LeaseUntil.Unix(), ":now": c.At.Unix(), ":at": c.At,
+	})
+	if err != nil {
+		return ledger.Record{}, fmt.Errorf("encode claim of %s: %w", c.Recipient, err)
+	}
+	out, err := l.Client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &l.Table,
+		Key:       recordKey(c.Recipient),
+		UpdateExpression: aws.String("SET incidentId = :i, noticeId = :n, userId = :u, template = :t, " +
+			"#s = :claimed, #o = :o, leaseUntil = :l, updatedAt = :at"),
+		ConditionExpression:                 aws.String("attribute_not_exists(pk) OR #s = :open OR (#s = :claimed AND leaseUntil < :now)"),
+		ExpressionAttributeNames:            map[string]string{"#s": "state", "#o": "owner"},
+		ExpressionAttributeValues:           lease,
+		ReturnValues:                        types.ReturnValueAllOld,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
-		var old ledgerItem
-		if err := unmarshal(ccf.Item, &old); err == nil && old.Status == ledger.Claimed {
-			return &ledger.InFlightError{Until: time.Unix(old.LeaseUntil, 0)}
+		old, derr := decodeRecord(ccf.Item)
+		if derr != nil || old == nil {
+			return ledger.Record{}, errors.Join(fmt.Errorf("claim %s: condition failed", c.Recipient), derr)
 		}
-		return ledger.ErrDone
+		_, err := ledger.Take(old, c)
+		return *old, err
 	}
 	if err != nil {
-		return fmt.Errorf("claim %s: %w", e.Key, err)
+		return ledger.Record{}, fmt.Errorf("claim %s: %w", c.Recipient, err)
 	}
-	return nil
+	old, err := decodeRecord(out.Attributes)
+	if err != nil {
+		return ledger.Record{}, err
+	}
+	return ledger.Take(old, c)
 }
 
-// Finish records a claimed delivery's outcome.
-func (l *Ledger) Finish(ctx context.Context, e ledger.Entry) error {
-	item, err := marshal(ledgerItem{Entry: e})
+// Record writes a claimed record back with its outcomes, ending the claim,
+// on condition that the claim is still the caller's.
+func (l *Ledger) Record(ctx context.Context, claimed ledger.Record, outcomes []ledger.Entry, at time.Time) error {
+	r, err := claimed.Merge(claimed.Owner, outcomes, at)
 	if err != nil {
-		return fmt.Errorf("encode %s: %w", e.Key, err)
+		return err
 	}
-	key := ledgerKey(e.Key)
-	item["pk"], item["sk"] = key["pk"], key["sk"]
+	item, err := marshal(toItem(r))
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", r.Recipient, err)
+	}
+	for k, v := range recordKey(r.Recipient) {
+		item[k] = v
+	}
 	_, err = l.Client.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:                 &l.Table,
-		Item:                      item,
-		ConditionExpression:       aws.String("#s = :claimed"),
-		ExpressionAttributeNames:  map[string]string{"#s": "status"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":claimed": str(string(ledger.Claimed))},
+		TableName:                &l.Table,
+		Item:                     item,
+		ConditionExpression:      aws.String("#s = :claimed AND #o = :o"),
+		ExpressionAttributeNames: map[string]string{"#s": "state", "#o": "owner"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":claimed": str(string(ledger.Claimed)), ":o": str(claimed.Owner),
+		},
 	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return fmt.Errorf("record %s: %w", r.Recipient, ledger.ErrNotOwner)
+	}
 	if err != nil {
-		return fmt.Errorf("finish %s as %s: %w", e.Key, e.Status, err)
+		return fmt.Errorf("record %s as %s: %w", r.Recipient, r.State, err)
 	}
 	return nil
 }
 
-// Release deletes a claim that did not lead to a send.
-func (l *Ledger) Release(ctx context.Context, k ledger.Key) error {
-	_, err := l.Client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-		TableName:                 &l.Table,
-		Key:                       ledgerKey(k),
-		ConditionExpression:       aws.String("#s = :claimed"),
-		ExpressionAttributeNames:  map[string]string{"#s": "status"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":claimed": str(string(ledger.Claimed))},
-	})
-	if err != nil {
-		return fmt.Errorf("release %s: %w", k, err)
-	}
-	return nil
-}
-
-// List reads every delivery of an incident, shard by shard.
-func (l *Ledger) List(ctx context.Context, incidentID string) ([]ledger.Entry, error) {
-	var out []ledger.Entry
+// Records reads every record of an incident, shard by shard.
+func (l *Ledger) Records(ctx context.Context, incidentID string) ([]ledger.Record, error) {
+	var out []ledger.Record
 	for shard := range ledger.Shards {
 		p := dynamodb.NewQueryPaginator(l.Client, &dynamodb.QueryInput{
 			TableName:                 &l.Table,
@@ -127,16 +192,29 @@ func (l *Ledger) List(ctx context.Context, incidentID string) ([]ledger.Entry, e
 		for p.HasMorePages() {
 			page, err := p.NextPage(ctx)
 			if err != nil {
-				return nil, fmt.Errorf("list deliveries of %s shard %d: %w", incidentID, shard, err)
+				return nil, fmt.Errorf("list records of %s shard %d: %w", incidentID, shard, err)
 			}
 			for _, item := range page.Items {
-				var it ledgerItem
-				if err := unmarshal(item, &it); err != nil {
-					return nil, fmt.Errorf("decode delivery: %w", err)
+				r, err := decodeRecord(item)
+				if err != nil {
+					return nil, err
 				}
-				out = append(out, it.Entry)
+				out = append(out, *r)
 			}
 		}
+	}
+	return out, nil
+}
+
+// List reads every delivery of an incident.
+func (l *Ledger) List(ctx context.Context, incidentID string) ([]ledger.Entry, error) {
+	records, err := l.Records(ctx, incidentID)
+	if err != nil {
+		return nil, err
+	}
+	var out []ledger.Entry
+	for _, r := range records {
+		out = append(out, r.Deliveries...)
 	}
 	return out, nil
 }

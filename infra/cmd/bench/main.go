@@ -243,8 +243,8 @@ func quotaRows(o options, cmd, sec string, r bench.FleetResult) []bench.Row {
 		row(sec, "delivered / permanent failures / accepted but unrecorded", fmt.Sprintf("%s / %d / %d", bench.Thousands(int64(r.Acct.Delivered)), r.Acct.Failed, r.Acct.Unrecorded), "", cmd),
 		row(sec, "queue: receives / batches retried / dead-lettered / invocations",
 			fmt.Sprintf("%s / %s / %d / %s", bench.Thousands(int64(r.Receives)), bench.Thousands(int64(r.Retried)), r.DeadLettered, bench.Thousands(int64(r.Invocations))), "", cmd),
-		row(sec, "ledger writes (claims + finishes + releases)",
-			fmt.Sprintf("%s (%.3f per delivery; releases %s)", bench.Thousands(r.Ledger.Writes()), float64(r.Ledger.Writes())/n, bench.Thousands(r.Ledger.Releases)), "", cmd),
+		row(sec, "ledger writes (claims + records)",
+			fmt.Sprintf("%s (%.3f per recipient; claims refused %s)", bench.Thousands(r.Ledger.Writes()), float64(r.Ledger.Writes())/n, bench.Thousands(r.Ledger.Claims-r.Ledger.ClaimsWon)), "", cmd),
 		row(sec, "wall time", fmt.Sprintf("%.1f s first→last accepted; %.1f s fleet start→last batch done", r.Last.Sub(r.First).Seconds(), r.Wall.Seconds()), "", cmd),
 		row(sec, "time per batch (invocation time / receives)", fmt.Sprintf("%.0f ms (pacing alone: %.0f ms)",
 			float64(r.InvocationTime.Milliseconds())/float64(max(r.Receives, 1)), 50/r.Share*1000), "", cmd),
@@ -264,12 +264,12 @@ func costRows(o options, cmd string, clean, faulty bench.FleetResult) []bench.Ro
 	rows = append(rows, row(sec, "non-SES total (faults-off run's counts)", fmt.Sprintf("$%.2f", c.NonSES()), bench.Met("< $3", c.NonSES() < 3), cmd))
 	if faulty.Acct.Recipients > 0 {
 		fc := bench.PerMillion(bench.Inputs(faulty, o.memoryGB), bench.ListPrices)
-		rows = append(rows, row(sec, "non-SES total (faults-on run's counts: retries' claims, releases, visibility changes, longer invocations)",
+		rows = append(rows, row(sec, "non-SES total (faults-on run's counts: retries' claims and records, visibility changes, longer invocations)",
 			fmt.Sprintf("$%.2f", fc.NonSES()), bench.Met("< $3", fc.NonSES() < 3), cmd))
 	}
 	rows = append(rows, row(sec, "measured inputs (faults-off run)",
-		fmt.Sprintf("SendEmail calls/recipient %.3f; ledger writes/delivery %.3f; SQS requests/notice %.4f; Lambda %.1f ms per notice; invocations/notice %.5f",
-			in.SendEmailCalls, in.LedgerWritesPerDelivery, in.SQSRequests, in.LambdaSeconds*1000, in.Invocations), "", cmd))
+		fmt.Sprintf("SendEmail calls/recipient %.3f; ledger writes/recipient %.3f; SQS requests/notice %.4f; Lambda %.1f ms per notice; invocations/notice %.5f",
+			in.SendEmailCalls, in.LedgerWritesPerRecipient, in.SQSRequests, in.LambdaSeconds*1000, in.Invocations), "", cmd))
 	return rows
 }
 
