@@ -50,7 +50,7 @@ func physical(logicalID string) string { return stackName + "-" + logicalID }
 
 // provision creates what template.yaml declares, in the order its
 // references need: queues, tables, then functions with their event sources.
-func (s *State) provision(ctx context.Context, t *Template, overrides map[string]string) error {
+func (s *State) provision(ctx context.Context, t *Template, overrides map[string]string, timeouts map[string]int) error {
 	cfg := s.Config()
 	db, q, sn, eb := dynamodb.NewFromConfig(cfg), sqs.NewFromConfig(cfg), sns.NewFromConfig(cfg), eventbridge.NewFromConfig(cfg)
 	r := &resolver{params: map[string]any{}, refs: map[string]string{}, arns: map[string]string{}, region: s.Region}
@@ -143,7 +143,7 @@ func (s *State) provision(ctx context.Context, t *Template, overrides map[string
 	}
 	for _, id := range ids {
 		if t.Resources[id].Type == "AWS::Serverless::Function" {
-			if err := s.function(ctx, t, r, q, eb, id); err != nil {
+			if err := s.function(ctx, t, r, q, eb, id, timeouts[id]); err != nil {
 				return fmt.Errorf("function %s: %w", id, err)
 			}
 		}
@@ -212,12 +212,15 @@ func createTable(ctx context.Context, db *dynamodb.Client, name string, props ma
 	return nil
 }
 
-func (s *State) function(ctx context.Context, t *Template, r *resolver, q *sqs.Client, eb *eventbridge.Client, id string) error {
+func (s *State) function(ctx context.Context, t *Template, r *resolver, q *sqs.Client, eb *eventbridge.Client, id string, timeout int) error {
 	props := t.Resources[id].Properties
 	fn := Function{Env: s.Env(), Timeout: 3}
 	delete(fn.Env, "AWS_DEFAULT_REGION")
 	if v, ok := props["Timeout"]; ok {
 		fmt.Sscan(scalar(v), &fn.Timeout)
+	}
+	if timeout > 0 {
+		fn.Timeout = timeout
 	}
 	fn.Env["AWS_LAMBDA_FUNCTION_NAME"] = physical(id)
 	fn.Env["AWS_LAMBDA_FUNCTION_TIMEOUT"] = fmt.Sprint(fn.Timeout)

@@ -33,3 +33,9 @@ func (s *State) Deliveries(ctx context.Context, id string) ([]ledger.Entry, erro
 func (s *State) Users() *dynamo.Users {
 	return &dynamo.Users{Client: dynamodb.NewFromConfig(s.Config()), Table: s.Names["UsersTable"]}
 }
+
+// Records reads an incident's ledger records, claims included.
+func (s *State) Records(ctx context.Context, id string) ([]ledger.Record, error) {
+	l := &dynamo.Ledger{Client: dynamodb.NewFromConfig(s.Config()), Table: s.Names["DeliveriesTable"]}
+	return l.Records(ctx, id)
+}

@@ -51,6 +51,9 @@ type Options struct {
 	// by the SDK's AWS_ENDPOINT_URL_<SERVICE> suffix (e.g. "SESV2", "SNS"):
 	// how the fault-injecting server is put in front of the functions.
 	Endpoints map[string]string
+	// Timeouts override functions' Timeout, in seconds, by logical id: a
+	// test of what happens after a worker's deadline need not wait a minute.
+	Timeouts map[string]int
 }
 
 // localAccount is what the local SES reports from GetAccount: a production
@@ -139,10 +142,16 @@ func Down(dir string) error {
 }
 
 func (s *State) stop() {
+	var all []int
 	for _, pid := range s.PIDs {
-		// Each process leads its own group, so its children (node, the
-		// bootstrap under an emulator) stop with it.
+		// Each process leads its own group, so its children (node) stop
+		// with it; the emulator starts the bootstrap in a group of its
+		// own, so descendants are signalled one by one too.
+		all = append(all, descendants(pid)...)
 		_ = syscall.Kill(-pid, syscall.SIGTERM)
+	}
+	for _, pid := range all {
+		_ = syscall.Kill(pid, syscall.SIGTERM)
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for _, pid := range s.PIDs {
@@ -151,6 +160,67 @@ func (s *State) stop() {
 		}
 		_ = syscall.Kill(-pid, syscall.SIGKILL)
 	}
+	for _, pid := range all {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
+
+// descendants lists the processes below pid, read from /proc.
+func descendants(pid int) []int {
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	children := map[int][]int{}
+	for _, f := range stats {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		// The command name, in parentheses, may hold spaces: the fields
+		// after its closing parenthesis are state, then ppid.
+		rest := string(data[strings.LastIndexByte(string(data), ')')+1:])
+		var state string
+		var child, parent int
+		if _, err := fmt.Sscan(rest, &state, &parent); err != nil {
+			continue
+		}
+		if _, err := fmt.Sscan(filepath.Base(filepath.Dir(f)), &child); err == nil {
+			children[parent] = append(children[parent], child)
+		}
+	}
+	var out []int
+	for next := []int{pid}; len(next) > 0; {
+		p := next[0]
+		next = append(next[1:], children[p]...)
+		out = append(out, children[p]...)
+	}
+	return out
+}
+
+// Kill stops a function's emulator and its bootstrap at once, as a crash
+// would: invocations in flight die mid-way.
+func (s *State) Kill(id string) error {
+	pid, ok := s.PIDs[id]
+	if !ok {
+		return fmt.Errorf("no process for %s", id)
+	}
+	for _, p := range append(descendants(pid), pid) {
+		_ = syscall.Kill(p, syscall.SIGKILL)
+	}
+	for deadline := time.Now().Add(5 * time.Second); syscall.Kill(pid, 0) == nil; {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s (pid %d) still runs after SIGKILL", id, pid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	delete(s.PIDs, id)
+	return s.save()
+}
+
+// Restart starts a killed function's emulator again at the same address.
+func (s *State) Restart(ctx context.Context, id string) error {
+	if err := s.startEmulator(ctx, id); err != nil {
+		return err
+	}
+	return s.save()
 }
 
 // Up starts a stack in o.Dir and creates its resources. The caller starts
@@ -201,7 +271,7 @@ func Up(ctx context.Context, o Options) (_ *State, err error) {
 	if err := waitHTTP(ctx, s.SESURL+"/health-check"); err != nil {
 		return nil, fmt.Errorf("aws-ses-v2-local did not start (see %s): %w", s.logPath("ses"), err)
 	}
-	if err := s.provision(ctx, tpl, o.Params); err != nil {
+	if err := s.provision(ctx, tpl, o.Params, o.Timeouts); err != nil {
 		return nil, err
 	}
 	for _, id := range slices.Sorted(maps.Keys(s.Functions)) {

@@ -1,6 +1,6 @@
 // Package dispatch is the worker's loop: for each member of a recipient
-// batch it claims each delivery in the ledger, renders the notice in the
-// user's locale, sends it, and records what happened.
+// batch it claims the member's ledger record, renders the notice in the
+// user's locale, sends it on each channel, and records what happened.
 package dispatch
 
 import (
