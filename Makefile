@@ -13,7 +13,7 @@ STACK_DIR := $(LOCAL)/stack
 RIE       := $(TOOLS)/aws-lambda-rie
 RIE_MOD   := github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d
 SES_LOCAL := infra/node_modules/aws-ses-v2-local/dist/cli.js
-FUNCTIONS := IntakeFunction PlannerFunction WorkerFunction AdminFunction
+FUNCTIONS := IntakeFunction PlannerFunction WorkerFunction AdminFunction DeadlineWatchFunction
 LOCALSTACK = $(BIN)/localstack -dir $(STACK_DIR)
 
 # Deployment build flags (house rule 8); SAM passes ARTIFACTS_DIR.
@@ -53,10 +53,11 @@ build-local: ## build the functions for this machine (to run under the emulator)
 	done
 	@$(GO) build -o $(BIN)/localstack ./infra/cmd/localstack
 	@$(GO) build -o $(BIN)/seed ./infra/cmd/seed
+	@$(GO) build -o $(BIN)/bnadmin ./infra/cmd/bnadmin
 
 # ---- local stack ---------------------------------------------------------------
 
-.PHONY: up down seed invoke trigger outbox
+.PHONY: up down seed invoke trigger outbox admin watch
 up: tools build-local ## start the local stack (moto, SES, one emulator per function, the mapper)
 	@$(LOCALSTACK) up
 
@@ -77,6 +78,13 @@ trigger: up ## put an event on the bus as a detector would, wait for the fan-out
 
 outbox: ## every notice the local SES and SNS received since `make up`, as JSON Lines
 	@$(LOCALSTACK) outbox
+
+admin: up ## an admin operation through the local Function URL (SigV4): make admin ARGS="-incident INC-2014-0527 status -watch"
+	@test -n "$(ARGS)" || { echo 'usage: make admin ARGS="-incident <id> <operation> [flags]"' >&2; exit 2; }
+	@$(BIN)/bnadmin -local $(STACK_DIR) $(ARGS)
+
+watch: up ## run the deadline watch once, as its schedule would
+	@$(LOCALSTACK) invoke DeadlineWatchFunction events/deadline-watch-schedule.json
 
 .PHONY: demo
 demo: tools build-local ## fresh local stack, demo users, a confirmed incident end to end

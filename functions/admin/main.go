@@ -1,33 +1,87 @@
 // Command admin is the AdminFunction: operations on an incident, invoked
-// directly (aws lambda invoke, make invoke) by people allowed to.
+// directly (aws lambda invoke, make invoke) or through its Function URL
+// (AuthType AWS_IAM), by people allowed to.
 package main
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"os"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"breachnotify/shared/admin"
 	"breachnotify/shared/awsconfig"
+	"breachnotify/shared/deadline"
 	"breachnotify/shared/dynamo"
+	"breachnotify/shared/email"
+	"breachnotify/shared/intake"
+	"breachnotify/shared/lifecycle"
+	"breachnotify/shared/notice"
+	"breachnotify/shared/objstore"
 	"breachnotify/shared/queue"
 )
 
 func main() {
 	log := lambdacontext.NewLogger()
-	cfg, env, err := awsconfig.ForFunction(context.Background(), "INCIDENTS_TABLE", "RECIPIENTS_QUEUE_URL")
+	h, err := setup(context.Background(), log)
 	if err != nil {
 		log.Error("configuration", "error", err.Error())
 		os.Exit(1)
 	}
-	h := &admin.Handler{
-		Lot:   &dynamo.Incidents{Client: dynamodb.NewFromConfig(cfg), Table: env["INCIDENTS_TABLE"]},
-		Queue: &queue.Sender{Client: sqs.NewFromConfig(cfg), URL: env["RECIPIENTS_QUEUE_URL"]},
-		Log:   log,
+	lambda.StartHandlerFunc(h.Invoke)
+}
+
+func setup(ctx context.Context, log *slog.Logger) (*admin.Handler, error) {
+	cfg, env, err := awsconfig.ForFunction(ctx, "INCIDENTS_TABLE", "DELIVERIES_TABLE", "USERS_TABLE", "RECIPIENTS_QUEUE_URL",
+		"PLAN_QUEUE_URL", "EXPORT_BUCKET", "EMAIL_MAX_SEND_RATE", "PUSH_MAX_SEND_RATE", "BATCH_SIZE", "AUTO_SEND_LIMIT", "DEADLINE_POLICY")
+	if err != nil {
+		return nil, err
 	}
-	lambda.StartHandlerFunc(h.Handle)
+	num, err := awsconfig.Numbers(env, "EMAIL_MAX_SEND_RATE", "PUSH_MAX_SEND_RATE", "BATCH_SIZE", "AUTO_SEND_LIMIT")
+	if err != nil {
+		return nil, err
+	}
+	policy, err := deadline.ParsePolicy(env["DEADLINE_POLICY"])
+	if err != nil {
+		return nil, fmt.Errorf("DEADLINE_POLICY: %w", err)
+	}
+	db := dynamodb.NewFromConfig(cfg)
+	incidents := &dynamo.Incidents{Client: db, Table: env["INCIDENTS_TABLE"]}
+	audit := &dynamo.Audit{Client: db, Table: env["INCIDENTS_TABLE"]}
+	progress := &dynamo.Progress{Client: db, Table: env["INCIDENTS_TABLE"]}
+	recipients := &queue.Sender{Client: sqs.NewFromConfig(cfg), URL: env["RECIPIENTS_QUEUE_URL"]}
+	// Confirming a suspected incident plans it as intake plans a confirmed
+	// event.
+	planner := &intake.Handler{Incidents: incidents, Audit: audit, KnownTemplate: notice.Has, Now: time.Now,
+		Tasks: &queue.Sender{Client: sqs.NewFromConfig(cfg), URL: env["PLAN_QUEUE_URL"], FIFO: true},
+		Log:   log}
+	// Path-style addressing works on AWS and on local S3 servers alike, so
+	// the export links need no local-only setting.
+	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
+	return &admin.Handler{
+		Incidents: incidents,
+		Lifecycle: &lifecycle.Lifecycle{Store: incidents, Held: incidents, Queue: recipients, Audit: audit, Planner: planner,
+			Progress: progress, AutoSendLimit: int(num["AUTO_SEND_LIMIT"]), Now: time.Now, Log: log},
+		Lot: incidents, Held: incidents, Queue: recipients,
+		Ledger:          &dynamo.Ledger{Client: db, Table: env["DELIVERIES_TABLE"]},
+		Progress:        progress,
+		Audit:           audit,
+		Users:           &dynamo.Users{Client: db, Table: env["USERS_TABLE"]},
+		Exports:         objstore.New(s3c, env["EXPORT_BUCKET"]),
+		Rates:           email.Rates(sesv2.NewFromConfig(cfg), num["EMAIL_MAX_SEND_RATE"], num["PUSH_MAX_SEND_RATE"]),
+		Policy:          policy,
+		KnownTemplate:   notice.Has,
+		TemplateVersion: notice.Version,
+		BatchSize:       int(num["BATCH_SIZE"]),
+		Log:             log,
+		Now:             time.Now,
+	}, nil
 }

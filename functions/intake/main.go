@@ -30,6 +30,7 @@ func main() {
 	h := &intake.Handler{
 		Incidents:     &dynamo.Incidents{Client: db, Table: env["INCIDENTS_TABLE"]},
 		Tasks:         &queue.Sender{Client: sqs.NewFromConfig(cfg), URL: env["PLAN_QUEUE_URL"], FIFO: true},
+		Audit:         &dynamo.Audit{Client: db, Table: env["INCIDENTS_TABLE"]},
 		KnownTemplate: notice.Has,
 		Log:           log,
 		Now:           time.Now,

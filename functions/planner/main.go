@@ -7,6 +7,7 @@ import (
 	"context"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
@@ -15,13 +16,14 @@ import (
 
 	"breachnotify/shared/awsconfig"
 	"breachnotify/shared/dynamo"
+	"breachnotify/shared/lifecycle"
 	"breachnotify/shared/plan"
 	"breachnotify/shared/queue"
 )
 
 func main() {
 	log := lambdacontext.NewLogger()
-	cfg, env, err := awsconfig.ForFunction(context.Background(), "USERS_TABLE", "INCIDENTS_TABLE", "RECIPIENTS_QUEUE_URL", "BATCH_SIZE")
+	cfg, env, err := awsconfig.ForFunction(context.Background(), "USERS_TABLE", "INCIDENTS_TABLE", "RECIPIENTS_QUEUE_URL", "BATCH_SIZE", "AUTO_SEND_LIMIT")
 	if err != nil {
 		log.Error("configuration", "error", err.Error())
 		os.Exit(1)
@@ -31,11 +33,26 @@ func main() {
 		log.Error("configuration", "error", "BATCH_SIZE must be a positive integer")
 		os.Exit(1)
 	}
+	limit, err := strconv.Atoi(env["AUTO_SEND_LIMIT"])
+	if err != nil || limit < 0 {
+		log.Error("configuration", "error", "AUTO_SEND_LIMIT must be a non-negative integer")
+		os.Exit(1)
+	}
 	db := dynamodb.NewFromConfig(cfg)
+	incidents := &dynamo.Incidents{Client: db, Table: env["INCIDENTS_TABLE"]}
+	recipients := &queue.Sender{Client: sqs.NewFromConfig(cfg), URL: env["RECIPIENTS_QUEUE_URL"]}
 	p := &plan.Planner{
 		Store:     &dynamo.Plans{Client: db, Table: env["INCIDENTS_TABLE"]},
 		Directory: &dynamo.Users{Client: db, Table: env["USERS_TABLE"]},
-		Queue:     &queue.Sender{Client: sqs.NewFromConfig(cfg), URL: env["RECIPIENTS_QUEUE_URL"]},
+		Queue:     recipients,
+		// Once the audience is frozen, sending starts, or waits for an
+		// admin's approval above the auto-send limit.
+		Releaser: &lifecycle.Lifecycle{
+			Store: incidents, Held: incidents, Queue: recipients,
+			Audit:         &dynamo.Audit{Client: db, Table: env["INCIDENTS_TABLE"]},
+			Progress:      &dynamo.Progress{Client: db, Table: env["INCIDENTS_TABLE"]},
+			AutoSendLimit: limit, Now: time.Now, Log: log,
+		},
 		BatchSize: batch,
 		Log:       log,
 	}

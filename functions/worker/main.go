@@ -5,9 +5,7 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -46,11 +44,9 @@ func run(info func(string, ...any)) error {
 	if err != nil {
 		return err
 	}
-	num := map[string]float64{}
-	for _, k := range []string{"EMAIL_MAX_SEND_RATE", "PUSH_MAX_SEND_RATE", "WORKER_MAX_CONCURRENCY", "RETRY_BASE_SECONDS"} {
-		if num[k], err = strconv.ParseFloat(env[k], 64); err != nil || num[k] < 0 {
-			return fmt.Errorf("%s must be a non-negative number", k)
-		}
+	num, err := awsconfig.Numbers(env, "EMAIL_MAX_SEND_RATE", "PUSH_MAX_SEND_RATE", "WORKER_MAX_CONCURRENCY", "RETRY_BASE_SECONDS")
+	if err != nil {
+		return err
 	}
 	// The worker owns retries of sends: paced, in-process, then through the
 	// queue (dispatch.Worker.SendAttempts). SDK retries would bypass the
@@ -74,9 +70,12 @@ func run(info func(string, ...any)) error {
 		Ledger: &dynamo.Ledger{Client: db, Table: env["DELIVERIES_TABLE"]},
 		Mailer: &email.Sender{Client: ses, From: env["SENDER_ADDRESS"], ConfigurationSet: env["SES_CONFIGURATION_SET"]},
 		Pusher: &push.Publisher{Client: sns.NewFromConfig(cfg, func(o *sns.Options) { o.RetryMaxAttempts = 1 })},
-		// A channel the provider stops is paused for the incident and its
-		// batches parked beside the incident until an admin resumes it.
-		Control: &dynamo.Incidents{Client: db, Table: env["INCIDENTS_TABLE"]},
+		// Batches of an incident that may not send yet are held beside it;
+		// a channel the provider stops is paused for the incident and its
+		// batches parked until an admin resumes it.
+		Control:  &dynamo.Incidents{Client: db, Table: env["INCIDENTS_TABLE"]},
+		Progress: &dynamo.Progress{Client: db, Table: env["INCIDENTS_TABLE"]},
+		Audit:    &dynamo.Audit{Client: db, Table: env["INCIDENTS_TABLE"]},
 		// A burst of one: the worker never sends faster than its share,
 		// even right after an idle spell.
 		EmailLimiter: rate.NewLimiter(rate.Limit(emailShare), 1),

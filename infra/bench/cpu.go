@@ -126,6 +126,10 @@ func (s *ddbStub) DeleteItem(context.Context, *dynamodb.DeleteItemInput, ...func
 func (s *ddbStub) Query(context.Context, *dynamodb.QueryInput, ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
 	return &dynamodb.QueryOutput{}, nil
 }
+func (s *ddbStub) Scan(context.Context, *dynamodb.ScanInput, ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error) {
+	return &dynamodb.ScanOutput{}, nil
+}
+
 func (s *ddbStub) TransactWriteItems(context.Context, *dynamodb.TransactWriteItemsInput, ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
 	return &dynamodb.TransactWriteItemsOutput{}, nil
 }
@@ -186,7 +190,7 @@ func newCPURig(v Variant) (*cpuRig, error) {
 	b := Batches(Notice{}, users, CPUMembers)[0]
 	rig := &cpuRig{members: b.Members, calls: &atomic.Int64{}}
 	w := &dispatch.Worker{
-		Users: NewMemUsers(users), Ledger: NewMemLedger(), Mailer: nopMailer{}, Pusher: nopPusher{},
+		Users: NewMemUsers(users), Ledger: NewMemLedger(), Control: Sending{}, Mailer: nopMailer{}, Pusher: nopPusher{},
 		Brand: "Acme", Log: slog.New(slog.DiscardHandler), Now: time.Now, Parallel: 1,
 	}
 	if v >= RealAdapters {

@@ -165,9 +165,10 @@ func (f Fleet) Run(ctx context.Context) FleetResult {
 	var wg sync.WaitGroup
 	for range f.Workers {
 		w := &dispatch.Worker{
-			Users:  users,
-			Ledger: led,
-			Mailer: mailer,
+			Users:   users,
+			Ledger:  led,
+			Control: Sending{},
+			Mailer:  mailer,
 			// As functions/worker/main.go: a burst of one, the share of
 			// the rate, and rate × latency sends in flight (email only).
 			EmailLimiter: rate.NewLimiter(rate.Limit(share), 1),

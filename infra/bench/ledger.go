@@ -7,10 +7,13 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"breachnotify/shared/dispatch"
+	"breachnotify/shared/incident"
 	"breachnotify/shared/ledger"
 )
 
@@ -93,3 +96,23 @@ func (o LedgerOps) Writes() int64 { return o.Claims + o.Records }
 func (l *MemLedger) Ops() LedgerOps {
 	return LedgerOps{Claims: l.claims.Load(), ClaimsWon: l.claimsWon.Load(), Records: l.recorded.Load()}
 }
+
+// Sending is a dispatch.Control for an incident that is sending and never
+// paused: the fleet measures sending, not the gate.
+type Sending struct{}
+
+// Gate implements dispatch.Control.
+func (Sending) Gate(context.Context, string) (dispatch.Gate, error) {
+	return dispatch.Gate{State: incident.StateSending}, nil
+}
+
+// Pause implements dispatch.Control.
+func (Sending) Pause(context.Context, string, incident.Channel, string) error { return nil }
+
+// Park implements dispatch.Control; nothing is ever paused, so nothing is parked.
+func (Sending) Park(_ context.Context, b dispatch.Batch) error {
+	return fmt.Errorf("bench: park %s/%s: no channel is ever paused here", b.IncidentID, b.NoticeID)
+}
+
+// Hold implements dispatch.Control: the incident is sending.
+func (Sending) Hold(context.Context, dispatch.Batch) error { return dispatch.ErrNotHeld }

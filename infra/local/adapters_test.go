@@ -128,7 +128,7 @@ func TestPlansFreezeOnceAfterTheLastTask(t *testing.T) {
 		Notices: []incident.Notice{{Template: "account-accessed", Channels: []incident.Channel{incident.Email}, Audience: incident.Audience{UserIDs: []string{"u-1", "u-2"}}}}}
 	tasks := plan.Tasks(in)
 	// Intake writes the whole record, as it does for a new incident.
-	if err := inc.Put(ctx, intake.Record{Incident: in, State: incident.Confirmed, Tasks: len(tasks)}); err != nil {
+	if err := inc.Put(ctx, intake.Record{Incident: in, State: incident.StateConfirmed, Tasks: len(tasks)}); err != nil {
 		t.Fatal(err)
 	}
 	for i, task := range tasks {

@@ -16,13 +16,19 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 )
 
-// RunMapper plays the event source mappings until ctx ends: it receives
+// RunMapper plays the event source mappings, and serves the functions'
+// URLs, until ctx ends: it receives
 // from each mapped queue and invokes the function as Lambda would. For an
 // SQS mapping it sends events.SQSEvent batches, deletes what succeeded and
 // leaves reported failures for redelivery (SQS moves a message to the
 // dead-letter queue after maxReceiveCount). For a rule inbox it invokes once
 // per event and deletes the event only when the function succeeded.
 func (s *State) RunMapper(ctx context.Context, log *slog.Logger) error {
+	for id := range s.FunctionURLs {
+		if _, err := s.ServeFunctionURL(ctx, id); err != nil {
+			return err
+		}
+	}
 	q := sqs.NewFromConfig(s.Config())
 	var wg sync.WaitGroup
 	for _, m := range s.Mappings {

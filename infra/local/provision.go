@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
@@ -120,6 +121,18 @@ func (s *State) provision(ctx context.Context, t *Template, overrides map[string
 			}
 			r.refs[id] = physical(id)
 			r.arns[id] = fmt.Sprintf("arn:aws:dynamodb:%s:%s:table/%s", s.Region, accountID, physical(id))
+		case "AWS::S3::Bucket":
+			name := strings.ToLower(physical(id))
+			if _, err := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true }).CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &name}); err != nil {
+				return fmt.Errorf("bucket %s: %w", id, err)
+			}
+			r.refs[id], r.arns[id] = name, "arn:aws:s3:::"+name
+		case "AWS::SNS::Topic":
+			out, err := sn.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String(physical(id))})
+			if err != nil {
+				return fmt.Errorf("topic %s: %w", id, err)
+			}
+			r.refs[id], r.arns[id] = aws.ToString(out.TopicArn), aws.ToString(out.TopicArn)
 		case "AWS::SES::ConfigurationSet":
 			// aws-ses-v2-local accepts any configuration set name.
 			name, err := r.resolve(res.Properties["Name"])
@@ -262,6 +275,8 @@ func (s *State) function(ctx context.Context, t *Template, r *resolver, q *sqs.C
 			if err := s.rule(ctx, q, eb, id, name, ep); err != nil {
 				return err
 			}
+		case "Schedule":
+			s.Schedules[id] = fmt.Sprint(ep["Schedule"])
 		default:
 			return fmt.Errorf("event %s: type %v is not emulated", name, ev["Type"])
 		}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"breachnotify/shared/audit"
 	"breachnotify/shared/dynamo"
 	"breachnotify/shared/intake"
 	"breachnotify/shared/ledger"
@@ -38,4 +39,10 @@ func (s *State) Users() *dynamo.Users {
 func (s *State) Records(ctx context.Context, id string) ([]ledger.Record, error) {
 	l := &dynamo.Ledger{Client: dynamodb.NewFromConfig(s.Config()), Table: s.Names["DeliveriesTable"]}
 	return l.Records(ctx, id)
+}
+
+// AuditTrail reads an incident's audit entries in order.
+func (s *State) AuditTrail(ctx context.Context, id string) ([]audit.Entry, error) {
+	a := &dynamo.Audit{Client: dynamodb.NewFromConfig(s.Config()), Table: s.Names["IncidentsTable"]}
+	return a.Entries(ctx, id)
 }

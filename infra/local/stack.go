@@ -94,7 +94,13 @@ type State struct {
 	QueueARNs map[string]string   `json:"queueArns"`
 	Endpoints map[string]string   `json:"endpoints,omitempty"`
 	RIE       string              `json:"rie"`
-	BinDir    string              `json:"binDir"`
+	// FunctionURLs are the local doors of functions with a FunctionUrlConfig
+	// (AuthType AWS_IAM, checked as Lambda does); the mapper serves them.
+	FunctionURLs map[string]string `json:"functionUrls,omitempty"`
+	// Schedules are the functions' schedule expressions; locally a
+	// scheduled function runs when invoked (make watch).
+	Schedules map[string]string `json:"schedules,omitempty"`
+	BinDir    string            `json:"binDir"`
 }
 
 // Load reads the state of the stack running in dir.
@@ -243,6 +249,7 @@ func Up(ctx context.Context, o Options) (_ *State, err error) {
 		return nil, err
 	}
 	s := &State{Dir: o.Dir, Region: region, PIDs: map[string]int{}, StartedAt: time.Now().UTC(), Functions: map[string]Function{},
+		FunctionURLs: map[string]string{}, Schedules: map[string]string{},
 		Endpoints: o.Endpoints, RIE: o.RIE, BinDir: o.BinDir}
 	defer func() {
 		if err != nil {
@@ -284,6 +291,13 @@ func Up(ctx context.Context, o Options) (_ *State, err error) {
 		s.Functions[id] = fn
 		if err := s.startEmulator(ctx, id); err != nil {
 			return nil, err
+		}
+		if _, ok := tpl.Resources[id].Properties["FunctionUrlConfig"]; ok {
+			port, err := freePort()
+			if err != nil {
+				return nil, err
+			}
+			s.FunctionURLs[id] = fmt.Sprintf("http://127.0.0.1:%d/", port)
 		}
 	}
 	if err := s.save(); err != nil {

@@ -1,6 +1,7 @@
 // Package admin is the admin function: operations an accountable person
-// runs on an incident. Every request names its actor, and every operation
-// is logged with it.
+// runs on an incident. Every request has an actor (from the Function URL's
+// IAM caller, or the direct invocation's required actor field), and every
+// decision is written to the incident's audit trail.
 package admin
 
 import (
@@ -10,9 +11,15 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"time"
 
+	"breachnotify/shared/audit"
+	"breachnotify/shared/deadline"
 	"breachnotify/shared/dispatch"
 	"breachnotify/shared/incident"
+	"breachnotify/shared/intake"
+	"breachnotify/shared/ledger"
+	"breachnotify/shared/lifecycle"
 )
 
 // Request is one admin operation.
@@ -20,8 +27,19 @@ type Request struct {
 	Operation  string `json:"operation"`
 	Actor      string `json:"actor"`
 	IncidentID string `json:"incidentId"`
-	// Channel limits resume to one channel; empty means every channel.
+	// Channel limits resume and send to one channel; empty means both.
 	Channel incident.Channel `json:"channel,omitempty"`
+	// For send: who, with which template, and the incident's title if the
+	// send creates it.
+	UserIDs      []string `json:"userIds,omitempty"`
+	Template     string   `json:"template,omitempty"`
+	FixedVersion string   `json:"fixedVersion,omitempty"`
+	Title        string   `json:"title,omitempty"`
+	// Reason is a cancellation's.
+	Reason string `json:"reason,omitempty"`
+	// At is when the authority was notified (authority-notified); now if
+	// empty.
+	At time.Time `json:"at,omitzero"`
 }
 
 // Response reports what an operation did.
@@ -29,23 +47,168 @@ type Response struct {
 	Operation  string         `json:"operation"`
 	IncidentID string         `json:"incidentId"`
 	Actor      string         `json:"actor"`
+	State      incident.State `json:"state,omitempty"`
+	Message    string         `json:"message,omitempty"`
+	Status     *Status        `json:"status,omitempty"`
+	Preview    *Preview       `json:"preview,omitempty"`
+	Export     *ExportLinks   `json:"export,omitempty"`
+	Verify     *Verification  `json:"verify,omitempty"`
 	Resumed    map[string]int `json:"resumed,omitempty"`
+	// Requeued counts batches queued again (approve, cancel, send,
+	// resend-failed).
+	Requeued int `json:"requeued,omitempty"`
+	// AlreadyNotified lists the user ids a manual send skipped.
+	AlreadyNotified []string `json:"alreadyNotified,omitempty"`
+}
+
+// Verification is the result of checking an incident's audit chain.
+type Verification struct {
+	OK      bool   `json:"ok"`
+	Entries int    `json:"entries"`
+	Head    string `json:"head"`
+	Problem string `json:"problem,omitempty"`
+}
+
+// ExportLinks are pre-signed links to an evidence export.
+type ExportLinks struct {
+	JSONURL string `json:"jsonUrl"`
+	CSVURL  string `json:"csvUrl"`
+	// Outcomes is how many delivery outcomes the export lists.
+	Outcomes int `json:"outcomes"`
 }
 
 // ErrBadRequest marks a request that cannot be carried out as written.
 var ErrBadRequest = errors.New("bad request")
 
-// Handler runs admin operations.
-type Handler struct {
-	Lot   dispatch.ParkingLot
-	Queue dispatch.Queue
-	Log   *slog.Logger
+// Incidents reads and writes incident records.
+type Incidents interface {
+	Get(ctx context.Context, id string) (intake.Record, bool, error)
+	// Create writes a new incident, failing if one exists.
+	Create(ctx context.Context, r intake.Record) error
+	// AddNotice appends a notice to an incident's notices.
+	AddNotice(ctx context.Context, id string, n incident.Notice) error
+	// SetAuthorityNotified records when the authority was told.
+	SetAuthorityNotified(ctx context.Context, id string, at time.Time) error
 }
 
-var operations = []string{"resume"}
+// Ledger reads recipients' records.
+type Ledger interface {
+	Records(ctx context.Context, incidentID string) ([]ledger.Record, error)
+	Get(ctx context.Context, rs []ledger.Recipient) (map[ledger.Recipient]ledger.Record, error)
+}
 
-// Handle runs one operation.
+// ProgressStore reads and plans sending progress.
+type ProgressStore interface {
+	Read(ctx context.Context, incidentID string) (ledger.Progress, error)
+	Plan(ctx context.Context, incidentID string, planned map[string]int, add bool) error
+}
+
+// AuditStore reads and appends to audit trails.
+type AuditStore interface {
+	Append(ctx context.Context, e audit.Entry) error
+	Entries(ctx context.Context, incidentID string) ([]audit.Entry, error)
+	Head(ctx context.Context, incidentID string) (audit.Head, error)
+}
+
+// Exporter stores an export and returns a pre-signed link to it.
+type Exporter interface {
+	Put(ctx context.Context, key, contentType string, body []byte) (string, error)
+}
+
+// Rates are the current send rates per second, by channel.
+type Rates func(ctx context.Context) (map[incident.Channel]float64, error)
+
+// Handler runs admin operations.
+type Handler struct {
+	Incidents Incidents
+	Lifecycle *lifecycle.Lifecycle
+	Lot       dispatch.ParkingLot
+	Held      lifecycle.Held
+	Queue     dispatch.Queue
+	Ledger    Ledger
+	Progress  ProgressStore
+	Audit     AuditStore
+	Users     dispatch.Users
+	Exports   Exporter
+	Rates     Rates
+	Policy    deadline.Policy
+	// KnownTemplate and TemplateVersion come from package notice.
+	KnownTemplate   func(string) bool
+	TemplateVersion func(string) string
+	BatchSize       int
+	Log             *slog.Logger
+	Now             func() time.Time
+}
+
+var operations = []string{"preview", "confirm", "approve", "cancel", "resume", "send", "resend-failed", "status", "export", "verify", "authority-notified"}
+
+// Handle runs one operation. Errors wrap ErrBadRequest,
+// incident.ErrIllegalTransition or lifecycle.ErrNotFound when the request
+// cannot succeed as written; other errors are worth retrying.
 func (h *Handler) Handle(ctx context.Context, r Request) (Response, error) {
+	if err := h.validate(r); err != nil {
+		return Response{}, err
+	}
+	resp := Response{Operation: r.Operation, IncidentID: r.IncidentID, Actor: r.Actor}
+	var err error
+	switch r.Operation {
+	case "preview":
+		err = h.preview(ctx, r, &resp)
+	case "confirm":
+		var rec intake.Record
+		rec, err = h.Lifecycle.Confirm(ctx, r.IncidentID, r.Actor, h.KnownTemplate)
+		resp.State = rec.State
+	case "approve":
+		resp.Requeued, err = h.Lifecycle.Approve(ctx, r.IncidentID, r.Actor)
+	case "cancel":
+		resp.Requeued, err = h.Lifecycle.Cancel(ctx, r.IncidentID, r.Actor, r.Reason)
+	case "resume":
+		err = h.resume(ctx, r, &resp)
+	case "send":
+		err = h.send(ctx, r, &resp)
+	case "resend-failed":
+		err = h.resendFailed(ctx, r, &resp)
+	case "status":
+		var st Status
+		st, err = h.status(ctx, r.IncidentID)
+		resp.Status, resp.State = &st, st.State
+	case "export":
+		err = h.export(ctx, r, &resp)
+	case "verify":
+		err = h.verify(ctx, r, &resp)
+	case "authority-notified":
+		err = h.authorityNotified(ctx, r, &resp)
+	}
+	if err != nil {
+		// Admin ids may be emails: the error goes back to the caller, and
+		// only the operation and incident are logged.
+		h.Log.WarnContext(ctx, "admin operation refused or failed", "operation", r.Operation, "incidentId", r.IncidentID, "class", errClass(err))
+		return resp, err
+	}
+	if resp.State == "" {
+		if rec, found, gerr := h.Incidents.Get(ctx, r.IncidentID); gerr == nil && found {
+			resp.State = rec.State
+		}
+	}
+	h.Log.InfoContext(ctx, "admin operation", "operation", r.Operation, "incidentId", r.IncidentID, "state", string(resp.State), "requeued", resp.Requeued)
+	return resp, nil
+}
+
+func errClass(err error) string {
+	switch {
+	case errors.Is(err, ErrBadRequest):
+		return "bad-request"
+	case errors.Is(err, incident.ErrIllegalTransition):
+		return "illegal-transition"
+	case errors.Is(err, lifecycle.ErrNotFound):
+		return "not-found"
+	case errors.Is(err, incident.ErrInvalid):
+		return "invalid"
+	}
+	return "internal"
+}
+
+func (h *Handler) validate(r Request) error {
 	var p []string
 	if strings.TrimSpace(r.Actor) == "" {
 		p = append(p, "actor is required: who is doing this is recorded")
@@ -60,21 +223,88 @@ func (h *Handler) Handle(ctx context.Context, r Request) (Response, error) {
 		p = append(p, fmt.Sprintf("channel %q must be %q or %q", r.Channel, incident.Email, incident.Push))
 	}
 	if len(p) > 0 {
-		return Response{}, fmt.Errorf("%w: %s", ErrBadRequest, strings.Join(p, "; "))
+		return fmt.Errorf("%w: %s", ErrBadRequest, strings.Join(p, "; "))
 	}
-	resp := Response{Operation: r.Operation, IncidentID: r.IncidentID, Actor: r.Actor, Resumed: map[string]int{}}
-	channels := []incident.Channel{incident.Email, incident.Push}
+	return nil
+}
+
+func channelsOf(r Request) []incident.Channel {
 	if r.Channel != "" {
-		channels = []incident.Channel{r.Channel}
+		return []incident.Channel{r.Channel}
 	}
-	for _, ch := range channels {
+	return []incident.Channel{incident.Email, incident.Push}
+}
+
+func (h *Handler) resume(ctx context.Context, r Request, resp *Response) error {
+	resp.Resumed = map[string]int{}
+	for _, ch := range channelsOf(r) {
 		n, err := dispatch.Resume(ctx, h.Lot, h.Queue, r.IncidentID, ch)
 		if err != nil {
-			return resp, err
+			return err
 		}
 		resp.Resumed[string(ch)] = n
 	}
-	h.Log.InfoContext(ctx, "admin operation", "operation", r.Operation, "actor", r.Actor,
-		"incidentId", r.IncidentID, "resumedEmail", resp.Resumed["email"], "resumedPush", resp.Resumed["push"])
-	return resp, nil
+	return h.audit(ctx, r, audit.Resumed, map[string]string{
+		"email": fmt.Sprint(resp.Resumed["email"]), "push": fmt.Sprint(resp.Resumed["push"]),
+	})
+}
+
+// trail reads an incident's audit entries and the head kept apart.
+func (h *Handler) trail(ctx context.Context, id string) ([]audit.Entry, audit.Head, error) {
+	entries, err := h.Audit.Entries(ctx, id)
+	if err != nil {
+		return nil, audit.Head{}, err
+	}
+	head, err := h.Audit.Head(ctx, id)
+	return entries, head, err
+}
+
+func (h *Handler) verify(ctx context.Context, r Request, resp *Response) error {
+	entries, head, err := h.trail(ctx, r.IncidentID)
+	if err != nil {
+		return err
+	}
+	v := &Verification{OK: true, Entries: len(entries), Head: head.Hash}
+	if err := audit.Verify(entries, head); err != nil {
+		v.OK, v.Problem = false, err.Error()
+	}
+	resp.Verify = v
+	return nil
+}
+
+func (h *Handler) authorityNotified(ctx context.Context, r Request, resp *Response) error {
+	rec, err := h.get(ctx, r.IncidentID)
+	if err != nil {
+		return err
+	}
+	at := r.At
+	if at.IsZero() {
+		at = h.Now()
+	}
+	if at.Before(rec.DetectedAt) {
+		return fmt.Errorf("%w: at %s is before the incident was detected", ErrBadRequest, at.Format(time.RFC3339))
+	}
+	if err := h.audit(ctx, r, audit.AuthorityNotified, map[string]string{"at": at.UTC().Format(time.RFC3339)}); err != nil {
+		return err
+	}
+	resp.Message = "authority notification recorded"
+	return h.Incidents.SetAuthorityNotified(ctx, r.IncidentID, at)
+}
+
+func (h *Handler) get(ctx context.Context, id string) (intake.Record, error) {
+	rec, found, err := h.Incidents.Get(ctx, id)
+	if err != nil {
+		return rec, fmt.Errorf("read incident %s: %w", id, err)
+	}
+	if !found {
+		return rec, fmt.Errorf("incident %s: %w", id, lifecycle.ErrNotFound)
+	}
+	return rec, nil
+}
+
+func (h *Handler) audit(ctx context.Context, r Request, k audit.Kind, detail map[string]string) error {
+	if err := h.Audit.Append(ctx, audit.Entry{IncidentID: r.IncidentID, At: h.Now(), Actor: r.Actor, Kind: k, Detail: detail}); err != nil {
+		return fmt.Errorf("audit %s of %s: %w", k, r.IncidentID, err)
+	}
+	return nil
 }

@@ -1,14 +1,20 @@
 package admin
 
 import (
+	"encoding/json"
+
 	"context"
 	"errors"
+	"github.com/aws/aws-lambda-go/events"
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
+	"breachnotify/shared/audit"
 	"breachnotify/shared/dispatch"
 	"breachnotify/shared/incident"
+	"breachnotify/shared/intake"
 )
 
 type lot struct {
@@ -40,8 +46,62 @@ type queue struct{ bodies int }
 
 func (q *queue) Send(_ context.Context, bodies [][]byte) error { q.bodies += len(bodies); return nil }
 
+type memAudit struct{ entries []audit.Entry }
+
+func (a *memAudit) Append(_ context.Context, e audit.Entry) error {
+	a.entries = append(a.entries, audit.Next(a.last(), e))
+	return nil
+}
+
+func (a *memAudit) last() *audit.Entry {
+	if len(a.entries) == 0 {
+		return nil
+	}
+	return &a.entries[len(a.entries)-1]
+}
+
+func (a *memAudit) Entries(context.Context, string) ([]audit.Entry, error) { return a.entries, nil }
+
+func (a *memAudit) Head(context.Context, string) (audit.Head, error) {
+	if l := a.last(); l != nil {
+		return l.Head(), nil
+	}
+	return audit.Head{}, nil
+}
+
+type memIncidents struct{ recs map[string]intake.Record }
+
+func (m *memIncidents) Get(_ context.Context, id string) (intake.Record, bool, error) {
+	r, ok := m.recs[id]
+	return r, ok, nil
+}
+
+func (m *memIncidents) Create(_ context.Context, r intake.Record) error {
+	m.recs[r.ID] = r
+	return nil
+}
+
+func (m *memIncidents) AddNotice(_ context.Context, id string, n incident.Notice) error {
+	r := m.recs[id]
+	r.Notices = append(r.Notices, n)
+	m.recs[id] = r
+	return nil
+}
+
+func (m *memIncidents) SetAuthorityNotified(_ context.Context, id string, at time.Time) error {
+	r := m.recs[id]
+	r.AuthorityNotifiedAt = at
+	m.recs[id] = r
+	return nil
+}
+
+func newHandler() *Handler {
+	return &Handler{Lot: &lot{}, Queue: &queue{}, Audit: &memAudit{}, Incidents: &memIncidents{recs: map[string]intake.Record{}},
+		Log: slog.New(slog.DiscardHandler), Now: func() time.Time { return time.Date(2014, 5, 27, 10, 0, 0, 0, time.UTC) }}
+}
+
 func TestHandleValidatesEveryField(t *testing.T) {
-	h := &Handler{Lot: &lot{}, Queue: &queue{}, Log: slog.New(slog.DiscardHandler)}
+	h := newHandler()
 	tests := []struct {
 		name string
 		req  Request
@@ -68,7 +128,8 @@ func TestResumeRequeuesParkedBatches(t *testing.T) {
 		incident.Push:  {{ID: "p3", Batch: dispatch.Batch{IncidentID: "INC-1"}}},
 	}}
 	q := &queue{}
-	h := &Handler{Lot: l, Queue: q, Log: slog.New(slog.DiscardHandler)}
+	h := newHandler()
+	h.Lot, h.Queue = l, q
 	resp, err := h.Handle(context.Background(), Request{Operation: "resume", Actor: "secops:omar", IncidentID: "INC-1", Channel: incident.Email})
 	if err != nil {
 		t.Fatal(err)
@@ -78,5 +139,49 @@ func TestResumeRequeuesParkedBatches(t *testing.T) {
 	}
 	if len(l.unpaused) != 1 || l.unpaused[0] != incident.Email || resp.Actor != "secops:omar" {
 		t.Errorf("unpaused %v, actor %q", l.unpaused, resp.Actor)
+	}
+}
+
+func TestFunctionURLDoor(t *testing.T) {
+	h := newHandler()
+	tampered := audit.Next(nil, audit.Entry{IncidentID: "INC-1", Kind: audit.Confirmed, Actor: "a"})
+	h.Audit.(*memAudit).entries = []audit.Entry{tampered}
+	signed := &events.LambdaFunctionURLRequestContextAuthorizerDescription{IAM: &events.LambdaFunctionURLRequestContextAuthorizerIAMDescription{
+		UserARN: "arn:aws:iam::123456789012:user/omar"}}
+	body := `{"operation":"verify","incidentId":"INC-1","actor":"someone-else"}`
+	tests := []struct {
+		name       string
+		authorizer *events.LambdaFunctionURLRequestContextAuthorizerDescription
+		method     string
+		body       string
+		wantCode   int
+		want       string
+	}{
+		{"no IAM caller", nil, "POST", body, 403, "forbidden"},
+		{"IAM context without a caller", &events.LambdaFunctionURLRequestContextAuthorizerDescription{}, "POST", body, 403, "forbidden"},
+		{"signed", signed, "POST", body, 200, `"actor":"arn:aws:iam::123456789012:user/omar"`},
+		{"GET", signed, "GET", "", 405, "POST"},
+		{"bad operation", signed, "POST", `{"operation":"nuke","incidentId":"INC-1"}`, 400, "operation"},
+		{"not JSON", signed, "POST", `nope`, 400, "decode request"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ev := events.LambdaFunctionURLRequest{Body: tc.body, RequestContext: events.LambdaFunctionURLRequestContext{
+				Authorizer: tc.authorizer, HTTP: events.LambdaFunctionURLRequestContextHTTPDescription{Method: tc.method}}}
+			raw, _ := json.Marshal(ev)
+			out, err := h.Invoke(context.Background(), raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp := out.(events.LambdaFunctionURLResponse)
+			if resp.StatusCode != tc.wantCode || !strings.Contains(resp.Body, tc.want) {
+				t.Errorf("%d %s, want %d with %q", resp.StatusCode, resp.Body, tc.wantCode, tc.want)
+			}
+		})
+	}
+
+	// A direct invocation must name its actor.
+	if _, err := h.Invoke(context.Background(), json.RawMessage(`{"operation":"verify","incidentId":"INC-1"}`)); !errors.Is(err, ErrBadRequest) {
+		t.Errorf("direct invocation without actor: %v", err)
 	}
 }

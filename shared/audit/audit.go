@@ -38,6 +38,7 @@ const (
 	ResendFailed      Kind = "resend-failed"      // failed deliveries were queued again; detail: count
 	Exported          Kind = "export"             // the trail or a report left the system
 	DeadlineAlarm     Kind = "deadline-alarm"     // a regulatory deadline is at risk or missed; detail: rule, state
+	AuthorityNotified Kind = "authority-notified" // the supervisory authority was told; detail: at
 )
 
 // Genesis is the Prev of an incident's first entry, so every entry, the

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -73,4 +74,17 @@ func ForFunction(ctx context.Context, names ...string) (aws.Config, map[string]s
 	}
 	cfg, err := Load(ctx)
 	return cfg, env, err
+}
+
+// Numbers parses the named settings of env as non-negative numbers.
+func Numbers(env map[string]string, names ...string) (map[string]float64, error) {
+	out := map[string]float64{}
+	for _, k := range names {
+		v, err := strconv.ParseFloat(env[k], 64)
+		if err != nil || v < 0 {
+			return nil, fmt.Errorf("%s must be a non-negative number, not %q", k, env[k])
+		}
+		out[k] = v
+	}
+	return out, nil
 }

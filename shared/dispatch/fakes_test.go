@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"maps"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"breachnotify/shared/audience"
+	"breachnotify/shared/incident"
 	"breachnotify/shared/ledger"
 	"breachnotify/shared/notice"
 )
@@ -118,6 +120,84 @@ func (l *memLedger) snapshot() map[string]ledger.Entry {
 	return out
 }
 
+// memControl is a Control and ParkingLot in memory.
+type memControl struct {
+	mu     sync.Mutex
+	state  incident.State
+	paused map[incident.Channel]string
+	parked map[string]Batch
+	held   []Batch
+	gates  int
+}
+
+func newMemControl() *memControl {
+	return &memControl{state: incident.StateSending, paused: map[incident.Channel]string{}, parked: map[string]Batch{}}
+}
+
+func (m *memControl) Gate(context.Context, string) (Gate, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.gates++
+	return Gate{State: m.state, Paused: maps.Clone(m.paused)}, nil
+}
+
+func (m *memControl) Hold(_ context.Context, b Batch) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.state.Sends() || m.state.Terminal() {
+		return ErrNotHeld
+	}
+	m.held = append(m.held, b)
+	return nil
+}
+
+func (m *memControl) setState(st incident.State) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.state = st
+}
+
+func (m *memControl) Pause(_ context.Context, _ string, ch incident.Channel, reason string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.paused[ch] = reason
+	return nil
+}
+
+func (m *memControl) Park(_ context.Context, b Batch) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	body, _ := json.Marshal(b)
+	m.parked[string(body)] = b
+	return nil
+}
+
+func (m *memControl) Unpause(_ context.Context, _ string, ch incident.Channel) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.paused, ch)
+	return nil
+}
+
+func (m *memControl) Parked(_ context.Context, _ string, ch incident.Channel) ([]Parked, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []Parked
+	for id, b := range m.parked {
+		if slices.Equal(b.Channels, []incident.Channel{ch}) {
+			out = append(out, Parked{ID: id, Batch: b})
+		}
+	}
+	return out, nil
+}
+
+func (m *memControl) Unpark(_ context.Context, _, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.parked, id)
+	return nil
+}
+
 // fakeMailer records what it sends; fail decides a send's error.
 type fakeMailer struct {
 	sent []Mail
@@ -180,24 +260,26 @@ func (c *clock) Advance(d time.Duration) { c.t = c.t.Add(d) }
 
 // env is one worker wired to fakes.
 type env struct {
-	worker *Worker
-	ledger *memLedger
-	mailer *fakeMailer
-	pusher *fakePusher
-	clock  *clock
+	worker  *Worker
+	ledger  *memLedger
+	control *memControl
+	mailer  *fakeMailer
+	pusher  *fakePusher
+	clock   *clock
 }
 
 var t0 = time.Date(2014, 5, 27, 10, 0, 0, 0, time.UTC)
 
 func newEnv(users Users) *env {
 	e := &env{
-		ledger: newMemLedger(),
-		mailer: &fakeMailer{},
-		pusher: &fakePusher{},
-		clock:  &clock{t: t0},
+		ledger:  newMemLedger(),
+		control: newMemControl(),
+		mailer:  &fakeMailer{},
+		pusher:  &fakePusher{},
+		clock:   &clock{t: t0},
 	}
 	e.worker = &Worker{
-		Users: users, Ledger: e.ledger, Mailer: e.mailer, Pusher: e.pusher,
+		Users: users, Ledger: e.ledger, Control: e.control, Mailer: e.mailer, Pusher: e.pusher,
 		Brand: "Acme", Log: slog.New(slog.DiscardHandler), Now: e.clock.Now,
 	}
 	return e

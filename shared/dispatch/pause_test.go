@@ -2,78 +2,13 @@ package dispatch
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"slices"
-	"sync"
 	"testing"
 
 	"breachnotify/shared/audience"
 	"breachnotify/shared/incident"
 	"breachnotify/shared/ledger"
 )
-
-// memControl is a Control and ParkingLot in memory.
-type memControl struct {
-	mu     sync.Mutex
-	paused map[incident.Channel]string
-	parked map[string]Batch
-}
-
-func newMemControl() *memControl {
-	return &memControl{paused: map[incident.Channel]string{}, parked: map[string]Batch{}}
-}
-
-func (m *memControl) Paused(context.Context, string) (map[incident.Channel]string, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	out := map[incident.Channel]string{}
-	for k, v := range m.paused {
-		out[k] = v
-	}
-	return out, nil
-}
-
-func (m *memControl) Pause(_ context.Context, _ string, ch incident.Channel, reason string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.paused[ch] = reason
-	return nil
-}
-
-func (m *memControl) Park(_ context.Context, b Batch) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	body, _ := json.Marshal(b)
-	m.parked[string(body)] = b
-	return nil
-}
-
-func (m *memControl) Unpause(_ context.Context, _ string, ch incident.Channel) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.paused, ch)
-	return nil
-}
-
-func (m *memControl) Parked(_ context.Context, _ string, ch incident.Channel) ([]Parked, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []Parked
-	for id, b := range m.parked {
-		if slices.Equal(b.Channels, []incident.Channel{ch}) {
-			out = append(out, Parked{ID: id, Batch: b})
-		}
-	}
-	return out, nil
-}
-
-func (m *memControl) Unpark(_ context.Context, _, id string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.parked, id)
-	return nil
-}
 
 type queueFunc func(ctx context.Context, bodies [][]byte) error
 
@@ -85,8 +20,7 @@ func TestSendingPausedParksTheChannelAndResumeSendsOnce(t *testing.T) {
 		users = append(users, audience.User{ID: id, Email: id + "@example.com", Devices: []audience.Device{device("d-1", "android")}})
 	}
 	e := newEnv(userMap(users...))
-	ctl := newMemControl()
-	e.worker.Control = ctl
+	ctl := e.control
 	paused := &SendError{Class: Paused, Reason: "SendingPaused", Err: errors.New("paused")}
 	// SES pauses after the first email.
 	calls := 0

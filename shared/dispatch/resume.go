@@ -40,16 +40,24 @@ func Resume(ctx context.Context, lot ParkingLot, q Queue, incidentID string, ch 
 		return 0, fmt.Errorf("resume %s %s: %w", incidentID, ch, err)
 	}
 	for i, p := range parked {
-		body, err := json.Marshal(p.Batch)
-		if err != nil {
-			return i, fmt.Errorf("resume %s %s: encode %s: %w", incidentID, ch, p.ID, err)
-		}
-		if err := q.Send(ctx, [][]byte{body}); err != nil {
-			return i, fmt.Errorf("resume %s %s: queue %s: %w", incidentID, ch, p.ID, err)
+		if err := Requeue(ctx, q, p.Batch); err != nil {
+			return i, fmt.Errorf("resume %s %s: %s: %w", incidentID, ch, p.ID, err)
 		}
 		if err := lot.Unpark(ctx, incidentID, p.ID); err != nil {
 			return i, fmt.Errorf("resume %s %s: unpark %s: %w", incidentID, ch, p.ID, err)
 		}
 	}
 	return len(parked), nil
+}
+
+// Requeue puts a batch back on the recipients queue.
+func Requeue(ctx context.Context, q Queue, b Batch) error {
+	body, err := json.Marshal(b)
+	if err != nil {
+		return fmt.Errorf("encode batch %s/%s: %w", b.IncidentID, b.NoticeID, err)
+	}
+	if err := q.Send(ctx, [][]byte{body}); err != nil {
+		return fmt.Errorf("queue batch %s/%s: %w", b.IncidentID, b.NoticeID, err)
+	}
+	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"breachnotify/shared/audience"
+	"breachnotify/shared/audit"
 	"breachnotify/shared/incident"
 	"breachnotify/shared/ledger"
 	"breachnotify/shared/notice"
@@ -55,14 +56,45 @@ type Pusher interface {
 	Push(ctx context.Context, endpointARN string, p notice.Push, data map[string]string) (messageID string, err error)
 }
 
-// Control holds an incident's paused channels and the batches parked
-// while a channel is paused.
+// Control is what the worker reads and writes about an incident besides
+// the ledger: whether it may send, the channels the provider paused, and
+// the batches kept until then.
 type Control interface {
-	Paused(ctx context.Context, incidentID string) (map[incident.Channel]string, error)
+	Gate(ctx context.Context, incidentID string) (Gate, error)
 	Pause(ctx context.Context, incidentID string, ch incident.Channel, reason string) error
 	// Park keeps a batch (of one channel) until the channel is resumed.
 	Park(ctx context.Context, b Batch) error
+	// Hold keeps a batch until its incident may send; ErrNotHeld if it
+	// may already.
+	Hold(ctx context.Context, b Batch) error
 }
+
+// Gate is an incident's state and paused channels, as a worker needs them.
+type Gate struct {
+	State  incident.State
+	Paused map[incident.Channel]string
+}
+
+// ErrNotHeld: the incident may send (or is cancelled), so the batch was
+// not held.
+var ErrNotHeld = errors.New("incident no longer holds batches")
+
+// Counter counts sending progress per batch (see ledger.Progress).
+type Counter interface {
+	Count(ctx context.Context, incidentID, noticeID string, done map[incident.Channel]map[ledger.Status]int, first, last time.Time) error
+}
+
+// Auditor appends to an incident's audit trail.
+type Auditor interface {
+	Append(ctx context.Context, e audit.Entry) error
+}
+
+// Cancelled is the reason recorded for deliveries of a cancelled incident.
+const Cancelled = "cancelled"
+
+// GateTTL is how long a worker trusts the incident state it read: a cancel
+// stops sends within this time, at one read per incident and worker.
+const GateTTL = time.Second
 
 // Limiter paces sends to a provider's quota: Wait blocks until one more
 // message may go out, or fails if ctx would end first.
@@ -92,8 +124,13 @@ type Worker struct {
 	// EmailLimiter and PushLimiter pace each channel to its share of the
 	// provider's quota; nil means unpaced.
 	EmailLimiter, PushLimiter Limiter
-	// Control pauses channels the provider has stopped; nil disables pausing.
+	// Control gates sends by the incident's state and pauses channels the
+	// provider has stopped.
 	Control Control
+	// Progress counts what each batch decided; Audit records a summary of
+	// each batch. Either may be nil.
+	Progress Counter
+	Audit    Auditor
 	// Parallel is how many deliveries are in flight at once across all the
 	// batches the worker is processing. At a provider latency L, one worker
 	// reaches rate r only with r×L sends in flight, so a paced worker needs
@@ -110,6 +147,14 @@ type Worker struct {
 
 	slotsOnce sync.Once
 	slotPool  chan struct{}
+
+	gatesMu sync.Mutex
+	gates   map[string]cachedGate
+}
+
+type cachedGate struct {
+	Gate
+	at time.Time
 }
 
 // Counts is what one batch did, by outcome.
@@ -117,6 +162,8 @@ type Counts struct {
 	Sent, Failed, Skipped, AlreadyDone, Retry int
 	// Parked deliveries wait in a parked batch for their channel to resume.
 	Parked int
+	// Held members wait in a held batch for their incident to send.
+	Held int
 }
 
 // ErrRetry is returned when some deliveries of a batch must be tried again;
@@ -128,14 +175,27 @@ var ErrRetry = errors.New("some deliveries must be retried")
 // must be redelivered, and other errors when the ledger or the user store
 // failed, which are retryable too.
 func (w *Worker) Process(ctx context.Context, b Batch) (Counts, error) {
-	c := &tally{paused: map[incident.Channel]string{}}
-	if w.Control != nil {
-		paused, err := w.Control.Paused(ctx, b.IncidentID)
-		if err != nil {
-			return Counts{}, fmt.Errorf("batch %s/%s: read paused channels: %w", b.IncidentID, b.NoticeID, err)
-		}
-		maps.Copy(c.paused, paused)
+	c := &tally{paused: map[incident.Channel]string{}, done: map[incident.Channel]map[ledger.Status]int{}}
+	g, err := w.gate(ctx, b.IncidentID, true)
+	if err != nil {
+		return Counts{}, fmt.Errorf("batch %s/%s: %w", b.IncidentID, b.NoticeID, err)
 	}
+	if !g.State.Sends() && g.State != incident.StateCancelled && g.State != incident.StateCompleted {
+		err := w.Control.Hold(ctx, b)
+		if err == nil {
+			w.Log.InfoContext(ctx, "batch held until the incident may send", "incidentId", b.IncidentID, "noticeId", b.NoticeID,
+				"state", string(g.State), "members", len(b.Members))
+			return Counts{Held: len(b.Members)}, nil
+		}
+		if !errors.Is(err, ErrNotHeld) {
+			return Counts{}, fmt.Errorf("batch %s/%s: %w", b.IncidentID, b.NoticeID, err)
+		}
+		// Released meanwhile: read the state that let it go.
+		if g, err = w.gate(ctx, b.IncidentID, true); err != nil {
+			return Counts{}, fmt.Errorf("batch %s/%s: %w", b.IncidentID, b.NoticeID, err)
+		}
+	}
+	maps.Copy(c.paused, g.Paused)
 	ids := make([]string, len(b.Members))
 	for i, m := range b.Members {
 		ids[i] = m.UserID
@@ -170,8 +230,54 @@ func (w *Worker) Process(ctx context.Context, b Batch) (Counts, error) {
 		})
 	}
 	wg.Wait()
-	errs = append(errs, w.park(ctx, b, c))
-	return c.done(ctx, w.Log, b, errors.Join(errs...))
+	errs = append(errs, w.park(ctx, b, c), w.record(ctx, b, c))
+	return c.finish(ctx, w.Log, b, errors.Join(errs...))
+}
+
+// gate returns the incident's gate, read again once older than GateTTL
+// (or at once with fresh).
+func (w *Worker) gate(ctx context.Context, id string, fresh bool) (Gate, error) {
+	w.gatesMu.Lock()
+	cg, ok := w.gates[id]
+	w.gatesMu.Unlock()
+	now := w.Now()
+	if ok && !fresh && now.Sub(cg.at) < GateTTL {
+		return cg.Gate, nil
+	}
+	g, err := w.Control.Gate(ctx, id)
+	if err != nil {
+		return g, fmt.Errorf("read the state of %s: %w", id, err)
+	}
+	w.gatesMu.Lock()
+	defer w.gatesMu.Unlock()
+	if w.gates == nil {
+		w.gates = map[string]cachedGate{}
+	}
+	w.gates[id] = cachedGate{g, now}
+	return g, nil
+}
+
+// record counts the batch's progress and summarises it in the audit trail.
+func (w *Worker) record(ctx context.Context, b Batch, c *tally) error {
+	c.mu.Lock()
+	done, first, last := c.done, c.first, c.last
+	c.mu.Unlock()
+	var errs []error
+	if w.Progress != nil && (len(done) > 0 || !first.IsZero()) {
+		errs = append(errs, w.Progress.Count(ctx, b.IncidentID, b.NoticeID, done, first, last))
+	}
+	sent, failed, skipped := c.sent.Load(), c.failed.Load(), c.skipped.Load()
+	if w.Audit != nil && sent+failed+skipped > 0 {
+		errs = append(errs, w.Audit.Append(ctx, audit.Entry{
+			IncidentID: b.IncidentID, At: w.Now(), Actor: "system:worker", Kind: audit.BatchSent,
+			Detail: map[string]string{
+				"notice": b.NoticeID, "template": b.Template, "members": strconv.Itoa(len(b.Members)),
+				"sent": strconv.FormatInt(sent, 10), "failed": strconv.FormatInt(failed, 10), "skipped": strconv.FormatInt(skipped, 10),
+				"firstUser": b.Members[0].UserID, "lastUser": b.Members[len(b.Members)-1].UserID,
+			},
+		}))
+	}
+	return errors.Join(errs...)
 }
 
 // park keeps the batch once for each of its channels that is paused; the
@@ -204,6 +310,10 @@ type tally struct {
 
 	mu     sync.Mutex
 	paused map[incident.Channel]string
+	// done counts recipient channels decided in this batch; first and
+	// last are its first and last send.
+	done        map[incident.Channel]map[ledger.Status]int
+	first, last time.Time
 	// retryAt is the latest end of another worker's claim met in the batch.
 	retryAt time.Time
 }
@@ -234,7 +344,25 @@ func (t *tally) pause(ch incident.Channel, reason string) bool {
 	return true
 }
 
-func (t *tally) done(ctx context.Context, log *slog.Logger, b Batch, err error) (Counts, error) {
+// decided counts a recipient channel decided now, and the time of a send.
+func (t *tally) decided(ch incident.Channel, st ledger.Status, sentAt time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.done[ch] == nil {
+		t.done[ch] = map[ledger.Status]int{}
+	}
+	t.done[ch][st]++
+	if !sentAt.IsZero() {
+		if t.first.IsZero() || sentAt.Before(t.first) {
+			t.first = sentAt
+		}
+		if sentAt.After(t.last) {
+			t.last = sentAt
+		}
+	}
+}
+
+func (t *tally) finish(ctx context.Context, log *slog.Logger, b Batch, err error) (Counts, error) {
 	c := Counts{
 		Sent: int(t.sent.Load()), Failed: int(t.failed.Load()), Skipped: int(t.skipped.Load()),
 		AlreadyDone: int(t.alreadyDone.Load()), Retry: int(t.retry.Load()), Parked: int(t.parked.Load()),
@@ -317,6 +445,14 @@ func jobs(b Batch, m audience.Member, u audience.User, known bool) []job {
 // yet, and records them in one write.
 func (w *Worker) member(ctx context.Context, b Batch, m audience.Member, u audience.User, known bool, c *tally) error {
 	r := ledger.Recipient{IncidentID: b.IncidentID, NoticeID: b.NoticeID, UserID: m.UserID}
+	// Read before each member, within GateTTL, so a cancel stops a batch
+	// in the middle.
+	g, err := w.gate(ctx, b.IncidentID, false)
+	if err != nil {
+		c.retry.Add(1)
+		return err
+	}
+	cancelled := g.State == incident.StateCancelled
 	now := w.Now()
 	deadline, ok := ctx.Deadline()
 	rec, err := w.Ledger.Claim(ctx, ledger.Claim{
@@ -349,6 +485,9 @@ func (w *Worker) member(ctx context.Context, b Batch, m audience.Member, u audie
 		}
 		e := j.Entry
 		switch {
+		case cancelled:
+			e.Status, e.Reason, e.UpdatedAt = ledger.Skipped, Cancelled, w.Now()
+			c.skipped.Add(1)
 		case j.skip != "":
 			e.Status, e.Reason, e.UpdatedAt = ledger.Skipped, j.skip, w.Now()
 			c.skipped.Add(1)
@@ -372,8 +511,46 @@ func (w *Worker) member(ctx context.Context, b Batch, m audience.Member, u audie
 			return errors.Join(errs...)
 		}
 		errs = append(errs, fmt.Errorf("record %s: %w", r, err))
+		return errors.Join(errs...)
 	}
+	countDecided(c, b.Channels, rec.Deliveries, outcomes)
 	return errors.Join(errs...)
+}
+
+// countDecided counts the channels of a recipient that this run decided:
+// undecided before (ledger.ChannelStatus of the earlier deliveries), decided
+// with the new outcomes.
+func countDecided(c *tally, channels []incident.Channel, before, outcomes []ledger.Entry) {
+	after := slices.Clone(before)
+	for _, o := range outcomes {
+		if i := slices.IndexFunc(after, func(d ledger.Entry) bool { return d.Key == o.Key }); i >= 0 {
+			after[i] = o
+		} else {
+			after = append(after, o)
+		}
+	}
+	on := func(ds []ledger.Entry, ch incident.Channel) []ledger.Entry {
+		var out []ledger.Entry
+		for _, d := range ds {
+			if d.Channel == ch {
+				out = append(out, d)
+			}
+		}
+		return out
+	}
+	for _, ch := range channels {
+		was, now := ledger.ChannelStatus(on(before, ch)), ledger.ChannelStatus(on(after, ch))
+		if was.Terminal() || !now.Terminal() {
+			continue
+		}
+		var sentAt time.Time
+		for _, o := range on(outcomes, ch) {
+			if o.Status == ledger.Sent && o.UpdatedAt.After(sentAt) {
+				sentAt = o.UpdatedAt
+			}
+		}
+		c.decided(ch, now, sentAt)
+	}
 }
 
 // notified reports whether outcomes include a send and nothing pending.
@@ -488,7 +665,7 @@ func (w *Worker) send(ctx context.Context, e ledger.Entry, c *tally, lim Limiter
 	}
 	class, reason := classify(sendErr)
 	switch {
-	case class == Paused && w.Control != nil:
+	case class == Paused:
 		c.parked.Add(1)
 		e.Status, e.Reason = ledger.Pending, ledger.Paused
 		if !c.pause(e.Channel, reason) {

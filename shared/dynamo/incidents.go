@@ -256,3 +256,50 @@ func (s *Incidents) query(ctx context.Context, pk, skPrefix string, each func(ma
 	}
 	return nil
 }
+
+// Create writes a new incident; it fails if the id is taken.
+func (s *Incidents) Create(ctx context.Context, r intake.Record) error {
+	item, err := marshal(incidentItem{PK: r.ID, SK: incidentSK, Record: r})
+	if err != nil {
+		return fmt.Errorf("encode incident %s: %w", r.ID, err)
+	}
+	if _, err := s.Client.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.Table, Item: item,
+		ConditionExpression: aws.String("attribute_not_exists(pk)")}); err != nil {
+		return fmt.Errorf("create incident %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+// AddNotice appends a notice to an incident.
+func (s *Incidents) AddNotice(ctx context.Context, id string, n incident.Notice) error {
+	av, err := marshal(map[string]any{":n": []incident.Notice{n}})
+	if err != nil {
+		return fmt.Errorf("encode notice for %s: %w", id, err)
+	}
+	_, err = s.Client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 &s.Table,
+		Key:                       map[string]types.AttributeValue{"pk": str(id), "sk": str(incidentSK)},
+		UpdateExpression:          aws.String("SET notices = list_append(if_not_exists(notices, :empty), :n)"),
+		ConditionExpression:       aws.String("attribute_exists(pk)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":n": av[":n"], ":empty": &types.AttributeValueMemberL{}},
+	})
+	if err != nil {
+		return fmt.Errorf("add notice to %s: %w", id, err)
+	}
+	return nil
+}
+
+// SetAuthorityNotified records when the supervisory authority was told.
+func (s *Incidents) SetAuthorityNotified(ctx context.Context, id string, at time.Time) error {
+	_, err := s.Client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 &s.Table,
+		Key:                       map[string]types.AttributeValue{"pk": str(id), "sk": str(incidentSK)},
+		UpdateExpression:          aws.String("SET authorityNotifiedAt = :at"),
+		ConditionExpression:       aws.String("attribute_exists(pk)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":at": str(at.UTC().Format(time.RFC3339Nano))},
+	})
+	if err != nil {
+		return fmt.Errorf("record authority notified for %s: %w", id, err)
+	}
+	return nil
+}

@@ -218,3 +218,25 @@ func (l *Ledger) List(ctx context.Context, incidentID string) ([]ledger.Entry, e
 	}
 	return out, nil
 }
+
+// Get reads the records of the given recipients; those without one are
+// absent from the map.
+func (l *Ledger) Get(ctx context.Context, rs []ledger.Recipient) (map[ledger.Recipient]ledger.Record, error) {
+	keys := make([]map[string]types.AttributeValue, len(rs))
+	for i, r := range rs {
+		keys[i] = recordKey(r)
+	}
+	out := map[ledger.Recipient]ledger.Record{}
+	err := batchGet(ctx, l.Client, l.Table, keys, "", func(item map[string]types.AttributeValue) error {
+		r, err := decodeRecord(item)
+		if err != nil {
+			return err
+		}
+		out[r.Recipient] = *r
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read ledger records: %w", err)
+	}
+	return out, nil
+}

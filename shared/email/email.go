@@ -9,6 +9,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
@@ -17,6 +18,7 @@ import (
 
 	"breachnotify/shared/audience"
 	"breachnotify/shared/dispatch"
+	"breachnotify/shared/incident"
 )
 
 // Client is the part of the SES v2 API this package calls.
@@ -113,4 +115,25 @@ func classify(err error) error {
 		reason = api.ErrorCode()
 	}
 	return &dispatch.SendError{Class: dispatch.Retryable, Reason: reason, Err: fmt.Errorf("ses send: %w", err)}
+}
+
+// Rates returns the send rates by channel: email from emailRate, or the
+// SES account's quota when it is 0 (read once, then cached); push as given.
+func Rates(c AccountClient, emailRate, pushRate float64) func(ctx context.Context) (map[incident.Channel]float64, error) {
+	var (
+		mu   sync.Mutex
+		read float64
+	)
+	return func(ctx context.Context) (map[incident.Channel]float64, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if emailRate == 0 && read == 0 {
+			r, err := MaxSendRate(ctx, c)
+			if err != nil {
+				return nil, err
+			}
+			read = r
+		}
+		return map[incident.Channel]float64{incident.Email: max(emailRate, read), incident.Push: pushRate}, nil
+	}
 }

@@ -1,6 +1,7 @@
 package intake
 
 import (
+	"breachnotify/shared/audit"
 	"context"
 	"errors"
 	"fmt"
@@ -138,6 +139,7 @@ type env struct {
 	handler   *Handler
 	incidents *memIncidents
 	queue     *fakeQueue
+	audit     *memAudit
 	clock     *clock
 	// log lists the writes and sends in order: put, send, mark, receipt.
 	log []string
@@ -149,11 +151,31 @@ func newEnv() *env {
 	e := &env{clock: &clock{t: t0}}
 	e.incidents = newMemIncidents(&e.log)
 	e.queue = &fakeQueue{log: &e.log}
+	e.audit = &memAudit{}
 	e.handler = &Handler{
-		Incidents: e.incidents, Tasks: e.queue, KnownTemplate: knownTemplates,
+		Incidents: e.incidents, Tasks: e.queue, Audit: e.audit, KnownTemplate: knownTemplates,
 		Log: slog.New(slog.DiscardHandler), Now: e.clock.Now,
 	}
 	return e
 }
 
 var errUnavailable = errors.New("service unavailable")
+
+// memAudit keeps appended entries.
+type memAudit struct{ entries []audit.Entry }
+
+func (a *memAudit) Append(_ context.Context, e audit.Entry) error {
+	a.entries = append(a.entries, e)
+	return nil
+}
+
+// kinds lists the kinds appended for an incident, in order.
+func (a *memAudit) kinds(id string) []audit.Kind {
+	var out []audit.Kind
+	for _, e := range a.entries {
+		if e.IncidentID == id {
+			out = append(out, e.Kind)
+		}
+	}
+	return out
+}

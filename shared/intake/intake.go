@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"time"
 
+	"breachnotify/shared/audit"
 	"breachnotify/shared/dispatch"
 	"breachnotify/shared/incident"
 	"breachnotify/shared/plan"
@@ -53,12 +54,15 @@ const (
 // Record is an incident as stored.
 type Record struct {
 	incident.Incident
-	// State is the effective status: confirmed only when both the event's
-	// detail-type and its detail.status say so.
-	State      incident.Status `json:"state"`
-	EventID    string          `json:"eventId"`
-	Source     string          `json:"source"`
-	ReceivedAt time.Time       `json:"receivedAt"`
+	// State is where the incident stands (incident.State). An event makes
+	// it confirmed only when both its detail-type and detail.status say so.
+	State      incident.State `json:"state"`
+	EventID    string         `json:"eventId,omitempty"`
+	Source     string         `json:"source"`
+	ReceivedAt time.Time      `json:"receivedAt"`
+	// Automated: the incident came from a detection system's event, so a
+	// large audience needs an admin's approval before anything is sent.
+	Automated bool `json:"automated"`
 	// Tasks is how many planning tasks the incident has; TasksDone counts
 	// the finished ones (the planner adds to it).
 	Tasks        int       `json:"tasks,omitempty"`
@@ -68,6 +72,17 @@ type Record struct {
 	// audience is then frozen.
 	PlannedAt time.Time      `json:"plannedAt,omitzero"`
 	Audience  *plan.Audience `json:"audience,omitempty"`
+	// Decisions after confirmation, by whom and when.
+	ApprovedBy   string    `json:"approvedBy,omitempty"`
+	ApprovedAt   time.Time `json:"approvedAt,omitzero"`
+	SendingAt    time.Time `json:"sendingAt,omitzero"`
+	CancelledBy  string    `json:"cancelledBy,omitempty"`
+	CancelledAt  time.Time `json:"cancelledAt,omitzero"`
+	CancelReason string    `json:"cancelReason,omitempty"`
+	CompletedAt  time.Time `json:"completedAt,omitzero"`
+	// AuthorityNotifiedAt is when the supervisory authority was told
+	// (GDPR Art. 33); an admin records it.
+	AuthorityNotifiedAt time.Time `json:"authorityNotifiedAt,omitzero"`
 }
 
 // Receipt records one event received, whatever became of it.
@@ -102,11 +117,17 @@ type Incidents interface {
 	AddReceipt(ctx context.Context, r Receipt) error
 }
 
+// Auditor appends to an incident's audit trail.
+type Auditor interface {
+	Append(ctx context.Context, e audit.Entry) error
+}
+
 // Handler is the intake function.
 type Handler struct {
 	Incidents Incidents
 	// Tasks is the planning queue.
 	Tasks         dispatch.Queue
+	Audit         Auditor
 	KnownTemplate func(string) bool
 	Log           *slog.Logger
 	Now           func() time.Time
@@ -131,19 +152,25 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (Result, erro
 		if err := h.Incidents.AddReceipt(ctx, rc); err != nil {
 			return Result{}, fmt.Errorf("record rejected event %s: %w", ev.ID, err)
 		}
+		if rc.IncidentID != "" {
+			// The reason stays in the receipt: it may quote the event.
+			if err := h.audit(ctx, rc.IncidentID, now, "source:"+ev.Source, audit.EventRejected, map[string]string{"eventId": ev.ID}); err != nil {
+				return Result{}, err
+			}
+		}
 		return Result{IncidentID: rc.IncidentID, Outcome: Rejected, Reason: rc.Reason}, nil
 	}
-	rec := Record{Incident: in, State: incident.Suspected, EventID: ev.ID, Source: ev.Source, ReceivedAt: now}
+	rec := Record{Incident: in, State: incident.StateSuspected, EventID: ev.ID, Source: ev.Source, ReceivedAt: now, Automated: true}
 	reason := ""
 	switch {
 	case ev.DetailType == DetailConfirmed && in.Status == incident.Confirmed:
-		rec.State = incident.Confirmed
+		rec.State = incident.StateConfirmed
 	case ev.DetailType == DetailConfirmed:
 		reason = fmt.Sprintf("detail-type says confirmed but detail.status is %q: not confirmed", in.Status)
 	case in.Status == incident.Confirmed:
 		reason = fmt.Sprintf("detail.status is confirmed but detail-type is %q: not confirmed", ev.DetailType)
 	}
-	res, err := h.apply(ctx, rec)
+	res, confirmedNow, err := h.apply(ctx, rec)
 	if err != nil {
 		return Result{}, err
 	}
@@ -154,6 +181,15 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (Result, erro
 		ReceivedAt: now, Outcome: res.Outcome, Reason: res.Reason}
 	if err := h.Incidents.AddReceipt(ctx, rc); err != nil {
 		return Result{}, fmt.Errorf("record event %s of %s: %w", ev.ID, in.ID, err)
+	}
+	if err := h.audit(ctx, in.ID, now, "source:"+ev.Source, audit.EventReceived,
+		map[string]string{"eventId": ev.ID, "detailType": ev.DetailType, "outcome": string(res.Outcome)}); err != nil {
+		return Result{}, err
+	}
+	if confirmedNow {
+		if err := h.audit(ctx, in.ID, in.ConfirmedAt, in.ConfirmedBy, audit.Confirmed, map[string]string{"eventId": ev.ID, "via": "event"}); err != nil {
+			return Result{}, err
+		}
 	}
 	h.Log.InfoContext(ctx, "event processed", "eventId", ev.ID, "incidentId", in.ID, "outcome", res.Outcome, "reason", res.Reason)
 	return res, nil
@@ -182,34 +218,45 @@ func (h *Handler) parse(raw json.RawMessage) (Event, incident.Incident, error) {
 }
 
 // apply stores the incident and, when it is confirmed and not yet planned,
-// plans it.
-func (h *Handler) apply(ctx context.Context, rec Record) (Result, error) {
+// plans it; confirmedNow says this event confirmed it.
+func (h *Handler) apply(ctx context.Context, rec Record) (res Result, confirmedNow bool, err error) {
 	id := rec.ID
 	old, found, err := h.Incidents.Get(ctx, id)
 	if err != nil {
-		return Result{}, fmt.Errorf("read incident %s: %w", id, err)
+		return Result{}, false, fmt.Errorf("read incident %s: %w", id, err)
 	}
-	if found && !old.PlanQueuedAt.IsZero() {
-		return Result{IncidentID: id, Outcome: Duplicate, Reason: "planning queued at " + old.PlanQueuedAt.Format(time.RFC3339), Tasks: old.Tasks}, nil
+	switch {
+	case found && !old.PlanQueuedAt.IsZero():
+		return Result{IncidentID: id, Outcome: Duplicate, Reason: "planning queued at " + old.PlanQueuedAt.Format(time.RFC3339), Tasks: old.Tasks}, false, nil
+	case found && old.State == incident.StateCancelled:
+		return Result{IncidentID: id, Outcome: Recorded, Reason: "incident was cancelled by " + old.CancelledBy + "; events change nothing"}, false, nil
 	}
-	if rec.State != incident.Confirmed {
-		if found && old.State == incident.Confirmed {
-			return Result{IncidentID: id, Outcome: Recorded, Reason: "incident is already confirmed; a suspected event changes nothing"}, nil
+	if rec.State != incident.StateConfirmed {
+		if found && old.State != incident.StateSuspected {
+			return Result{IncidentID: id, Outcome: Recorded, Reason: fmt.Sprintf("incident is already %s; a suspected event changes nothing", old.State)}, false, nil
 		}
 		if err := h.Incidents.Put(ctx, rec); err != nil {
-			return Result{}, fmt.Errorf("record suspected incident %s: %w", id, err)
+			return Result{}, false, fmt.Errorf("record suspected incident %s: %w", id, err)
 		}
-		return Result{IncidentID: id, Outcome: Recorded}, nil
+		return Result{IncidentID: id, Outcome: Recorded}, false, nil
 	}
-	// Recorded as confirmed before queueing, and marked queued only after,
-	// so a crash in between leaves an incident that a redelivered event
-	// queues again; the planner's checkpoints make a repeated task a no-op.
-	if found && old.State == incident.Confirmed && old.Tasks > 0 {
+	confirmedNow = !found || old.State == incident.StateSuspected
+	if found && old.State == incident.StateConfirmed && old.Tasks > 0 {
 		// Queued before, but not marked: the planner may already be at
 		// work, and rewriting the record would reset its progress. Queue
 		// the recorded incident's tasks again; finished ones are no-ops.
 		rec = old
 	}
+	res, err = h.Plan(ctx, rec)
+	return res, confirmedNow && err == nil, err
+}
+
+// Plan queues the planning of a confirmed incident. It is recorded as
+// confirmed before queueing, and marked queued only after, so a crash in
+// between leaves an incident that a redelivered event queues again; the
+// planner's checkpoints make a repeated task a no-op.
+func (h *Handler) Plan(ctx context.Context, rec Record) (Result, error) {
+	id := rec.ID
 	tasks := plan.Tasks(rec.Incident)
 	if rec.Tasks == 0 {
 		rec.Tasks = len(tasks)
@@ -233,6 +280,13 @@ func (h *Handler) apply(ctx context.Context, rec Record) (Result, error) {
 	}
 	h.Log.InfoContext(ctx, "planning queued", "incidentId", id, "notices", len(rec.Notices), "tasks", len(tasks))
 	return Result{IncidentID: id, Outcome: Planned, Tasks: len(tasks)}, nil
+}
+
+func (h *Handler) audit(ctx context.Context, id string, at time.Time, actor string, k audit.Kind, detail map[string]string) error {
+	if err := h.Audit.Append(ctx, audit.Entry{IncidentID: id, At: at, Actor: actor, Kind: k, Detail: detail}); err != nil {
+		return fmt.Errorf("audit %s of %s: %w", k, id, err)
+	}
+	return nil
 }
 
 func truncate(s string, n int) string {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"breachnotify/shared/audience"
+	"breachnotify/shared/audit"
 	"breachnotify/shared/incident"
 	"breachnotify/shared/notice"
 	"breachnotify/shared/plan"
@@ -153,7 +154,7 @@ func TestHandle(t *testing.T) {
 		deliveries func(t *testing.T) []delivery
 		// wantState is the stored incident's state at the end ("" means
 		// nothing stored); wantQueued whether its planning is marked queued.
-		wantState  incident.Status
+		wantState  incident.State
 		wantQueued bool
 	}{
 		{
@@ -161,7 +162,7 @@ func TestHandle(t *testing.T) {
 			deliveries: func(t *testing.T) []delivery {
 				return []delivery{{raw: event(t, nil), wantOutcome: Planned, wantTasks: exampleTasks}}
 			},
-			wantState: incident.Confirmed, wantQueued: true,
+			wantState: incident.StateConfirmed, wantQueued: true,
 		},
 		{
 			name: "same event again is a duplicate",
@@ -172,7 +173,7 @@ func TestHandle(t *testing.T) {
 					{raw: raw, before: func(e *env) { e.clock.Advance(time.Minute) }, wantOutcome: Duplicate, wantReason: "planning queued"},
 				}
 			},
-			wantState: incident.Confirmed, wantQueued: true,
+			wantState: incident.StateConfirmed, wantQueued: true,
 		},
 		{
 			name: "another confirmed event for a planned incident is a duplicate",
@@ -182,14 +183,14 @@ func TestHandle(t *testing.T) {
 					{raw: event(t, func(ev, _ map[string]any) { ev["id"] = "second-event" }), wantOutcome: Duplicate},
 				}
 			},
-			wantState: incident.Confirmed, wantQueued: true,
+			wantState: incident.StateConfirmed, wantQueued: true,
 		},
 		{
 			name: "suspected event is recorded, nothing queued",
 			deliveries: func(t *testing.T) []delivery {
 				return []delivery{{raw: event(t, suspect("s1")), wantOutcome: Recorded}}
 			},
-			wantState: incident.Suspected,
+			wantState: incident.StateSuspected,
 		},
 		{
 			name: "confirmed detail-type with suspected status is recorded",
@@ -199,7 +200,7 @@ func TestHandle(t *testing.T) {
 					wantOutcome: Recorded, wantReason: `detail.status is "suspected"`,
 				}}
 			},
-			wantState: incident.Suspected,
+			wantState: incident.StateSuspected,
 		},
 		{
 			name: "suspected detail-type with confirmed status is recorded",
@@ -209,7 +210,7 @@ func TestHandle(t *testing.T) {
 					wantOutcome: Recorded, wantReason: "detail-type",
 				}}
 			},
-			wantState: incident.Suspected,
+			wantState: incident.StateSuspected,
 		},
 		{
 			name: "suspected then confirmed is planned",
@@ -219,7 +220,7 @@ func TestHandle(t *testing.T) {
 					{raw: event(t, nil), before: func(e *env) { e.clock.Advance(time.Hour) }, wantOutcome: Planned, wantTasks: exampleTasks},
 				}
 			},
-			wantState: incident.Confirmed, wantQueued: true,
+			wantState: incident.StateConfirmed, wantQueued: true,
 		},
 		{
 			name: "suspected after planned changes nothing",
@@ -229,7 +230,7 @@ func TestHandle(t *testing.T) {
 					{raw: event(t, suspect("s2")), wantOutcome: Duplicate},
 				}
 			},
-			wantState: incident.Confirmed, wantQueued: true,
+			wantState: incident.StateConfirmed, wantQueued: true,
 		},
 		{
 			name: "suspected after a confirmed but unqueued incident keeps it confirmed",
@@ -241,7 +242,7 @@ func TestHandle(t *testing.T) {
 					{raw: raw, wantOutcome: Planned, wantTasks: exampleTasks},
 				}
 			},
-			wantState: incident.Confirmed, wantQueued: true,
+			wantState: incident.StateConfirmed, wantQueued: true,
 		},
 		{
 			name: "missing title is rejected",
@@ -301,7 +302,7 @@ func TestHandle(t *testing.T) {
 					{raw: event(t, nil), wantOutcome: Planned, wantTasks: exampleTasks},
 				}
 			},
-			wantState: incident.Confirmed, wantQueued: true,
+			wantState: incident.StateConfirmed, wantQueued: true,
 		},
 		{
 			name: "queue error is retried and the redelivery queues again",
@@ -313,7 +314,7 @@ func TestHandle(t *testing.T) {
 					{raw: raw, wantOutcome: Duplicate},
 				}
 			},
-			wantState: incident.Confirmed, wantQueued: true,
+			wantState: incident.StateConfirmed, wantQueued: true,
 		},
 		{
 			name: "queue error after part was queued: the redelivery queues every task",
@@ -324,14 +325,14 @@ func TestHandle(t *testing.T) {
 					{raw: raw, wantOutcome: Planned, wantTasks: exampleTasks},
 				}
 			},
-			wantState: incident.Confirmed, wantQueued: true,
+			wantState: incident.StateConfirmed, wantQueued: true,
 		},
 		{
 			name: "queue error alone leaves the incident confirmed, not queued",
 			deliveries: func(t *testing.T) []delivery {
 				return []delivery{{raw: event(t, nil), before: func(e *env) { e.queue.fail = failOn(errUnavailable, 1) }, wantErr: errUnavailable}}
 			},
-			wantState: incident.Confirmed,
+			wantState: incident.StateConfirmed,
 		},
 		{
 			name: "mark-queued error is retried and the redelivery queues again",
@@ -343,7 +344,7 @@ func TestHandle(t *testing.T) {
 					{raw: raw, wantOutcome: Duplicate},
 				}
 			},
-			wantState: incident.Confirmed, wantQueued: true,
+			wantState: incident.StateConfirmed, wantQueued: true,
 		},
 		{
 			name: "incident read error is retried, nothing queued",
@@ -360,7 +361,7 @@ func TestHandle(t *testing.T) {
 					{raw: raw, before: func(e *env) { e.incidents.putErr = nil }, wantOutcome: Planned, wantTasks: exampleTasks},
 				}
 			},
-			wantState: incident.Confirmed, wantQueued: true,
+			wantState: incident.StateConfirmed, wantQueued: true,
 		},
 		{
 			name: "receipt error is retried; the redelivery is a duplicate",
@@ -371,7 +372,7 @@ func TestHandle(t *testing.T) {
 					{raw: raw, before: func(e *env) { e.incidents.receiptErr = nil }, wantOutcome: Duplicate},
 				}
 			},
-			wantState: incident.Confirmed, wantQueued: true,
+			wantState: incident.StateConfirmed, wantQueued: true,
 		},
 		{
 			name: "receipt error on a rejected event is retried",
@@ -445,7 +446,7 @@ func TestHandle(t *testing.T) {
 					t.Errorf("stored planQueuedAt = %v, want queued %v", rec.PlanQueuedAt, tc.wantQueued)
 				}
 				wantTasks := 0
-				if tc.wantState == incident.Confirmed {
+				if tc.wantState == incident.StateConfirmed {
 					wantTasks = exampleTasks
 				}
 				if rec.Tasks != wantTasks {
@@ -510,8 +511,8 @@ func TestHandlePlans(t *testing.T) {
 		t.Errorf("Tasks.Send called %d times, want once", e.queue.calls)
 	}
 	rec := e.incidents.records[exampleID]
-	if rec.Tasks != exampleTasks || !rec.PlanQueuedAt.Equal(t0) || rec.State != incident.Confirmed {
-		t.Errorf("stored tasks %d planQueuedAt %v state %q, want %d %v %q", rec.Tasks, rec.PlanQueuedAt, rec.State, exampleTasks, t0, incident.Confirmed)
+	if rec.Tasks != exampleTasks || !rec.PlanQueuedAt.Equal(t0) || rec.State != incident.StateConfirmed {
+		t.Errorf("stored tasks %d planQueuedAt %v state %q, want %d %v %q", rec.Tasks, rec.PlanQueuedAt, rec.State, exampleTasks, t0, incident.StateConfirmed)
 	}
 	if rec.EventID != "6a7e8feb-b491-4cf7-a9f1-bf3703467718" || rec.Source != "acme.detection" || !rec.ReceivedAt.Equal(t0) {
 		t.Errorf("stored event %q source %q receivedAt %v", rec.EventID, rec.Source, rec.ReceivedAt)
@@ -746,6 +747,43 @@ func TestSampleEvents(t *testing.T) {
 			}
 			if len(e.incidents.receipts) != 1 || e.incidents.receipts[0].Outcome != tc.wantOutcome {
 				t.Errorf("receipts = %+v", e.incidents.receipts)
+			}
+		})
+	}
+}
+
+// TestHandleAudits checks what each kind of event leaves in the audit trail:
+// who confirmed comes from the event, and a repeated event adds a receipt
+// entry but no second confirmation.
+func TestHandleAudits(t *testing.T) {
+	suspected := event(t, suspect("e-suspected"))
+	invalid := event(t, func(ev, d map[string]any) { delete(d, "title") })
+	confirmed := json.RawMessage(confirmedEvent)
+	tests := []struct {
+		name   string
+		events []json.RawMessage
+		want   []audit.Kind
+	}{
+		{"confirmed", []json.RawMessage{confirmed}, []audit.Kind{audit.EventReceived, audit.Confirmed}},
+		{"confirmed twice", []json.RawMessage{confirmed, confirmed}, []audit.Kind{audit.EventReceived, audit.Confirmed, audit.EventReceived}},
+		{"suspected, then confirmed", []json.RawMessage{suspected, confirmed}, []audit.Kind{audit.EventReceived, audit.EventReceived, audit.Confirmed}},
+		{"invalid", []json.RawMessage{invalid}, []audit.Kind{audit.EventRejected}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv()
+			for _, ev := range tc.events {
+				if _, err := e.handler.Handle(context.Background(), ev); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := e.audit.kinds(exampleID); !slices.Equal(got, tc.want) {
+				t.Errorf("audit kinds = %q, want %q", got, tc.want)
+			}
+			for _, en := range e.audit.entries {
+				if en.Kind == audit.Confirmed && en.Actor != "secops:jane" {
+					t.Errorf("confirmed by %q, want the event's confirmedBy", en.Actor)
+				}
 			}
 		})
 	}

@@ -252,3 +252,34 @@ func (e *InFlightError) Error() string {
 }
 
 func (e *InFlightError) Is(target error) bool { return target == ErrInFlight }
+
+// Progress is an incident's sending progress as the workers count it, per
+// recipient and channel: a recipient's channel is sent when any of its
+// deliveries was, failed when all failed, skipped when all were skipped.
+type Progress struct {
+	// Planned counts recipients per notice.
+	Planned map[string]int
+	// Done counts decided recipient channels per notice.
+	Done                        map[string]map[incident.Channel]map[Status]int
+	FirstNoticeAt, LastNoticeAt time.Time
+}
+
+// ChannelStatus is a recipient's status on one channel, from its
+// deliveries there; Pending while any is undecided.
+func ChannelStatus(ds []Entry) Status {
+	st := Skipped
+	for _, d := range ds {
+		switch {
+		case !d.Status.Terminal():
+			return Pending
+		case d.Status == Sent:
+			st = Sent
+		case d.Status == Failed && st == Skipped:
+			st = Failed
+		}
+	}
+	if len(ds) == 0 {
+		return Pending
+	}
+	return st
+}

@@ -184,6 +184,20 @@ func Has(template string) bool {
 	return ok
 }
 
+// Resolve returns the locale Render would use for template and locale, and
+// whether the template exists.
+func Resolve(template, locale string) (string, bool) {
+	e, ok := registry[template]
+	if !ok {
+		return "", false
+	}
+	return e.resolve(locale), true
+}
+
+// Version identifies a template's wording, as Message.Version does; "" for
+// an unknown template.
+func Version(template string) string { return registry[template].version }
+
 // Templates returns the names of all templates, sorted.
 func Templates() []string {
 	return slices.Sorted(maps.Keys(registry))

@@ -326,11 +326,25 @@ type env struct {
 	store     *memStore
 	directory *fakeDirectory
 	queue     *fakeQueue
+	released  *releaser
+}
+
+// releaser counts the Frozen calls per incident.
+type releaser struct {
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+func (r *releaser) Frozen(_ context.Context, id string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls[id]++
+	return nil
 }
 
 func newEnv(dir *fakeDirectory, batchSize int) *env {
-	e := &env{store: newMemStore(), directory: dir, queue: &fakeQueue{}}
-	e.planner = &Planner{Store: e.store, Directory: dir, Queue: e.queue, BatchSize: batchSize, Log: slog.New(slog.DiscardHandler)}
+	e := &env{store: newMemStore(), directory: dir, queue: &fakeQueue{}, released: &releaser{calls: map[string]int{}}}
+	e.planner = &Planner{Store: e.store, Directory: dir, Queue: e.queue, Releaser: e.released, BatchSize: batchSize, Log: slog.New(slog.DiscardHandler)}
 	return e
 }
 

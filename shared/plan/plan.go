@@ -93,11 +93,18 @@ type Store interface {
 	Freeze(ctx context.Context, incidentID string) error
 }
 
+// Releaser decides what follows a frozen audience: sending, or waiting
+// for approval (package lifecycle).
+type Releaser interface {
+	Frozen(ctx context.Context, incidentID string) error
+}
+
 // Planner runs planning tasks.
 type Planner struct {
 	Store     Store
 	Directory audience.Directory
 	Queue     dispatch.Queue
+	Releaser  Releaser
 	BatchSize int
 	Log       *slog.Logger
 }
@@ -130,6 +137,9 @@ func (p *Planner) Run(ctx context.Context, t Task) (Progress, error) {
 	if ready {
 		if err := p.Store.Freeze(ctx, t.IncidentID); err != nil {
 			return prog, fmt.Errorf("task %s/%s: freeze audience: %w", t.IncidentID, t.ID(), err)
+		}
+		if err := p.Releaser.Frozen(ctx, t.IncidentID); err != nil {
+			return prog, fmt.Errorf("task %s/%s: after freezing: %w", t.IncidentID, t.ID(), err)
 		}
 	}
 	return prog, nil

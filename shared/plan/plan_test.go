@@ -885,4 +885,7 @@ func TestRunRetriesFreeze(t *testing.T) {
 	if _, frozen := e.store.frozen[incID]; !frozen {
 		t.Error("the redelivered last task did not freeze the audience")
 	}
+	if n := e.released.calls[incID]; n != 1 {
+		t.Errorf("lifecycle told of the frozen audience %d times, want once, after the freeze that succeeded", n)
+	}
 }

@@ -1,0 +1,127 @@
+package local
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"breachnotify/shared/admin"
+	"breachnotify/shared/incident"
+	"breachnotify/shared/watch"
+)
+
+// Every admin sample event runs against the main stack, in an order that
+// makes each meaningful: confirm the suspected incident, look at the
+// demo incident, send to it by hand, and finally cancel it. (This file
+// sorts after e2e_test.go, whose tests need those incidents as they were.)
+func TestAdminSampleEvents(t *testing.T) {
+	s := needStack(t)
+	ctx := context.Background()
+	trigger(t, s, "incident-confirmed.json")
+	trigger(t, s, "incident-suspected.json")
+	invoke := func(t *testing.T, name string) (admin.Response, error) {
+		t.Helper()
+		out, err := s.Invoke(ctx, "AdminFunction", readEvent(t, name))
+		if err != nil {
+			return admin.Response{}, err
+		}
+		var resp admin.Response
+		if err := json.Unmarshal(out, &resp); err != nil {
+			t.Fatal(err)
+		}
+		return resp, nil
+	}
+	tests := []struct {
+		event string
+		check func(t *testing.T, r admin.Response, err error)
+	}{
+		{"admin-confirm.json", func(t *testing.T, r admin.Response, err error) {
+			if err != nil || r.State != incident.StateConfirmed {
+				t.Fatalf("confirm: %+v %v", r, err)
+			}
+			if err := s.Drain(ctx, time.Minute); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"admin-status.json", func(t *testing.T, r admin.Response, err error) {
+			if err != nil || r.Status == nil || r.Status.Total.Planned == 0 || len(r.Status.Deadlines) != 2 {
+				t.Errorf("status: %+v %v", r.Status, err)
+			}
+		}},
+		{"admin-preview.json", func(t *testing.T, r admin.Response, err error) {
+			if err != nil || r.Preview == nil || len(r.Preview.Samples) == 0 {
+				t.Errorf("preview: %+v %v", r.Preview, err)
+			}
+		}},
+		{"admin-verify.json", func(t *testing.T, r admin.Response, err error) {
+			if err != nil || r.Verify == nil || !r.Verify.OK || r.Verify.Entries == 0 {
+				t.Errorf("verify: %+v %v", r.Verify, err)
+			}
+		}},
+		{"admin-export.json", func(t *testing.T, r admin.Response, err error) {
+			if err != nil || r.Export == nil || r.Export.Outcomes == 0 {
+				t.Errorf("export: %+v %v", r.Export, err)
+			}
+		}},
+		{"admin-authority-notified.json", func(t *testing.T, r admin.Response, err error) {
+			if err != nil {
+				t.Error(err)
+			}
+		}},
+		{"admin-resume.json", func(t *testing.T, r admin.Response, err error) {
+			if err != nil || r.Resumed["email"] != 0 {
+				t.Errorf("resume with nothing parked: %+v %v", r, err)
+			}
+		}},
+		{"admin-send.json", func(t *testing.T, r admin.Response, err error) {
+			if err != nil || len(r.AlreadyNotified) != 1 {
+				t.Errorf("send: %+v %v", r, err)
+			}
+		}},
+		{"admin-resend-failed.json", func(t *testing.T, r admin.Response, err error) {
+			if err != nil || r.Requeued != 0 {
+				t.Errorf("resend-failed with nothing failed: %+v %v", r, err)
+			}
+		}},
+		{"admin-approve.json", func(t *testing.T, r admin.Response, err error) {
+			if err == nil || !strings.Contains(err.Error(), "cannot approve a sending incident") {
+				t.Errorf("approve of a sending incident: %v, want refused", err)
+			}
+		}},
+		{"admin-cancel.json", func(t *testing.T, r admin.Response, err error) {
+			if err != nil || r.State != incident.StateCancelled {
+				t.Errorf("cancel: %+v %v", r, err)
+			}
+		}},
+	}
+	names, err := filepath.Glob(filepath.Join(root, "events", "admin-*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(names) != len(tests) {
+		t.Errorf("%d admin samples, %d tested", len(names), len(tests))
+	}
+	for _, tc := range tests {
+		t.Run(tc.event, func(t *testing.T) {
+			r, err := invoke(t, tc.event)
+			tc.check(t, r, err)
+		})
+	}
+	if err := s.Drain(ctx, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("deadline-watch-schedule.json", func(t *testing.T) {
+		out, err := s.Invoke(ctx, "DeadlineWatchFunction", readEvent(t, "deadline-watch-schedule.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r watch.Report
+		if err := json.Unmarshal(out, &r); err != nil || r.Watched == 0 {
+			t.Errorf("watch report %s (%v)", out, err)
+		}
+	})
+}

@@ -1,0 +1,405 @@
+package admin
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+
+	"breachnotify/shared/audience"
+	"breachnotify/shared/audit"
+	"breachnotify/shared/dispatch"
+	"breachnotify/shared/evidence"
+	"breachnotify/shared/incident"
+	"breachnotify/shared/intake"
+	"breachnotify/shared/ledger"
+	"breachnotify/shared/notice"
+	"breachnotify/shared/status"
+)
+
+// Status is an incident's progress (package status).
+type Status = status.Status
+
+func (h *Handler) rates(ctx context.Context) (map[incident.Channel]float64, error) {
+	if h.Rates == nil {
+		return nil, nil
+	}
+	return h.Rates(ctx)
+}
+
+func (h *Handler) status(ctx context.Context, id string) (Status, error) {
+	rec, err := h.get(ctx, id)
+	if err != nil {
+		return Status{}, err
+	}
+	p, err := h.Progress.Read(ctx, id)
+	if err != nil {
+		return Status{}, err
+	}
+	rates, err := h.rates(ctx)
+	if err != nil {
+		return Status{}, err
+	}
+	return status.Compute(rec, p, rates, h.Policy, h.Now()), nil
+}
+
+// Preview is what an incident would send, before anyone approves it.
+type Preview struct {
+	// Counts are recipients per notice, channel and locale, from the
+	// batches held for approval or the notices' explicit user ids; for a
+	// cohort not planned yet, only the frozen totals are known.
+	Counts []PreviewCount `json:"counts"`
+	// Members is how many notice × user pairs the counts cover.
+	Members int `json:"members"`
+	// Samples are each notice rendered in each locale it will use, for a
+	// placeholder recipient: rendered, not sent.
+	Samples    []Sample `json:"samples"`
+	ETASeconds *float64 `json:"etaSeconds,omitempty"`
+	Note       string   `json:"note,omitempty"`
+}
+
+// PreviewCount is one notice × channel × locale.
+type PreviewCount struct {
+	NoticeID string           `json:"noticeId"`
+	Channel  incident.Channel `json:"channel"`
+	Locale   string           `json:"locale"`
+	Count    int              `json:"count"`
+}
+
+// Sample is a notice rendered in one locale.
+type Sample struct {
+	NoticeID  string `json:"noticeId"`
+	Locale    string `json:"locale"`
+	Version   string `json:"version"`
+	Subject   string `json:"subject"`
+	Text      string `json:"text"`
+	PushTitle string `json:"pushTitle"`
+	PushBody  string `json:"pushBody"`
+}
+
+// previewMembers caps how many members preview reads users for: beyond it
+// the counts are a sample, and say so.
+const previewMembers = 10000
+
+func (h *Handler) preview(ctx context.Context, r Request, resp *Response) error {
+	rec, err := h.get(ctx, r.IncidentID)
+	if err != nil {
+		return err
+	}
+	held, err := h.Held.Held(ctx, r.IncidentID)
+	if err != nil {
+		return err
+	}
+	members := map[string][]audience.Member{}
+	for _, b := range held {
+		members[b.Batch.NoticeID] = append(members[b.Batch.NoticeID], b.Batch.Members...)
+	}
+	p := &Preview{}
+	if len(held) == 0 {
+		for i, n := range rec.Notices {
+			for _, id := range n.Audience.UserIDs {
+				members[incident.NoticeID(i, n.Template)] = append(members[incident.NoticeID(i, n.Template)], audience.Member{UserID: id, AllDevices: true})
+			}
+			if n.Audience.HasCohort() {
+				p.Note = "cohorts are counted once planned; locales are known for held batches only"
+			}
+		}
+	}
+	total := 0
+	for _, ms := range members {
+		total += len(ms)
+	}
+	if total > previewMembers {
+		p.Note = fmt.Sprintf("locales counted over the first %d of %d members", previewMembers, total)
+	}
+	locales := map[string]map[string]bool{}
+	for i, n := range rec.Notices {
+		id := incident.NoticeID(i, n.Template)
+		ms := members[id]
+		locales[id] = map[string]bool{}
+		counts := map[incident.Channel]map[string]int{}
+		for start := 0; start < len(ms) && start < previewMembers; start += 100 {
+			chunk := ms[start:min(start+100, len(ms), previewMembers)]
+			ids := make([]string, len(chunk))
+			for j, m := range chunk {
+				ids[j] = m.UserID
+			}
+			users, err := h.Users.Get(ctx, ids)
+			if err != nil {
+				return err
+			}
+			for _, m := range chunk {
+				u, ok := users[m.UserID]
+				if !ok {
+					continue
+				}
+				loc, _ := notice.Resolve(n.Template, u.Locale)
+				locales[id][loc] = true
+				for _, ch := range n.Channels {
+					if (ch == incident.Email && u.Email == "") || (ch == incident.Push && len(u.Devices) == 0) {
+						continue
+					}
+					if counts[ch] == nil {
+						counts[ch] = map[string]int{}
+					}
+					counts[ch][loc]++
+				}
+			}
+		}
+		p.Members += len(ms)
+		for _, ch := range n.Channels {
+			for _, loc := range slices.Sorted(maps.Keys(counts[ch])) {
+				p.Counts = append(p.Counts, PreviewCount{NoticeID: id, Channel: ch, Locale: loc, Count: counts[ch][loc]})
+			}
+		}
+		if len(locales[id]) == 0 {
+			locales[id]["en"] = true
+		}
+		for _, loc := range slices.Sorted(maps.Keys(locales[id])) {
+			msg, err := notice.Render(n.Template, loc, notice.Data{Name: "Alex Example", IncidentID: rec.ID, Title: rec.Title, FixedVersion: n.FixedVersion})
+			if err != nil {
+				return err
+			}
+			p.Samples = append(p.Samples, Sample{NoticeID: id, Locale: msg.Locale, Version: msg.Version, Subject: msg.Email.Subject,
+				Text: msg.Email.Text, PushTitle: msg.Push.Title, PushBody: msg.Push.Body})
+		}
+	}
+	if st, err := h.status(ctx, r.IncidentID); err == nil {
+		p.ETASeconds = st.ETASeconds
+	}
+	resp.Preview = p
+	return nil
+}
+
+// maxManual bounds a manual send, as an event's explicit audience is.
+const maxManual = incident.MaxUserIDs
+
+// send is a manual send of a notice to explicit users, through the same
+// ledger as everything else: a user whose record for the notice is done is
+// not queued again.
+func (h *Handler) send(ctx context.Context, r Request, resp *Response) error {
+	n := incident.Notice{Template: r.Template, Channels: channelsOf(r), FixedVersion: r.FixedVersion,
+		Audience: incident.Audience{UserIDs: r.UserIDs}}
+	rec, found, err := h.Incidents.Get(ctx, r.IncidentID)
+	if err != nil {
+		return err
+	}
+	now := h.Now()
+	if !found {
+		rec = intake.Record{Incident: incident.Incident{ID: r.IncidentID, Status: incident.Confirmed, Title: r.Title,
+			DetectedAt: now, ConfirmedAt: now, ConfirmedBy: r.Actor, Notices: []incident.Notice{n}},
+			State: incident.StateSending, Source: "admin", ReceivedAt: now, SendingAt: now}
+	}
+	// The same rules as an event's, on the incident as it will be.
+	check := rec.Incident
+	check.Notices = append(slices.Clone(check.Notices), n)
+	if found {
+		check.Notices = []incident.Notice{n}
+	}
+	if err := check.Validate(h.KnownTemplate); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadRequest, err)
+	}
+	if len(r.UserIDs) > maxManual {
+		return fmt.Errorf("%w: %d user ids, more than %d", ErrBadRequest, len(r.UserIDs), maxManual)
+	}
+	if found && rec.State != incident.StateSending {
+		return &incident.TransitionError{From: rec.State, Action: "send",
+			Reason: "a manual send joins an incident that is sending; " + sendAdvice(rec.State)}
+	}
+	noticeID := ""
+	for i, existing := range rec.Notices {
+		if existing.Template == r.Template {
+			noticeID = incident.NoticeID(i, existing.Template)
+			break
+		}
+	}
+	if !found {
+		if err := h.audit(ctx, r, audit.Confirmed, map[string]string{"via": "manual-send"}); err != nil {
+			return err
+		}
+		if err := h.Incidents.Create(ctx, rec); err != nil {
+			return err
+		}
+		noticeID = incident.NoticeID(0, r.Template)
+	} else if noticeID == "" {
+		noticeID = incident.NoticeID(len(rec.Notices), r.Template)
+		if err := h.Incidents.AddNotice(ctx, rec.ID, n); err != nil {
+			return err
+		}
+	}
+	ids := slices.Compact(slices.Sorted(slices.Values(r.UserIDs)))
+	rs := make([]ledger.Recipient, len(ids))
+	for i, id := range ids {
+		rs[i] = ledger.Recipient{IncidentID: rec.ID, NoticeID: noticeID, UserID: id}
+	}
+	records, err := h.Ledger.Get(ctx, rs)
+	if err != nil {
+		return err
+	}
+	var members []audience.Member
+	fresh := 0
+	for _, rc := range rs {
+		rec, ok := records[rc]
+		switch {
+		case ok && rec.State == ledger.Done:
+			resp.AlreadyNotified = append(resp.AlreadyNotified, rc.UserID)
+			continue
+		case !ok:
+			fresh++
+		}
+		members = append(members, audience.Member{UserID: rc.UserID, AllDevices: true})
+	}
+	detail := map[string]string{"notice": noticeID, "template": r.Template, "users": strconv.Itoa(len(ids)),
+		"queued": strconv.Itoa(len(members)), "alreadyNotified": strconv.Itoa(len(resp.AlreadyNotified))}
+	if len(ids) <= 50 {
+		detail["userIds"] = strings.Join(ids, ",")
+	}
+	if err := h.audit(ctx, r, audit.ManualSend, detail); err != nil {
+		return err
+	}
+	if err := h.Progress.Plan(ctx, rec.ID, map[string]int{noticeID: fresh}, true); err != nil {
+		return err
+	}
+	b := dispatch.Batch{IncidentID: rec.ID, Title: rec.Title, NoticeID: noticeID, Template: r.Template,
+		Channels: n.Channels, FixedVersion: r.FixedVersion}
+	resp.Requeued, err = h.queue(ctx, b, members)
+	resp.Message = fmt.Sprintf("%d queued, %d already notified", len(members), len(resp.AlreadyNotified))
+	return err
+}
+
+func sendAdvice(s incident.State) string {
+	switch s {
+	case incident.StateSuspected:
+		return "confirm it first"
+	case incident.StateConfirmed:
+		return "its audience is being planned; try again in a moment"
+	case incident.StateAwaitingApproval:
+		return "approve it first"
+	}
+	return "use a new incident id for a follow-up"
+}
+
+// queue sends members in batches of the configured size.
+func (h *Handler) queue(ctx context.Context, b dispatch.Batch, members []audience.Member) (int, error) {
+	size := max(h.BatchSize, 1)
+	n := 0
+	for start := 0; start < len(members); start += size {
+		b.Members = members[start:min(start+size, len(members))]
+		if err := dispatch.Requeue(ctx, h.Queue, b); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// resendFailed queues again the recipients whose last state is a
+// retryable failure: an open record (pending deliveries, not paused: a
+// resume handles those) whose batch gave up, for example after reaching
+// the dead-letter queue. Permanent failures are never retried.
+func (h *Handler) resendFailed(ctx context.Context, r Request, resp *Response) error {
+	rec, err := h.get(ctx, r.IncidentID)
+	if err != nil {
+		return err
+	}
+	if !rec.State.Sends() {
+		return &incident.TransitionError{From: rec.State, Action: "resend-failed", Reason: "only a sending incident sends"}
+	}
+	records, err := h.Ledger.Records(ctx, r.IncidentID)
+	if err != nil {
+		return err
+	}
+	type key struct {
+		notice, template string
+		ch               incident.Channel
+	}
+	groups := map[key][]audience.Member{}
+	count := 0
+	for _, rc := range records {
+		if rc.State != ledger.Open {
+			continue
+		}
+		var devices []string
+		email := false
+		for _, d := range rc.Deliveries {
+			if d.Status != ledger.Pending || d.Reason == ledger.Paused {
+				continue
+			}
+			if d.Channel == incident.Email {
+				email = true
+			} else if d.DeviceID != ledger.NoDeviceID {
+				devices = append(devices, d.DeviceID)
+			}
+		}
+		if email {
+			k := key{rc.NoticeID, rc.Template, incident.Email}
+			groups[k] = append(groups[k], audience.Member{UserID: rc.UserID, AllDevices: true})
+		}
+		if len(devices) > 0 {
+			k := key{rc.NoticeID, rc.Template, incident.Push}
+			groups[k] = append(groups[k], audience.Member{UserID: rc.UserID, DeviceIDs: devices})
+		}
+		if email || len(devices) > 0 {
+			count++
+		}
+	}
+	fixed := map[string]string{}
+	for i, n := range rec.Notices {
+		fixed[incident.NoticeID(i, n.Template)] = n.FixedVersion
+	}
+	for _, k := range slices.SortedFunc(maps.Keys(groups), func(a, b key) int {
+		return strings.Compare(a.notice+string(a.ch), b.notice+string(b.ch))
+	}) {
+		b := dispatch.Batch{IncidentID: rec.ID, Title: rec.Title, NoticeID: k.notice, Template: k.template,
+			Channels: []incident.Channel{k.ch}, FixedVersion: fixed[k.notice]}
+		n, err := h.queue(ctx, b, groups[k])
+		resp.Requeued += n
+		if err != nil {
+			return err
+		}
+	}
+	resp.Message = fmt.Sprintf("%d recipients with retryable failures queued again", count)
+	return h.audit(ctx, r, audit.ResendFailed, map[string]string{"recipients": strconv.Itoa(count), "batches": strconv.Itoa(resp.Requeued)})
+}
+
+func (h *Handler) export(ctx context.Context, r Request, resp *Response) error {
+	rec, err := h.get(ctx, r.IncidentID)
+	if err != nil {
+		return err
+	}
+	// Audited first, so the export contains its own entry.
+	now := h.Now()
+	if err := h.audit(ctx, r, audit.Exported, map[string]string{"formats": "json,csv"}); err != nil {
+		return err
+	}
+	records, err := h.Ledger.Records(ctx, r.IncidentID)
+	if err != nil {
+		return err
+	}
+	entries, head, err := h.trail(ctx, r.IncidentID)
+	if err != nil {
+		return err
+	}
+	ex := evidence.Build(evidence.Inputs{Incident: rec, Records: records, AuditEntries: entries, AuditHead: head,
+		Actor: r.Actor, Now: now, TemplateVersion: h.TemplateVersion})
+	var js, csv bytes.Buffer
+	if err := ex.WriteJSON(&js); err != nil {
+		return err
+	}
+	if err := ex.WriteCSV(&csv); err != nil {
+		return err
+	}
+	prefix := fmt.Sprintf("exports/%s/%s", r.IncidentID, now.UTC().Format("20060102T150405Z"))
+	links := &ExportLinks{Outcomes: len(ex.Outcomes)}
+	if links.JSONURL, err = h.Exports.Put(ctx, prefix+".json", "application/json", js.Bytes()); err != nil {
+		return err
+	}
+	if links.CSVURL, err = h.Exports.Put(ctx, prefix+".csv", "text/csv", csv.Bytes()); err != nil {
+		return err
+	}
+	resp.Export = links
+	return nil
+}

@@ -1,0 +1,237 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"testing"
+	"time"
+
+	"breachnotify/shared/audit"
+	"breachnotify/shared/dispatch"
+	"breachnotify/shared/incident"
+	"breachnotify/shared/intake"
+	"breachnotify/shared/plan"
+)
+
+var t0 = time.Date(2014, 5, 27, 10, 0, 0, 0, time.UTC)
+
+type memStore struct{ recs map[string]intake.Record }
+
+func (s *memStore) Get(_ context.Context, id string) (intake.Record, bool, error) {
+	r, ok := s.recs[id]
+	return r, ok, nil
+}
+
+func (s *memStore) Transition(_ context.Context, id string, from, to incident.State, c Change) error {
+	r := s.recs[id]
+	if r.State != from {
+		return ErrStateChanged
+	}
+	r.State = to
+	switch to {
+	case incident.StateConfirmed:
+		r.ConfirmedBy = c.Actor
+	case incident.StateCancelled:
+		r.CancelledBy, r.CancelReason = c.Actor, c.Reason
+	case incident.StateSending:
+		r.ApprovedBy = c.Actor
+	}
+	s.recs[id] = r
+	return nil
+}
+
+type memHeld struct{ batches map[string]dispatch.Batch }
+
+func (h *memHeld) Held(context.Context, string) ([]dispatch.Parked, error) {
+	var out []dispatch.Parked
+	for id, b := range h.batches {
+		out = append(out, dispatch.Parked{ID: id, Batch: b})
+	}
+	return out, nil
+}
+
+func (h *memHeld) Unhold(_ context.Context, _, id string) error {
+	delete(h.batches, id)
+	return nil
+}
+
+type memQueue struct{ sent int }
+
+func (q *memQueue) Send(_ context.Context, bodies [][]byte) error { q.sent += len(bodies); return nil }
+
+type memAudit struct{ entries []audit.Entry }
+
+func (a *memAudit) Append(_ context.Context, e audit.Entry) error {
+	a.entries = append(a.entries, e)
+	return nil
+}
+
+func (a *memAudit) kinds() []audit.Kind {
+	var out []audit.Kind
+	for _, e := range a.entries {
+		out = append(out, e.Kind)
+	}
+	return out
+}
+
+type memPlanner struct{ planned []string }
+
+func (p *memPlanner) Plan(_ context.Context, rec intake.Record) (intake.Result, error) {
+	p.planned = append(p.planned, rec.ID)
+	return intake.Result{IncidentID: rec.ID, Outcome: intake.Planned}, nil
+}
+
+type memProgress struct{ planned map[string]int }
+
+func (p *memProgress) Plan(_ context.Context, _ string, planned map[string]int, _ bool) error {
+	p.planned = planned
+	return nil
+}
+
+type env struct {
+	l       *Lifecycle
+	store   *memStore
+	held    *memHeld
+	queue   *memQueue
+	audit   *memAudit
+	planner *memPlanner
+}
+
+func newEnv(rec intake.Record) *env {
+	e := &env{
+		store: &memStore{recs: map[string]intake.Record{rec.ID: rec}},
+		held: &memHeld{batches: map[string]dispatch.Batch{
+			"held#1": {IncidentID: rec.ID, NoticeID: "n0-update-app"}, "held#2": {IncidentID: rec.ID, NoticeID: "n0-update-app"},
+		}},
+		queue: &memQueue{}, audit: &memAudit{}, planner: &memPlanner{},
+	}
+	e.l = &Lifecycle{Store: e.store, Held: e.held, Queue: e.queue, Audit: e.audit, Planner: e.planner, Progress: &memProgress{},
+		AutoSendLimit: 1000, Now: func() time.Time { return t0 }, Log: slog.New(slog.DiscardHandler)}
+	return e
+}
+
+func frozen(members int, automated bool) intake.Record {
+	return intake.Record{
+		Incident: incident.Incident{ID: "INC-1", Status: incident.Confirmed, ConfirmedBy: "alice"},
+		State:    incident.StateConfirmed, Automated: automated,
+		Audience: &plan.Audience{Members: members, Hash: "h", Notices: []plan.NoticeTotals{{NoticeID: "n0-update-app", Members: members}}},
+	}
+}
+
+func TestFrozenSendsOrWaitsForApproval(t *testing.T) {
+	tests := []struct {
+		name      string
+		rec       intake.Record
+		wantState incident.State
+		wantKinds []audit.Kind
+		wantQueue int
+	}{
+		{"automated, at the limit", frozen(1000, true), incident.StateSending, []audit.Kind{audit.AudienceFrozen}, 2},
+		{"automated, above the limit", frozen(1001, true), incident.StateAwaitingApproval, []audit.Kind{audit.AudienceFrozen, audit.ApprovalRequested}, 0},
+		{"manual, above the limit", frozen(5000, false), incident.StateSending, []audit.Kind{audit.AudienceFrozen}, 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(tc.rec)
+			if err := e.l.Frozen(context.Background(), "INC-1"); err != nil {
+				t.Fatal(err)
+			}
+			if got := e.store.recs["INC-1"].State; got != tc.wantState {
+				t.Errorf("state %s, want %s", got, tc.wantState)
+			}
+			if !slices.Equal(e.audit.kinds(), tc.wantKinds) || e.queue.sent != tc.wantQueue {
+				t.Errorf("audit %q, %d released; want %q and %d", e.audit.kinds(), e.queue.sent, tc.wantKinds, tc.wantQueue)
+			}
+			// Called again (a redelivered planning task): nothing new.
+			if err := e.l.Frozen(context.Background(), "INC-1"); err != nil {
+				t.Fatal(err)
+			}
+			if len(e.audit.entries) != len(tc.wantKinds) {
+				t.Errorf("second call audited again: %q", e.audit.kinds())
+			}
+		})
+	}
+}
+
+func TestApproveNeedsASecondAdmin(t *testing.T) {
+	rec := frozen(5000, true)
+	rec.State = incident.StateAwaitingApproval
+	e := newEnv(rec)
+	if _, err := e.l.Approve(context.Background(), "INC-1", "Alice "); !errors.Is(err, incident.ErrIllegalTransition) {
+		t.Fatalf("the confirmer approved: %v", err)
+	}
+	if len(e.audit.entries) != 0 || e.queue.sent != 0 {
+		t.Fatalf("a refused approval audited %q and released %d", e.audit.kinds(), e.queue.sent)
+	}
+	n, err := e.l.Approve(context.Background(), "INC-1", "bob")
+	if err != nil || n != 2 {
+		t.Fatalf("bob's approval: released %d, %v", n, err)
+	}
+	if r := e.store.recs["INC-1"]; r.State != incident.StateSending || r.ApprovedBy != "bob" {
+		t.Errorf("record %s approved by %q", r.State, r.ApprovedBy)
+	}
+	if e.audit.entries[0].Kind != audit.Approved || e.audit.entries[0].Actor != "bob" {
+		t.Errorf("audit %+v", e.audit.entries)
+	}
+}
+
+func TestCancel(t *testing.T) {
+	tests := []struct {
+		from    incident.State
+		wantErr error
+	}{
+		{incident.StateSending, nil},
+		{incident.StateAwaitingApproval, nil},
+		{incident.StateSuspected, nil},
+		{incident.StateCompleted, incident.ErrIllegalTransition},
+		{incident.StateCancelled, incident.ErrIllegalTransition},
+	}
+	for _, tc := range tests {
+		t.Run(string(tc.from), func(t *testing.T) {
+			rec := frozen(10, true)
+			rec.State = tc.from
+			e := newEnv(rec)
+			n, err := e.l.Cancel(context.Background(), "INC-1", "carol", "false positive")
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tc.wantErr)
+			}
+			if err != nil {
+				return
+			}
+			r := e.store.recs["INC-1"]
+			if r.State != incident.StateCancelled || r.CancelledBy != "carol" || r.CancelReason != "false positive" || n != 2 {
+				t.Errorf("record %+v, released %d: want cancelled by carol and the held batches drained", r, n)
+			}
+		})
+	}
+}
+
+func TestConfirmASuspectedIncident(t *testing.T) {
+	known := func(string) bool { return true }
+	rec := intake.Record{Incident: incident.Incident{ID: "INC-1", Status: incident.Suspected, Title: "t", DetectedAt: t0.Add(-time.Hour),
+		Notices: []incident.Notice{{Template: "account-accessed", Channels: []incident.Channel{incident.Email}, Audience: incident.Audience{UserIDs: []string{"u-1"}}}}},
+		State: incident.StateSuspected, Automated: true}
+	e := newEnv(rec)
+	got, err := e.l.Confirm(context.Background(), "INC-1", "dave", known)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ConfirmedBy != "dave" || !got.ConfirmedAt.Equal(t0) || !slices.Equal(e.planner.planned, []string{"INC-1"}) {
+		t.Errorf("confirmed by %q at %s, planned %v", got.ConfirmedBy, got.ConfirmedAt, e.planner.planned)
+	}
+	if _, err := e.l.Confirm(context.Background(), "INC-1", "dave", known); !errors.Is(err, incident.ErrIllegalTransition) {
+		t.Errorf("second confirm: %v", err)
+	}
+
+	noNotices := rec
+	noNotices.Notices = nil
+	e = newEnv(noNotices)
+	if _, err := e.l.Confirm(context.Background(), "INC-1", "dave", known); !errors.Is(err, incident.ErrInvalid) {
+		t.Errorf("confirm without notices: %v, want invalid", err)
+	}
+	if len(e.audit.entries) != 0 || len(e.planner.planned) != 0 {
+		t.Error("a refused confirmation was audited or planned")
+	}
+}

@@ -1,0 +1,185 @@
+// Package watch is the scheduled deadline watch: for every incident still
+// on its way (confirmed, awaiting approval, sending) it computes progress
+// against the regulatory deadlines at the current send rates, raises an
+// alarm when a deadline is missed or will be, marks finished incidents
+// completed, and moves on an incident whose planner stopped after freezing
+// its audience.
+package watch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"breachnotify/shared/audit"
+	"breachnotify/shared/deadline"
+	"breachnotify/shared/incident"
+	"breachnotify/shared/intake"
+	"breachnotify/shared/ledger"
+	"breachnotify/shared/status"
+)
+
+// Incidents lists and reads incidents.
+type Incidents interface {
+	ListByState(ctx context.Context, states ...incident.State) ([]string, error)
+	Get(ctx context.Context, id string) (intake.Record, bool, error)
+}
+
+// Progress reads sending progress.
+type Progress interface {
+	Read(ctx context.Context, incidentID string) (ledger.Progress, error)
+}
+
+// Lifecycle moves incidents on (package lifecycle).
+type Lifecycle interface {
+	Frozen(ctx context.Context, incidentID string) error
+	Complete(ctx context.Context, rec intake.Record, detail map[string]string) error
+}
+
+// Alarm is one deadline in trouble.
+type Alarm struct {
+	IncidentID string         `json:"incidentId"`
+	Title      string         `json:"title"`
+	Rule       string         `json:"rule"`
+	State      deadline.State `json:"state"`
+	DueAt      time.Time      `json:"dueAt"`
+	ETA        time.Time      `json:"eta,omitzero"`
+	Pending    int            `json:"pending"`
+}
+
+// Alarms raises alarms; Raise returns false when this alarm (incident, rule,
+// state) was raised before, so an alarm is sent once per state it reaches.
+type Alarms interface {
+	Raise(ctx context.Context, a Alarm) (bool, error)
+}
+
+// Watch is one run's dependencies.
+type Watch struct {
+	Incidents Incidents
+	Progress  Progress
+	Lifecycle Lifecycle
+	Alarms    Alarms
+	Audit     intake.Auditor
+	Rates     func(ctx context.Context) (map[incident.Channel]float64, error)
+	Policy    deadline.Policy
+	// Metrics receives CloudWatch embedded-metric-format lines.
+	Metrics io.Writer
+	Now     func() time.Time
+	Log     *slog.Logger
+}
+
+// Report is what a run did.
+type Report struct {
+	Watched   int     `json:"watched"`
+	Alarms    []Alarm `json:"alarms,omitempty"`
+	Completed int     `json:"completed"`
+	Released  int     `json:"released"`
+}
+
+// Run checks every incident on its way. A failure with one incident does
+// not stop the others; the errors are returned together.
+func (w *Watch) Run(ctx context.Context) (Report, error) {
+	var r Report
+	ids, err := w.Incidents.ListByState(ctx, incident.StateConfirmed, incident.StateAwaitingApproval, incident.StateSending)
+	if err != nil {
+		return r, err
+	}
+	rates, err := w.Rates(ctx)
+	if err != nil {
+		return r, err
+	}
+	var errs []error
+	alarms := 0
+	for _, id := range ids {
+		n, err := w.one(ctx, id, rates, &r)
+		alarms += n
+		if err != nil {
+			errs = append(errs, fmt.Errorf("incident %s: %w", id, err))
+		}
+	}
+	r.Watched = len(ids)
+	w.metric(map[string]any{"DeadlineAlarms": alarms, "IncidentsWatched": len(ids)})
+	return r, errors.Join(errs...)
+}
+
+// one checks one incident and returns how many of its deadlines alarm.
+func (w *Watch) one(ctx context.Context, id string, rates map[incident.Channel]float64, r *Report) (int, error) {
+	rec, found, err := w.Incidents.Get(ctx, id)
+	if err != nil || !found {
+		return 0, err
+	}
+	if rec.State == incident.StateConfirmed && rec.Audience != nil {
+		if err := w.Lifecycle.Frozen(ctx, id); err != nil {
+			return 0, err
+		}
+		r.Released++
+	}
+	p, err := w.Progress.Read(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	now := w.Now()
+	st := status.Compute(rec, p, rates, w.Policy, now)
+	pending := st.Total.Planned - st.Total.Done
+	if rec.State == incident.StateSending && st.Total.Planned > 0 && pending == 0 {
+		if err := w.Lifecycle.Complete(ctx, rec, map[string]string{"recipientChannels": fmt.Sprint(st.Total.Done)}); err != nil {
+			return 0, err
+		}
+		r.Completed++
+	}
+	n := 0
+	for _, d := range st.Deadlines {
+		if !d.Alarm {
+			continue
+		}
+		n++
+		a := Alarm{IncidentID: id, Title: rec.Title, Rule: d.Rule, State: d.State, DueAt: d.DueAt, ETA: d.ETA, Pending: pending}
+		raised, err := w.Alarms.Raise(ctx, a)
+		if err != nil {
+			return n, err
+		}
+		if !raised {
+			continue
+		}
+		r.Alarms = append(r.Alarms, a)
+		w.Log.WarnContext(ctx, "deadline alarm", "incidentId", id, "rule", d.Rule, "state", string(d.State), "dueAt", d.DueAt)
+		if err := w.Audit.Append(ctx, audit.Entry{IncidentID: id, At: now, Actor: "system:deadline-watch", Kind: audit.DeadlineAlarm,
+			Detail: map[string]string{"rule": d.Rule, "state": string(d.State), "dueAt": d.DueAt.UTC().Format(time.RFC3339), "pending": fmt.Sprint(pending)}}); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// metric writes one line in CloudWatch's embedded metric format: Lambda
+// ships it with the logs and CloudWatch turns it into metrics, with no
+// PutMetricData call (or permission) from the function.
+func (w *Watch) metric(values map[string]any) {
+	if w.Metrics == nil {
+		return
+	}
+	var defs []map[string]string
+	doc := map[string]any{}
+	for k, v := range values {
+		defs = append(defs, map[string]string{"Name": k, "Unit": "Count"})
+		doc[k] = v
+	}
+	doc["_aws"] = map[string]any{
+		"Timestamp": w.Now().UnixMilli(),
+		"CloudWatchMetrics": []map[string]any{{
+			"Namespace": Namespace, "Dimensions": [][]string{{}}, "Metrics": defs,
+		}},
+	}
+	line, err := json.Marshal(doc)
+	if err != nil {
+		return
+	}
+	fmt.Fprintln(w.Metrics, string(line))
+}
+
+// Namespace is the CloudWatch namespace of the watch's metrics.
+const Namespace = "BreachNotify"

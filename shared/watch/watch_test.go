@@ -1,0 +1,154 @@
+package watch
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"slices"
+	"testing"
+	"time"
+
+	"breachnotify/shared/audit"
+	"breachnotify/shared/deadline"
+	"breachnotify/shared/incident"
+	"breachnotify/shared/intake"
+	"breachnotify/shared/ledger"
+	"breachnotify/shared/plan"
+)
+
+var confirmedAt = time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
+
+type fakes struct {
+	recs      map[string]intake.Record
+	progress  map[string]ledger.Progress
+	raised    map[string]bool
+	completed []string
+	frozen    []string
+	audited   []audit.Entry
+}
+
+func (f *fakes) ListByState(_ context.Context, states ...incident.State) ([]string, error) {
+	var ids []string
+	for id, r := range f.recs {
+		if slices.Contains(states, r.State) {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+func (f *fakes) Get(_ context.Context, id string) (intake.Record, bool, error) {
+	r, ok := f.recs[id]
+	return r, ok, nil
+}
+
+func (f *fakes) Read(_ context.Context, id string) (ledger.Progress, error) {
+	return f.progress[id], nil
+}
+
+func (f *fakes) Frozen(_ context.Context, id string) error {
+	f.frozen = append(f.frozen, id)
+	return nil
+}
+
+func (f *fakes) Complete(_ context.Context, rec intake.Record, _ map[string]string) error {
+	f.completed = append(f.completed, rec.ID)
+	return nil
+}
+
+func (f *fakes) Raise(_ context.Context, a Alarm) (bool, error) {
+	k := a.IncidentID + a.Rule + string(a.State)
+	if f.raised[k] {
+		return false, nil
+	}
+	f.raised[k] = true
+	return true, nil
+}
+
+func (f *fakes) Append(_ context.Context, e audit.Entry) error {
+	f.audited = append(f.audited, e)
+	return nil
+}
+
+// sending is an incident confirmed at confirmedAt with 10,000 recipients
+// to email, done of them sent.
+func sending(done int) (intake.Record, ledger.Progress) {
+	rec := intake.Record{Incident: incident.Incident{ID: "INC-1", DetectedAt: confirmedAt.Add(-time.Hour), ConfirmedAt: confirmedAt,
+		Notices: []incident.Notice{{Template: "update-app", Channels: []incident.Channel{incident.Email}}}},
+		State: incident.StateSending, Audience: &plan.Audience{Members: 10000}}
+	p := ledger.Progress{Planned: map[string]int{"n0-update-app": 10000},
+		Done: map[string]map[incident.Channel]map[ledger.Status]int{"n0-update-app": {incident.Email: {ledger.Sent: done}}}}
+	if done > 0 {
+		p.FirstNoticeAt, p.LastNoticeAt = confirmedAt.Add(time.Minute), confirmedAt.Add(time.Hour)
+	}
+	return rec, p
+}
+
+func TestRun(t *testing.T) {
+	policy := deadline.Policy{{Name: deadline.Users, From: deadline.Confirmed, Within: 24 * time.Hour, Until: deadline.AllUsersNotified}}
+	tests := []struct {
+		name          string
+		done          int
+		rate          float64
+		now           time.Time
+		wantAlarms    []string
+		wantCompleted bool
+	}{
+		// 9,000 left at 1/s is 2.5 h; 1 h is left.
+		{"at the quota it will be late", 1000, 1, confirmedAt.Add(23 * time.Hour), []string{"users:at-risk"}, false},
+		{"at the quota it is on time", 1000, 10, confirmedAt.Add(23 * time.Hour), nil, false},
+		{"missed", 1000, 10, confirmedAt.Add(25 * time.Hour), []string{"users:missed"}, false},
+		{"everyone reached: completed, no alarm", 10000, 10, confirmedAt.Add(2 * time.Hour), nil, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec, p := sending(tc.done)
+			f := &fakes{recs: map[string]intake.Record{"INC-1": rec}, progress: map[string]ledger.Progress{"INC-1": p}, raised: map[string]bool{}}
+			var metrics bytes.Buffer
+			w := &Watch{Incidents: f, Progress: f, Lifecycle: f, Alarms: f, Audit: f, Policy: policy, Metrics: &metrics,
+				Rates: func(context.Context) (map[incident.Channel]float64, error) {
+					return map[incident.Channel]float64{incident.Email: tc.rate}, nil
+				},
+				Now: func() time.Time { return tc.now }, Log: slog.New(slog.DiscardHandler)}
+			r, err := w.Run(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, a := range r.Alarms {
+				got = append(got, a.Rule+":"+string(a.State))
+			}
+			if !slices.Equal(got, tc.wantAlarms) || (len(f.completed) == 1) != tc.wantCompleted {
+				t.Errorf("alarms %v, completed %v; want %v, %v", got, f.completed, tc.wantAlarms, tc.wantCompleted)
+			}
+			if len(f.audited) != len(tc.wantAlarms) {
+				t.Errorf("audited %d alarms, want %d", len(f.audited), len(tc.wantAlarms))
+			}
+			var emf map[string]any
+			if err := json.Unmarshal(metrics.Bytes(), &emf); err != nil || emf["DeadlineAlarms"] != float64(len(tc.wantAlarms)) {
+				t.Errorf("metric line %s (%v)", metrics.String(), err)
+			}
+			// The next run raises nothing new.
+			if r, _ := w.Run(context.Background()); len(r.Alarms) != 0 {
+				t.Errorf("second run raised %v again", r.Alarms)
+			}
+		})
+	}
+}
+
+func TestRunMovesOnAConfirmedIncidentWithAFrozenAudience(t *testing.T) {
+	rec, p := sending(0)
+	rec.State = incident.StateConfirmed
+	f := &fakes{recs: map[string]intake.Record{"INC-1": rec}, progress: map[string]ledger.Progress{"INC-1": p}, raised: map[string]bool{}}
+	w := &Watch{Incidents: f, Progress: f, Lifecycle: f, Alarms: f, Audit: f, Policy: deadline.DefaultPolicy(),
+		Rates: func(context.Context) (map[incident.Channel]float64, error) { return nil, nil },
+		Now:   func() time.Time { return confirmedAt }, Log: slog.New(slog.DiscardHandler)}
+	if _, err := w.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(f.frozen, []string{"INC-1"}) {
+		t.Errorf("frozen %v: a planner stopped after freezing must not leave the incident confirmed", f.frozen)
+	}
+}
