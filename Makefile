@@ -98,6 +98,10 @@ demo: tools build-local ## fresh local stack, demo users, a confirmed incident e
 	@$(LOCALSTACK) trigger events/incident-confirmed.json
 	@echo; echo "== what the local SES and SNS received ($$($(LOCALSTACK) outbox | wc -l) notices):"
 	@$(LOCALSTACK) outbox | python3 -c 'import json,sys; [print("  %-5s %-26s %s" % (m["channel"], m.get("to") or m.get("platform")+":"+m["token"], m.get("subject") or m.get("title"))) for m in map(json.loads, sys.stdin)]'
+	@echo; echo "== status, audit chain and evidence export, through the admin Function URL (SigV4-signed)"
+	@$(BIN)/bnadmin -local $(STACK_DIR) -incident INC-2014-0527 status
+	@$(BIN)/bnadmin -local $(STACK_DIR) -incident INC-2014-0527 verify
+	@$(BIN)/bnadmin -local $(STACK_DIR) -incident INC-2014-0527 export
 	@echo; echo "Read the emails in a browser: $$(python3 -c 'import json; print(json.load(open("$(STACK_DIR)/state.json"))["sesUrl"])')"
 	@echo "The stack keeps running for you; stop it with: make down"
 

@@ -41,6 +41,9 @@ type CostInputs struct {
 	// UserReadUnits per notice: one profile item per user read by
 	// BatchGetItem, eventually consistent (0.5 RRU per item up to 4 KB).
 	UserReadUnits float64
+	// BatchWriteUnits and BatchReadUnits per notice are the per-batch
+	// bookkeeping (see batchWrites, batchReads), spread over its members.
+	BatchWriteUnits, BatchReadUnits float64
 	// SQSRequests per notice: the planner's send of each message, the
 	// event source's receive and delete (one each per invocation of up to
 	// 10 messages) and a ChangeMessageVisibility per retried message.
@@ -49,6 +52,15 @@ type CostInputs struct {
 	// memory; Invocations per notice.
 	LambdaSeconds, MemoryGB, Invocations float64
 }
+
+// Per batch, besides the ledger: the incident's gate (its state, a
+// consistent GetItem, and its paused channels, a Query) and the audit head
+// read; the progress counter (UpdateItem) and the audit entry with its
+// head (a two-item transaction, 2 units per item).
+const (
+	batchReads  = 3
+	batchWrites = 1 + 2*2
+)
 
 // Inputs derives the per-notice quantities from a fleet run of the email
 // channel.
@@ -61,6 +73,8 @@ func Inputs(r FleetResult, memoryGB float64) CostInputs {
 	return CostInputs{
 		SendEmailCalls:           float64(r.Stats.Requests) / n,
 		LedgerWritesPerRecipient: float64(r.Ledger.Writes()) / n,
+		BatchWriteUnits:          batchWrites * float64(r.Batches) / n,
+		BatchReadUnits:           batchReads * float64(r.Batches) / n,
 		UserReadUnits:            0.5,
 		SQSRequests:              sqs / n,
 		LambdaSeconds:            r.InvocationTime.Seconds() / n,
@@ -106,6 +120,8 @@ func PerMillion(in CostInputs, p Prices) Cost {
 			{"SNS publishes (one per push)", m, "requests", fmt.Sprintf("$%.2f / M", p.SNSPublishPerM), p.SNSPublishPerM},
 			{"SNS mobile push deliveries", m, "deliveries", fmt.Sprintf("$%.2f / M", p.SNSMobilePerM), p.SNSMobilePerM},
 			{"DynamoDB ledger writes (claim + record)", writes, "WRU", fmt.Sprintf("$%.3f / M", p.DynamoWritePerM), writes / m * p.DynamoWritePerM},
+			{"DynamoDB per batch: gate and audit-head reads", in.BatchReadUnits * m, "RRU", fmt.Sprintf("$%.3f / M", p.DynamoReadPerM), in.BatchReadUnits * p.DynamoReadPerM},
+			{"DynamoDB per batch: progress counter, audit entry", in.BatchWriteUnits * m, "WRU", fmt.Sprintf("$%.3f / M", p.DynamoWritePerM), in.BatchWriteUnits * p.DynamoWritePerM},
 			{"DynamoDB user reads (BatchGetItem)", in.UserReadUnits * m, "RRU", fmt.Sprintf("$%.3f / M", p.DynamoReadPerM), in.UserReadUnits * p.DynamoReadPerM},
 			{"SQS requests (recipients queue)", in.SQSRequests * m, "requests", fmt.Sprintf("$%.2f / M", p.SQSPerM), in.SQSRequests * p.SQSPerM},
 			{"Lambda duration (worker)", gbs, "GB-s", fmt.Sprintf("$%.10f / GB-s", p.LambdaGBSecond), gbs * p.LambdaGBSecond},

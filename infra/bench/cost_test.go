@@ -18,20 +18,22 @@ func TestPerMillion(t *testing.T) {
 		t.Errorf("SES $%v", c.SES.Dollars)
 	}
 	want := map[string]float64{
-		"SNS publishes (one per push)":            0.50,
-		"SNS mobile push deliveries":              0.50,
-		"DynamoDB ledger writes (claim + record)": 1.25,   // 2 writes × $0.625
-		"DynamoDB user reads (BatchGetItem)":      0.0625, // 0.5 RRU × $0.125
-		"SQS requests (recipients queue)":         0.0096, // (20 + 2×2) / 1000 × $0.40
-		"Lambda duration (worker)":                0.0333335,
-		"Lambda invocations (worker)":             0.0004,
+		"SNS publishes (one per push)":                      0.50,
+		"SNS mobile push deliveries":                        0.50,
+		"DynamoDB ledger writes (claim + record)":           1.25,   // 2 writes × $0.625
+		"DynamoDB user reads (BatchGetItem)":                0.0625, // 0.5 RRU × $0.125
+		"DynamoDB per batch: gate and audit-head reads":     0.0075, // 3 RRU × 20 batches / 1000 × $0.125
+		"DynamoDB per batch: progress counter, audit entry": 0.0625, // 5 WRU × 20 / 1000 × $0.625
+		"SQS requests (recipients queue)":                   0.0096, // (20 + 2×2) / 1000 × $0.40
+		"Lambda duration (worker)":                          0.0333335,
+		"Lambda invocations (worker)":                       0.0004,
 	}
 	for _, l := range c.Others {
 		if w, ok := want[l.Item]; !ok || math.Abs(l.Dollars-w) > 1e-9 {
 			t.Errorf("%s: $%v, want $%v", l.Item, l.Dollars, w)
 		}
 	}
-	if got := c.NonSES(); math.Abs(got-2.3558335) > 1e-6 {
+	if got := c.NonSES(); math.Abs(got-2.4258335) > 1e-6 {
 		t.Errorf("non-SES $%v", got)
 	}
 }

@@ -308,8 +308,9 @@ func notes(o options, share float64, parallel, idle int, clean, faulty bench.Fle
 		"DynamoDB $%.3f per million write units, $%.3f per million read units; SQS $%.2f per million requests; Lambda arm64 $%.10f per GB-s and $%.2f per million invocations. Free tiers ignored.\n",
 		p.SESPerThousand, p.SNSPublishPerM, p.SNSMobilePerM, p.DynamoWritePerM, p.DynamoReadPerM, p.SQSPerM, p.LambdaGBSecond, p.LambdaInvocationPerM)
 	b.WriteString("- One notice = one recipient's email + one push to one device. SES bills accepted messages (throttled calls are free), 1 per notice. " +
-		"SNS: one publish and one mobile delivery per push. Ledger: the email channel's measured writes per delivery (claim + finish = 2, more with retries: a failed claim, a release), " +
-		"and the same assumed for the push delivery; each ledger item is under 1 KB, so 1 write unit per write (a conditional write whose condition fails is billed too). " +
+		"SNS: one publish and one mobile delivery per push. Ledger: the measured writes per recipient record (claim + record = 2, more with retries: a refused claim, an open record claimed again); " +
+		"the push outcome is recorded in the same write as the email's, and the record stays under 1 KB, so 1 write unit per write (a conditional write whose condition fails is billed too). " +
+		"Per batch of 50: the gate and audit-head reads (3 units) and the progress counter and audit entry (5 write units: a two-item transaction costs 2 per item). " +
 		"Users: one BatchGetItem per batch of 50 reads each user's profile item once for both channels; the adapter does not ask for consistent reads, so 0.5 read unit per item up to 4 KB " +
 		"(1 unit, +$0.06 per million, if it did). SQS: one send per message (the planner's SendMessageBatch would make it 0.1) + one receive and one delete per invocation of up to 10 messages + " +
 		"one ChangeMessageVisibility per retried message; pollers' empty receives and the planning queue are left out. Lambda: the measured invocation time per notice × 0.25 GB " +
