@@ -61,8 +61,9 @@ func setup(ctx context.Context, log *slog.Logger) (*admin.Handler, error) {
 	// Confirming a suspected incident plans it as intake plans a confirmed
 	// event.
 	planner := &intake.Handler{Incidents: incidents, Audit: audit, KnownTemplate: notice.Has, Now: time.Now,
-		Tasks: &queue.Sender{Client: sqs.NewFromConfig(cfg), URL: env["PLAN_QUEUE_URL"], FIFO: true},
-		Log:   log}
+		AutoSendLimit: int(num["AUTO_SEND_LIMIT"]),
+		Tasks:         &queue.Sender{Client: sqs.NewFromConfig(cfg), URL: env["PLAN_QUEUE_URL"], FIFO: true},
+		Log:           log}
 	// Path-style addressing works on AWS and on local S3 servers alike, so
 	// the export links need no local-only setting.
 	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
@@ -70,7 +71,8 @@ func setup(ctx context.Context, log *slog.Logger) (*admin.Handler, error) {
 		Incidents: incidents,
 		Lifecycle: &lifecycle.Lifecycle{Store: incidents, Held: incidents, Queue: recipients, Audit: audit, Planner: planner,
 			Progress: progress, AutoSendLimit: int(num["AUTO_SEND_LIMIT"]), Now: time.Now, Log: log},
-		Lot: incidents, Held: incidents, Queue: recipients,
+		Lot: incidents, Queue: recipients,
+		Samples:         &dynamo.Plans{Client: db, Table: env["INCIDENTS_TABLE"]},
 		Ledger:          &dynamo.Ledger{Client: db, Table: env["DELIVERIES_TABLE"]},
 		Progress:        progress,
 		Audit:           audit,

@@ -22,6 +22,7 @@ import (
 	"breachnotify/shared/deadline"
 	"breachnotify/shared/dynamo"
 	"breachnotify/shared/email"
+	"breachnotify/shared/intake"
 	"breachnotify/shared/lifecycle"
 	"breachnotify/shared/opsalarm"
 	"breachnotify/shared/queue"
@@ -40,7 +41,7 @@ func main() {
 }
 
 func setup(ctx context.Context, log *slog.Logger) (*watch.Watch, error) {
-	cfg, env, err := awsconfig.ForFunction(ctx, "INCIDENTS_TABLE", "RECIPIENTS_QUEUE_URL", "OPS_TOPIC_ARN",
+	cfg, env, err := awsconfig.ForFunction(ctx, "INCIDENTS_TABLE", "RECIPIENTS_QUEUE_URL", "PLAN_QUEUE_URL", "OPS_TOPIC_ARN",
 		"EMAIL_MAX_SEND_RATE", "PUSH_MAX_SEND_RATE", "AUTO_SEND_LIMIT", "DEADLINE_POLICY")
 	if err != nil {
 		return nil, err
@@ -61,7 +62,10 @@ func setup(ctx context.Context, log *slog.Logger) (*watch.Watch, error) {
 		Incidents: incidents,
 		Progress:  progress,
 		Lifecycle: &lifecycle.Lifecycle{Store: incidents, Held: incidents, Audit: audit, Progress: progress,
-			Queue:         &queue.Sender{Client: sqs.NewFromConfig(cfg), URL: env["RECIPIENTS_QUEUE_URL"]},
+			Queue: &queue.Sender{Client: sqs.NewFromConfig(cfg), URL: env["RECIPIENTS_QUEUE_URL"]},
+			// An incident left confirmed is planned again for sending.
+			Planner: &intake.Handler{Incidents: incidents, Audit: audit, AutoSendLimit: int(num["AUTO_SEND_LIMIT"]), Now: time.Now, Log: log,
+				Tasks: &queue.Sender{Client: sqs.NewFromConfig(cfg), URL: env["PLAN_QUEUE_URL"], FIFO: true}},
 			AutoSendLimit: int(num["AUTO_SEND_LIMIT"]), Now: time.Now, Log: log},
 		Alarms:  &opsalarm.Topic{Client: sns.NewFromConfig(cfg), TopicARN: env["OPS_TOPIC_ARN"], Marks: incidents},
 		Audit:   audit,

@@ -21,7 +21,12 @@ import (
 
 func main() {
 	log := lambdacontext.NewLogger()
-	cfg, env, err := awsconfig.ForFunction(context.Background(), "INCIDENTS_TABLE", "PLAN_QUEUE_URL")
+	cfg, env, err := awsconfig.ForFunction(context.Background(), "INCIDENTS_TABLE", "PLAN_QUEUE_URL", "AUTO_SEND_LIMIT")
+	if err != nil {
+		log.Error("configuration", "error", err.Error())
+		os.Exit(1)
+	}
+	num, err := awsconfig.Numbers(env, "AUTO_SEND_LIMIT")
 	if err != nil {
 		log.Error("configuration", "error", err.Error())
 		os.Exit(1)
@@ -32,6 +37,7 @@ func main() {
 		Tasks:         &queue.Sender{Client: sqs.NewFromConfig(cfg), URL: env["PLAN_QUEUE_URL"], FIFO: true},
 		Audit:         &dynamo.Audit{Client: db, Table: env["INCIDENTS_TABLE"]},
 		KnownTemplate: notice.Has,
+		AutoSendLimit: int(num["AUTO_SEND_LIMIT"]),
 		Log:           log,
 		Now:           time.Now,
 	}

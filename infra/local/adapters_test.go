@@ -126,7 +126,7 @@ func TestPlansFreezeOnceAfterTheLastTask(t *testing.T) {
 	plans := &dynamo.Plans{Client: db, Table: s.Names["IncidentsTable"]}
 	in := incident.Incident{ID: "INC-ADAPTER-PLAN", Status: incident.Confirmed, Title: "t",
 		Notices: []incident.Notice{{Template: "account-accessed", Channels: []incident.Channel{incident.Email}, Audience: incident.Audience{UserIDs: []string{"u-1", "u-2"}}}}}
-	tasks := plan.Tasks(in)
+	tasks := plan.Tasks(in, false)
 	// Intake writes the whole record, as it does for a new incident.
 	if err := inc.Put(ctx, intake.Record{Incident: in, State: incident.StateConfirmed, Tasks: len(tasks)}); err != nil {
 		t.Fatal(err)

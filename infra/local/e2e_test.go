@@ -270,7 +270,7 @@ func TestConfirmedIncident(t *testing.T) {
 			t.Fatalf("incident not recorded: %v", err)
 		}
 		a := rec.Audience
-		if rec.State != incident.StateSending || a == nil || rec.PlannedAt.IsZero() || rec.TasksDone != rec.Tasks {
+		if rec.State != incident.StateSending || a == nil || rec.PlannedAt.IsZero() || rec.TasksDone < rec.Tasks {
 			t.Fatalf("incident = %+v", rec)
 		}
 		if len(a.Notices) != 2 || a.Notices[1].UnparsedVersions != 1 || a.Notices[1].Members != 6 || a.Notices[0].Members != 1 || a.Members != 7 || len(a.Hash) != 16 {

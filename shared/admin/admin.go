@@ -123,15 +123,18 @@ type Handler struct {
 	Incidents Incidents
 	Lifecycle *lifecycle.Lifecycle
 	Lot       dispatch.ParkingLot
-	Held      lifecycle.Held
-	Queue     dispatch.Queue
-	Ledger    Ledger
-	Progress  ProgressStore
-	Audit     AuditStore
-	Users     dispatch.Users
-	Exports   Exporter
-	Rates     Rates
-	Policy    deadline.Policy
+	// Samples are the member ids planning kept per notice, for preview.
+	Samples interface {
+		Samples(ctx context.Context, incidentID string) (map[string][]string, error)
+	}
+	Queue    dispatch.Queue
+	Ledger   Ledger
+	Progress ProgressStore
+	Audit    AuditStore
+	Users    dispatch.Users
+	Exports  Exporter
+	Rates    Rates
+	Policy   deadline.Policy
 	// KnownTemplate and TemplateVersion come from package notice.
 	KnownTemplate   func(string) bool
 	TemplateVersion func(string) string

@@ -17,6 +17,7 @@ import (
 	"breachnotify/shared/intake"
 	"breachnotify/shared/ledger"
 	"breachnotify/shared/notice"
+	"breachnotify/shared/plan"
 	"breachnotify/shared/status"
 )
 
@@ -89,22 +90,34 @@ func (h *Handler) preview(ctx context.Context, r Request, resp *Response) error 
 	if err != nil {
 		return err
 	}
-	held, err := h.Held.Held(ctx, r.IncidentID)
+	sample, err := h.Samples.Samples(ctx, r.IncidentID)
 	if err != nil {
 		return err
 	}
 	members := map[string][]audience.Member{}
-	for _, b := range held {
-		members[b.Batch.NoticeID] = append(members[b.Batch.NoticeID], b.Batch.Members...)
+	for notice, ids := range sample {
+		for _, id := range ids {
+			members[notice] = append(members[notice], audience.Member{UserID: id, AllDevices: true})
+		}
 	}
 	p := &Preview{}
-	if len(held) == 0 {
-		for i, n := range rec.Notices {
-			for _, id := range n.Audience.UserIDs {
-				members[incident.NoticeID(i, n.Template)] = append(members[incident.NoticeID(i, n.Template)], audience.Member{UserID: id, AllDevices: true})
-			}
-			if n.Audience.HasCohort() {
-				p.Note = "cohorts are counted once planned; locales are known for held batches only"
+	for i, n := range rec.Notices {
+		id := incident.NoticeID(i, n.Template)
+		if len(members[id]) > 0 {
+			continue
+		}
+		// Not planned yet: the named users are known, a cohort is not.
+		for _, uid := range n.Audience.UserIDs {
+			members[id] = append(members[id], audience.Member{UserID: uid, AllDevices: true})
+		}
+		if n.Audience.HasCohort() {
+			p.Note = "a cohort is counted when planned; until then only its named users are shown"
+		}
+	}
+	if rec.Audience != nil {
+		for _, n := range rec.Audience.Notices {
+			if len(members[n.NoticeID]) < n.Members {
+				p.Note = fmt.Sprintf("locale counts are from a sample of up to %d members per shard, of the frozen audience's %d", plan.SampleSize, rec.Audience.Members)
 			}
 		}
 	}

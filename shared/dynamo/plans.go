@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -123,17 +124,13 @@ func (s *Plans) ReadyToFreeze(ctx context.Context, incidentID string) (bool, err
 }
 
 // Freeze totals the incident's tasks and stores the frozen audience, once.
+// An incident counted before it was sent (plan.Task.Count) is totalled
+// from its counting tasks alone.
 func (s *Plans) Freeze(ctx context.Context, incidentID string) error {
-	var tasks []plan.TaskProgress
-	inc := &Incidents{Client: s.Client, Table: s.Table}
-	err := inc.query(ctx, incidentID, planPrefix, func(item map[string]types.AttributeValue) error {
-		var it planItem
-		if err := unmarshal(item, &it); err != nil {
-			return err
-		}
-		tasks = append(tasks, plan.TaskProgress{NoticeID: it.NoticeID, Template: it.Template, Progress: it.Progress})
-		return nil
-	})
+	tasks, err := s.checkpoints(ctx, incidentID, planPrefix+"count#")
+	if err == nil && len(tasks) == 0 {
+		tasks, err = s.checkpoints(ctx, incidentID, planPrefix)
+	}
 	if err != nil {
 		return err
 	}
@@ -164,4 +161,35 @@ func (s *Plans) Freeze(ctx context.Context, incidentID string) error {
 		return fmt.Errorf("freeze audience of %s: %w", incidentID, err)
 	}
 	return nil
+}
+
+func (s *Plans) checkpoints(ctx context.Context, incidentID, prefix string) ([]plan.TaskProgress, error) {
+	var tasks []plan.TaskProgress
+	inc := &Incidents{Client: s.Client, Table: s.Table}
+	err := inc.query(ctx, incidentID, prefix, func(item map[string]types.AttributeValue) error {
+		var it planItem
+		if err := unmarshal(item, &it); err != nil {
+			return err
+		}
+		tasks = append(tasks, plan.TaskProgress{NoticeID: it.NoticeID, Template: it.Template, Progress: it.Progress})
+		return nil
+	})
+	return tasks, err
+}
+
+// Samples returns the member ids the planning tasks kept, per notice.
+func (s *Plans) Samples(ctx context.Context, incidentID string) (map[string][]string, error) {
+	tasks, err := s.checkpoints(ctx, incidentID, planPrefix)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]string{}
+	for _, t := range tasks {
+		for _, id := range t.Sample {
+			if !slices.Contains(out[t.NoticeID], id) {
+				out[t.NoticeID] = append(out[t.NoticeID], id)
+			}
+		}
+	}
+	return out, nil
 }

@@ -64,7 +64,9 @@ type Record struct {
 	// large audience needs an admin's approval before anything is sent.
 	Automated bool `json:"automated"`
 	// Tasks is how many planning tasks the incident has; TasksDone counts
-	// the finished ones (the planner adds to it).
+	// the finished ones (the planner adds to it), of both passes for an
+	// incident counted first (plan.Task.Count): the audience freezes when
+	// the first pass is done.
 	Tasks        int       `json:"tasks,omitempty"`
 	TasksDone    int       `json:"tasksDone,omitempty"`
 	PlanQueuedAt time.Time `json:"planQueuedAt,omitzero"`
@@ -129,6 +131,9 @@ type Handler struct {
 	Tasks         dispatch.Queue
 	Audit         Auditor
 	KnownTemplate func(string) bool
+	// AutoSendLimit is the largest audience an automated trigger may
+	// notify without approval (package lifecycle).
+	AutoSendLimit int
 	Log           *slog.Logger
 	Now           func() time.Time
 }
@@ -241,7 +246,7 @@ func (h *Handler) apply(ctx context.Context, rec Record) (res Result, confirmedN
 		return Result{IncidentID: id, Outcome: Recorded}, false, nil
 	}
 	confirmedNow = !found || old.State == incident.StateSuspected
-	if found && old.State == incident.StateConfirmed && old.Tasks > 0 {
+	if found && (old.State == incident.StateConfirmed || old.State == incident.StateSending) && old.Tasks > 0 {
 		// Queued before, but not marked: the planner may already be at
 		// work, and rewriting the record would reset its progress. Queue
 		// the recorded incident's tasks again; finished ones are no-ops.
@@ -251,35 +256,69 @@ func (h *Handler) apply(ctx context.Context, rec Record) (res Result, confirmedN
 	return res, confirmedNow && err == nil, err
 }
 
-// Plan queues the planning of a confirmed incident. It is recorded as
-// confirmed before queueing, and marked queued only after, so a crash in
-// between leaves an incident that a redelivered event queues again; the
-// planner's checkpoints make a repeated task a no-op.
+// Plan queues the planning of a confirmed incident. One that may need an
+// admin's approval (automated, with a cohort or more explicit users than
+// the auto-send limit) is counted first and queues nothing until it may
+// send; any other starts sending at once. It is recorded before queueing,
+// and marked queued only after, so a crash in between leaves an incident
+// that a redelivered event queues again; the planner's checkpoints make a
+// repeated task a no-op.
 func (h *Handler) Plan(ctx context.Context, rec Record) (Result, error) {
 	id := rec.ID
-	tasks := plan.Tasks(rec.Incident)
+	count := rec.State == incident.StateConfirmed && rec.Automated && mayExceed(rec.Incident, h.AutoSendLimit)
+	tasks := plan.Tasks(rec.Incident, count)
 	if rec.Tasks == 0 {
 		rec.Tasks = len(tasks)
+		if !count && rec.State == incident.StateConfirmed {
+			rec.State, rec.SendingAt = incident.StateSending, h.Now()
+		}
 		if err := h.Incidents.Put(ctx, rec); err != nil {
 			return Result{}, fmt.Errorf("record confirmed incident %s: %w", id, err)
 		}
 	}
-	bodies := make([][]byte, len(tasks))
-	for i, t := range tasks {
-		b, err := json.Marshal(t)
-		if err != nil {
-			return Result{}, fmt.Errorf("encode task %s of %s: %w", t.ID(), id, err)
-		}
-		bodies[i] = b
-	}
-	if err := h.Tasks.Send(ctx, bodies); err != nil {
-		return Result{}, fmt.Errorf("queue planning of %s: %w", id, err)
+	if err := h.queue(ctx, id, tasks); err != nil {
+		return Result{}, err
 	}
 	if err := h.Incidents.MarkQueued(ctx, id, h.Now()); err != nil {
 		return Result{}, fmt.Errorf("mark planning of %s queued: %w", id, err)
 	}
-	h.Log.InfoContext(ctx, "planning queued", "incidentId", id, "notices", len(rec.Notices), "tasks", len(tasks))
+	h.Log.InfoContext(ctx, "planning queued", "incidentId", id, "notices", len(rec.Notices), "tasks", len(tasks), "countFirst", count)
 	return Result{IncidentID: id, Outcome: Planned, Tasks: len(tasks)}, nil
+}
+
+// QueueSending queues the sending tasks of an incident that was counted
+// first, once it may send.
+func (h *Handler) QueueSending(ctx context.Context, rec Record) (int, error) {
+	tasks := plan.Tasks(rec.Incident, false)
+	return len(tasks), h.queue(ctx, rec.ID, tasks)
+}
+
+func (h *Handler) queue(ctx context.Context, id string, tasks []plan.Task) error {
+	bodies := make([][]byte, len(tasks))
+	for i, t := range tasks {
+		b, err := json.Marshal(t)
+		if err != nil {
+			return fmt.Errorf("encode task %s of %s: %w", t.ID(), id, err)
+		}
+		bodies[i] = b
+	}
+	if err := h.Tasks.Send(ctx, bodies); err != nil {
+		return fmt.Errorf("queue planning of %s: %w", id, err)
+	}
+	return nil
+}
+
+// mayExceed reports whether an incident's audience may be larger than
+// limit: a cohort's size is known only once counted.
+func mayExceed(in incident.Incident, limit int) bool {
+	ids := 0
+	for _, n := range in.Notices {
+		if n.Audience.HasCohort() {
+			return true
+		}
+		ids += len(n.Audience.UserIDs)
+	}
+	return ids > limit
 }
 
 func (h *Handler) audit(ctx context.Context, id string, at time.Time, actor string, k audit.Kind, detail map[string]string) error {

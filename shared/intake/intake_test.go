@@ -523,7 +523,7 @@ func TestHandlePlans(t *testing.T) {
 	}
 	checkTasks(t, tasks, detailOf(t, []byte(confirmedEvent)), []string{"n0-account-accessed", "n1-update-app"})
 	// The tasks are the planner's own split of the incident.
-	if want := plan.Tasks(rec.Incident); !reflect.DeepEqual(tasks, want) {
+	if want := plan.Tasks(rec.Incident, true); !reflect.DeepEqual(tasks, want) {
 		t.Errorf("queued tasks differ from plan.Tasks of the incident")
 	}
 	// Planning tasks carry ids and the audience's selection, no contact data.
@@ -784,6 +784,45 @@ func TestHandleAudits(t *testing.T) {
 				if en.Kind == audit.Confirmed && en.Actor != "secops:jane" {
 					t.Errorf("confirmed by %q, want the event's confirmedBy", en.Actor)
 				}
+			}
+		})
+	}
+}
+
+// An incident that may need approval is counted first; one that cannot
+// (explicit users within the limit) sends at once.
+func TestPlanCountsFirstWhenApprovalMayBeNeeded(t *testing.T) {
+	oneUser := func(ev, d map[string]any) {
+		d["notices"] = []any{map[string]any{"template": "account-accessed", "channels": []any{"email"},
+			"audience": map[string]any{"userIds": []any{"u-1", "u-2"}}}}
+	}
+	tests := []struct {
+		name      string
+		edit      func(ev, d map[string]any)
+		limit     int
+		wantCount bool
+		wantState incident.State
+	}{
+		{"a cohort", nil, 1000, true, incident.StateConfirmed},
+		{"two users, limit 1000", oneUser, 1000, false, incident.StateSending},
+		{"two users, limit 1", oneUser, 1, true, incident.StateConfirmed},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv()
+			e.handler.AutoSendLimit = tc.limit
+			if _, err := e.handler.Handle(context.Background(), event(t, tc.edit)); err != nil {
+				t.Fatal(err)
+			}
+			tasks, err := e.queue.tasks(0)
+			if err != nil || len(tasks) == 0 {
+				t.Fatalf("tasks %v, %v", tasks, err)
+			}
+			if tasks[0].Count != tc.wantCount {
+				t.Errorf("count = %v, want %v", tasks[0].Count, tc.wantCount)
+			}
+			if st := e.incidents.records[exampleID].State; st != tc.wantState {
+				t.Errorf("state %s, want %s", st, tc.wantState)
 			}
 		})
 	}

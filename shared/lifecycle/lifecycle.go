@@ -54,9 +54,11 @@ type Progress interface {
 	Plan(ctx context.Context, incidentID string, planned map[string]int, add bool) error
 }
 
-// Planner queues the planning of a confirmed incident.
+// Planner queues planning (intake.Handler): Plan for a confirmed
+// incident, QueueSending for one counted first that may now send.
 type Planner interface {
 	Plan(ctx context.Context, rec intake.Record) (intake.Result, error)
+	QueueSending(ctx context.Context, rec intake.Record) (int, error)
 }
 
 // Lifecycle carries out state changes.
@@ -90,31 +92,41 @@ func (l *Lifecycle) Frozen(ctx context.Context, id string) error {
 		return fmt.Errorf("incident %s: audience not frozen yet", id)
 	}
 	a := *rec.Audience
+	planned := map[string]int{}
+	for _, n := range a.Notices {
+		planned[n.NoticeID] = n.Members
+	}
+	frozen := map[string]string{"count": strconv.Itoa(a.Members), "hash": a.Hash, "autoSendLimit": strconv.Itoa(l.AutoSendLimit)}
+	now := l.Now()
 	switch rec.State {
 	case incident.StateConfirmed:
-	case incident.StateSending, incident.StateCancelled:
-		// A crash after the transition left batches held: queue them.
+	case incident.StateSending:
+		// Planned for sending from the start (it could not need approval):
+		// record what was frozen; release what a race may have held.
+		if err := l.Progress.Plan(ctx, id, planned, false); err != nil {
+			return err
+		}
+		frozen["decision"] = "send"
+		if err := l.audit(ctx, id, now, System, audit.AudienceFrozen, frozen); err != nil {
+			return err
+		}
+		_, err := l.release(ctx, id)
+		return err
+	case incident.StateCancelled:
 		_, err := l.release(ctx, id)
 		return err
 	default:
 		return nil
 	}
-	now := l.Now()
 	wait := incident.NeedsApproval(rec.Automated, a.Members, l.AutoSendLimit)
-	decision := "send"
+	frozen["decision"] = "send"
 	if wait {
-		decision = "await-approval"
-	}
-	planned := map[string]int{}
-	for _, n := range a.Notices {
-		planned[n.NoticeID] = n.Members
+		frozen["decision"] = "await-approval"
 	}
 	if err := l.Progress.Plan(ctx, id, planned, false); err != nil {
 		return err
 	}
-	if err := l.audit(ctx, id, now, System, audit.AudienceFrozen, map[string]string{
-		"count": strconv.Itoa(a.Members), "hash": a.Hash, "decision": decision, "autoSendLimit": strconv.Itoa(l.AutoSendLimit),
-	}); err != nil {
+	if err := l.audit(ctx, id, now, System, audit.AudienceFrozen, frozen); err != nil {
 		return err
 	}
 	if wait {
@@ -128,12 +140,24 @@ func (l *Lifecycle) Frozen(ctx context.Context, id string) error {
 	if err := l.move(ctx, rec, incident.ActStartSending, Change{At: now}); err != nil {
 		return err
 	}
-	_, err = l.release(ctx, id)
+	_, err = l.send(ctx, rec)
 	return err
 }
 
-// Approve lets an incident waiting for approval send. The approver must
-// not be the one who confirmed it.
+// send queues the sending tasks of an incident that was counted first,
+// and any batch held by a race.
+func (l *Lifecycle) send(ctx context.Context, rec intake.Record) (int, error) {
+	n, err := l.Planner.QueueSending(ctx, rec)
+	if err != nil {
+		return 0, fmt.Errorf("queue sending of %s: %w", rec.ID, err)
+	}
+	held, err := l.release(ctx, rec.ID)
+	return n + held, err
+}
+
+// Approve lets an incident waiting for approval send, and returns how many
+// planning tasks (and held batches) it queued. The approver must not be
+// the one who confirmed it.
 func (l *Lifecycle) Approve(ctx context.Context, id, actor string) (int, error) {
 	rec, err := l.get(ctx, id)
 	if err != nil {
@@ -153,7 +177,7 @@ func (l *Lifecycle) Approve(ctx context.Context, id, actor string) (int, error) 
 	if err := l.move(ctx, rec, incident.ActApprove, Change{At: now, Actor: actor}); err != nil {
 		return 0, err
 	}
-	return l.release(ctx, id)
+	return l.send(ctx, rec)
 }
 
 // Confirm confirms a suspected incident and queues its planning. The

@@ -76,7 +76,12 @@ func (a *memAudit) kinds() []audit.Kind {
 	return out
 }
 
-type memPlanner struct{ planned []string }
+type memPlanner struct{ planned, sending []string }
+
+func (p *memPlanner) QueueSending(_ context.Context, rec intake.Record) (int, error) {
+	p.sending = append(p.sending, rec.ID)
+	return 3, nil
+}
 
 func (p *memPlanner) Plan(_ context.Context, rec intake.Record) (intake.Result, error) {
 	p.planned = append(p.planned, rec.ID)
@@ -127,10 +132,11 @@ func TestFrozenSendsOrWaitsForApproval(t *testing.T) {
 		wantState incident.State
 		wantKinds []audit.Kind
 		wantQueue int
+		wantSend  bool
 	}{
-		{"automated, at the limit", frozen(1000, true), incident.StateSending, []audit.Kind{audit.AudienceFrozen}, 2},
-		{"automated, above the limit", frozen(1001, true), incident.StateAwaitingApproval, []audit.Kind{audit.AudienceFrozen, audit.ApprovalRequested}, 0},
-		{"manual, above the limit", frozen(5000, false), incident.StateSending, []audit.Kind{audit.AudienceFrozen}, 2},
+		{"automated, at the limit", frozen(1000, true), incident.StateSending, []audit.Kind{audit.AudienceFrozen}, 2, true},
+		{"automated, above the limit", frozen(1001, true), incident.StateAwaitingApproval, []audit.Kind{audit.AudienceFrozen, audit.ApprovalRequested}, 0, false},
+		{"manual, above the limit", frozen(5000, false), incident.StateSending, []audit.Kind{audit.AudienceFrozen}, 2, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -144,12 +150,15 @@ func TestFrozenSendsOrWaitsForApproval(t *testing.T) {
 			if !slices.Equal(e.audit.kinds(), tc.wantKinds) || e.queue.sent != tc.wantQueue {
 				t.Errorf("audit %q, %d released; want %q and %d", e.audit.kinds(), e.queue.sent, tc.wantKinds, tc.wantQueue)
 			}
-			// Called again (a redelivered planning task): nothing new.
+			if sent := len(e.planner.sending) == 1; sent != tc.wantSend {
+				t.Errorf("sending tasks queued for %v, want sent %v", e.planner.sending, tc.wantSend)
+			}
+			// Called again (a redelivered planning task): nothing is queued again.
 			if err := e.l.Frozen(context.Background(), "INC-1"); err != nil {
 				t.Fatal(err)
 			}
-			if len(e.audit.entries) != len(tc.wantKinds) {
-				t.Errorf("second call audited again: %q", e.audit.kinds())
+			if len(e.planner.sending) > 1 {
+				t.Errorf("second call queued sending again: %v", e.planner.sending)
 			}
 		})
 	}
@@ -166,8 +175,8 @@ func TestApproveNeedsASecondAdmin(t *testing.T) {
 		t.Fatalf("a refused approval audited %q and released %d", e.audit.kinds(), e.queue.sent)
 	}
 	n, err := e.l.Approve(context.Background(), "INC-1", "bob")
-	if err != nil || n != 2 {
-		t.Fatalf("bob's approval: released %d, %v", n, err)
+	if err != nil || n != 3+2 || len(e.planner.sending) != 1 {
+		t.Fatalf("bob's approval: queued %d, sending %v, %v; want the sending tasks and the held batches", n, e.planner.sending, err)
 	}
 	if r := e.store.recs["INC-1"]; r.State != incident.StateSending || r.ApprovedBy != "bob" {
 		t.Errorf("record %s approved by %q", r.State, r.ApprovedBy)

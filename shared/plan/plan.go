@@ -27,15 +27,27 @@ type Task struct {
 	NoticeID   string          `json:"noticeId"`
 	Notice     incident.Notice `json:"notice"`
 	Shard      int             `json:"shard"`
+	// Count: the task counts and fingerprints its members, keeping a
+	// sample of them, and queues nothing. An incident that may need
+	// approval is counted first, and planned again for sending only once
+	// it may send, so nothing of it is queued before then.
+	Count bool `json:"count,omitempty"`
 }
 
-// ID names the task within its incident.
-func (t Task) ID() string { return fmt.Sprintf("%s#%02d", t.NoticeID, t.Shard) }
+// ID names the task within its incident; a counting task's differs from
+// the sending one's, so each keeps its own checkpoint.
+func (t Task) ID() string {
+	if t.Count {
+		return fmt.Sprintf("count#%s#%02d", t.NoticeID, t.Shard)
+	}
+	return fmt.Sprintf("%s#%02d", t.NoticeID, t.Shard)
+}
 
 // Tasks splits an incident's planning into one task per notice and shard
 // that can hold its members: every shard for a cohort, only the named
-// users' shards otherwise, so that notifying one user is one task.
-func Tasks(in incident.Incident) []Task {
+// users' shards otherwise, so that notifying one user is one task. With
+// count, the tasks only count (Task.Count).
+func Tasks(in incident.Incident, count bool) []Task {
 	var out []Task
 	for i, n := range in.Notices {
 		shards := make([]bool, audience.Shards)
@@ -44,7 +56,7 @@ func Tasks(in incident.Incident) []Task {
 		}
 		for shard := range audience.Shards {
 			if n.Audience.HasCohort() || shards[shard] {
-				out = append(out, Task{IncidentID: in.ID, Title: in.Title, NoticeID: incident.NoticeID(i, n.Template), Notice: n, Shard: shard})
+				out = append(out, Task{IncidentID: in.ID, Title: in.Title, NoticeID: incident.NoticeID(i, n.Template), Notice: n, Shard: shard, Count: count})
 			}
 		}
 	}
@@ -73,6 +85,9 @@ type Progress struct {
 	CohortDevices    int      `json:"cohortDevices"`
 	UnparsedVersions int      `json:"unparsedVersions"`
 	UnknownUserIDs   []string `json:"unknownUserIds,omitempty"`
+	// Sample is the first SampleSize member ids of the shard: what preview
+	// reads locales from before anything is sent.
+	Sample []string `json:"sample,omitempty"`
 	// Fingerprint sums a hash of each member id: the tasks' fingerprints add
 	// up to the audience's, whatever order they finish in.
 	Fingerprint uint64 `json:"fingerprint"`
@@ -108,6 +123,10 @@ type Planner struct {
 	BatchSize int
 	Log       *slog.Logger
 }
+
+// SampleSize is how many member ids a task keeps for preview: 64 shards
+// give a cohort notice a sample of 1,280.
+const SampleSize = 20
 
 // sendChunk is how many batches are queued between checkpoints: one
 // SendMessageBatch call. A crash between the call and its checkpoint queues
@@ -150,9 +169,12 @@ func (p *Planner) plan(ctx context.Context, t Task, prog Progress) (Progress, er
 	if err != nil {
 		return prog, fmt.Errorf("task %s/%s: %w", t.IncidentID, t.ID(), err)
 	}
-	bodies, err := p.batches(t, r.Members)
-	if err != nil {
-		return prog, err
+	var bodies [][]byte
+	if !t.Count {
+		var err error
+		if bodies, err = p.batches(t, r.Members); err != nil {
+			return prog, err
+		}
 	}
 	for prog.Batches < len(bodies) {
 		end := min(prog.Batches+sendChunk, len(bodies))
@@ -167,6 +189,9 @@ func (p *Planner) plan(ctx context.Context, t Task, prog Progress) (Progress, er
 	prog.Done = true
 	prog.Members, prog.CohortDevices, prog.UnparsedVersions, prog.UnknownUserIDs = len(r.Members), r.CohortDevices, r.UnparsedVersions, r.UnknownUserIDs
 	prog.Fingerprint = fingerprint(t.NoticeID, r.Members)
+	for _, m := range r.Members[:min(SampleSize, len(r.Members))] {
+		prog.Sample = append(prog.Sample, m.UserID)
+	}
 	if err := p.Store.Finish(ctx, t, prog); err != nil {
 		return prog, fmt.Errorf("task %s/%s: finish: %w", t.IncidentID, t.ID(), err)
 	}

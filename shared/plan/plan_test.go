@@ -131,7 +131,7 @@ func TestRun(t *testing.T) {
 		tasks []Task
 	}{
 		{"every shard", allShardTasks(in)},
-		{"plan.Tasks", Tasks(in)},
+		{"plan.Tasks", Tasks(in, false)},
 	}
 	for _, ts := range taskSets {
 		for _, size := range []int{1, 3, 7, 1000} {
@@ -346,7 +346,7 @@ func TestRunDoneTask(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(newDirectory(testUsers), 2)
-			e.store.tasks[incID] = len(Tasks(in))
+			e.store.tasks[incID] = len(Tasks(in, false))
 			want := tc.finish(t, e)
 			sends, finishes := e.queue.calls, e.store.count("finish")
 			ex, co := e.directory.calls()
@@ -372,7 +372,7 @@ func TestRunDoneTask(t *testing.T) {
 // sums every task's planning.
 func TestFreeze(t *testing.T) {
 	in := testIncident(testUsers)
-	tasks := Tasks(in)
+	tasks := Tasks(in, false)
 	e := newEnv(newDirectory(testUsers), 3)
 	e.store.tasks[incID] = len(tasks)
 	messages := map[string]int{}
@@ -433,7 +433,7 @@ func TestFreeze(t *testing.T) {
 func frozenAudience(t *testing.T, users []string, in incident.Incident, batchSize int, order func([]Task), concurrent bool) Audience {
 	t.Helper()
 	e := newEnv(newDirectory(users), batchSize)
-	tasks := Tasks(in)
+	tasks := Tasks(in, false)
 	order(tasks)
 	e.store.tasks[incID] = len(tasks)
 	if concurrent {
@@ -648,7 +648,7 @@ func TestTasks(t *testing.T) {
 			for i, a := range tc.audiences {
 				in.Notices = append(in.Notices, incident.Notice{Template: tc.templates[i], Channels: []incident.Channel{incident.Email}, Audience: a})
 			}
-			got := Tasks(in)
+			got := Tasks(in, false)
 			var want []Task
 			for i, shards := range tc.wantShards {
 				for _, s := range shards {
@@ -662,13 +662,13 @@ func TestTasks(t *testing.T) {
 			if len(slices.Compact(slices.Sorted(slices.Values(ids)))) != len(ids) {
 				t.Errorf("task ids are not unique: %q", ids)
 			}
-			if again := Tasks(in); !reflect.DeepEqual(again, got) {
+			if again := Tasks(in, false); !reflect.DeepEqual(again, got) {
 				t.Errorf("Tasks is not stable")
 			}
 		})
 	}
 
-	ex := Tasks(exampleIncident())
+	ex := Tasks(exampleIncident(), false)
 	if i := slices.IndexFunc(ex, func(t Task) bool { return t.ID() == "n1-update-app#07" }); i < 0 || ex[i].Shard != 7 || ex[i].NoticeID != "n1-update-app" {
 		t.Errorf("example has no task n1-update-app#07 for shard 7: %q", taskIDs(ex))
 	}
@@ -703,7 +703,7 @@ func TestTaskID(t *testing.T) {
 }
 
 func TestParseTask(t *testing.T) {
-	example := Tasks(exampleIncident())
+	example := Tasks(exampleIncident(), false)
 	valid := func(edit func(m map[string]any)) string {
 		b, err := json.Marshal(example[len(example)-1])
 		if err != nil {
@@ -785,10 +785,10 @@ func TestRunErrors(t *testing.T) {
 	// task is the cohort notice's task for the shard of a user it names, so
 	// that it both looks users up and queries the cohort.
 	in := testIncident(testUsers)
-	i := slices.IndexFunc(Tasks(in), func(t Task) bool {
+	i := slices.IndexFunc(Tasks(in, false), func(t Task) bool {
 		return t.NoticeID == "n1-update-app" && t.Shard == audience.UserShard(in.Notices[1].Audience.UserIDs[0])
 	})
-	task := Tasks(in)[i]
+	task := Tasks(in, false)[i]
 	tests := []struct {
 		name   string
 		before func(*env)
@@ -845,7 +845,7 @@ func TestRunErrors(t *testing.T) {
 // test directory holds a member.
 func taskWithMembers(t *testing.T, in incident.Incident, noticeID string) Task {
 	t.Helper()
-	for _, task := range Tasks(in) {
+	for _, task := range Tasks(in, false) {
 		if task.NoticeID != noticeID {
 			continue
 		}
@@ -865,7 +865,7 @@ func taskWithMembers(t *testing.T, in incident.Incident, noticeID string) Task {
 // the redelivered task must freeze the audience; nothing else will.
 func TestRunRetriesFreeze(t *testing.T) {
 	in := exampleIncident()
-	tasks := Tasks(in)
+	tasks := Tasks(in, false)
 	e := newEnv(newDirectory(usersInShards(200, anyShard)), 10)
 	e.store.tasks[incID] = len(tasks)
 	e.store.freezeFails = 1
@@ -887,5 +887,36 @@ func TestRunRetriesFreeze(t *testing.T) {
 	}
 	if n := e.released.calls[incID]; n != 1 {
 		t.Errorf("lifecycle told of the frozen audience %d times, want once, after the freeze that succeeded", n)
+	}
+}
+
+// A counting task queues nothing and keeps what the send decision and
+// preview need: the count, the fingerprint and a sample; its checkpoint is
+// its own, so the sending task of the same shard starts from zero.
+func TestCountingTasksQueueNothing(t *testing.T) {
+	in := exampleIncident()
+	e := newEnv(newDirectory(usersInShards(300, anyShard)), 10)
+	counts, sends := Tasks(in, true), Tasks(in, false)
+	if len(counts) != len(sends) || counts[1].ID() == sends[1].ID() || !counts[1].Count {
+		t.Fatalf("count tasks %q vs send tasks %q", taskIDs(counts)[:2], taskIDs(sends)[:2])
+	}
+	var counted, sampled int
+	for _, task := range counts {
+		p, err := e.planner.Run(context.Background(), task)
+		if err != nil {
+			t.Fatal(err)
+		}
+		counted += p.Members
+		sampled += len(p.Sample)
+		if len(p.Sample) > SampleSize || len(p.Sample) > p.Members {
+			t.Errorf("%s: sample of %d for %d members", task.ID(), len(p.Sample), p.Members)
+		}
+	}
+	if n := e.queue.len(); n != 0 || counted == 0 || sampled == 0 {
+		t.Errorf("counting queued %d batches, counted %d members, sampled %d", n, counted, sampled)
+	}
+	p, err := e.planner.Run(context.Background(), sends[1])
+	if err != nil || p.Batches == 0 || e.queue.len() != p.Batches {
+		t.Errorf("the sending task after counting: %+v %v, %d queued", p, err, e.queue.len())
 	}
 }
