@@ -17,13 +17,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"breachnotify/functions/internal/wire"
 	"breachnotify/shared/admin"
 	"breachnotify/shared/awsconfig"
 	"breachnotify/shared/deadline"
 	"breachnotify/shared/dynamo"
 	"breachnotify/shared/email"
-	"breachnotify/shared/intake"
-	"breachnotify/shared/lifecycle"
 	"breachnotify/shared/notice"
 	"breachnotify/shared/objstore"
 	"breachnotify/shared/queue"
@@ -40,8 +39,8 @@ func main() {
 }
 
 func setup(ctx context.Context, log *slog.Logger) (*admin.Handler, error) {
-	cfg, env, err := awsconfig.ForFunction(ctx, "INCIDENTS_TABLE", "DELIVERIES_TABLE", "USERS_TABLE", "RECIPIENTS_QUEUE_URL",
-		"PLAN_QUEUE_URL", "EXPORT_BUCKET", "EMAIL_MAX_SEND_RATE", "PUSH_MAX_SEND_RATE", "BATCH_SIZE", "AUTO_SEND_LIMIT", "DEADLINE_POLICY")
+	cfg, env, err := awsconfig.ForFunction(ctx, append(wire.LifecycleEnv, "DELIVERIES_TABLE", "USERS_TABLE",
+		"EXPORT_BUCKET", "EMAIL_MAX_SEND_RATE", "PUSH_MAX_SEND_RATE", "BATCH_SIZE", "AUTO_SEND_LIMIT", "DEADLINE_POLICY")...)
 	if err != nil {
 		return nil, err
 	}
@@ -58,20 +57,14 @@ func setup(ctx context.Context, log *slog.Logger) (*admin.Handler, error) {
 	audit := &dynamo.Audit{Client: db, Table: env["INCIDENTS_TABLE"]}
 	progress := &dynamo.Progress{Client: db, Table: env["INCIDENTS_TABLE"]}
 	recipients := &queue.Sender{Client: sqs.NewFromConfig(cfg), URL: env["RECIPIENTS_QUEUE_URL"]}
-	// Confirming a suspected incident plans it as intake plans a confirmed
-	// event.
-	planner := &intake.Handler{Incidents: incidents, Audit: audit, KnownTemplate: notice.Has, Now: time.Now,
-		AutoSendLimit: int(num["AUTO_SEND_LIMIT"]),
-		Tasks:         &queue.Sender{Client: sqs.NewFromConfig(cfg), URL: env["PLAN_QUEUE_URL"], FIFO: true},
-		Log:           log}
 	// Path-style addressing works on AWS and on local S3 servers alike, so
 	// the export links need no local-only setting.
 	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
 	return &admin.Handler{
-		Incidents: incidents,
-		Lifecycle: &lifecycle.Lifecycle{Store: incidents, Held: incidents, Queue: recipients, Audit: audit, Planner: planner,
-			Progress: progress, AutoSendLimit: int(num["AUTO_SEND_LIMIT"]), Now: time.Now, Log: log},
-		Lot: incidents, Queue: recipients,
+		Incidents:       incidents,
+		Lifecycle:       wire.Lifecycle(cfg, env, int(num["AUTO_SEND_LIMIT"]), log),
+		Lot:             incidents,
+		Queue:           recipients,
 		Samples:         &dynamo.Plans{Client: db, Table: env["INCIDENTS_TABLE"]},
 		Ledger:          &dynamo.Ledger{Client: db, Table: env["DELIVERIES_TABLE"]},
 		Progress:        progress,

@@ -16,16 +16,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"breachnotify/functions/internal/wire"
 	"breachnotify/shared/awsconfig"
 	"breachnotify/shared/deadline"
 	"breachnotify/shared/dynamo"
 	"breachnotify/shared/email"
-	"breachnotify/shared/intake"
-	"breachnotify/shared/lifecycle"
 	"breachnotify/shared/opsalarm"
-	"breachnotify/shared/queue"
 	"breachnotify/shared/watch"
 )
 
@@ -41,8 +38,8 @@ func main() {
 }
 
 func setup(ctx context.Context, log *slog.Logger) (*watch.Watch, error) {
-	cfg, env, err := awsconfig.ForFunction(ctx, "INCIDENTS_TABLE", "RECIPIENTS_QUEUE_URL", "PLAN_QUEUE_URL", "OPS_TOPIC_ARN",
-		"EMAIL_MAX_SEND_RATE", "PUSH_MAX_SEND_RATE", "AUTO_SEND_LIMIT", "DEADLINE_POLICY")
+	cfg, env, err := awsconfig.ForFunction(ctx, append(wire.LifecycleEnv, "OPS_TOPIC_ARN",
+		"EMAIL_MAX_SEND_RATE", "PUSH_MAX_SEND_RATE", "AUTO_SEND_LIMIT", "DEADLINE_POLICY")...)
 	if err != nil {
 		return nil, err
 	}
@@ -61,18 +58,13 @@ func setup(ctx context.Context, log *slog.Logger) (*watch.Watch, error) {
 	return &watch.Watch{
 		Incidents: incidents,
 		Progress:  progress,
-		Lifecycle: &lifecycle.Lifecycle{Store: incidents, Held: incidents, Audit: audit, Progress: progress,
-			Queue: &queue.Sender{Client: sqs.NewFromConfig(cfg), URL: env["RECIPIENTS_QUEUE_URL"]},
-			// An incident left confirmed is planned again for sending.
-			Planner: &intake.Handler{Incidents: incidents, Audit: audit, AutoSendLimit: int(num["AUTO_SEND_LIMIT"]), Now: time.Now, Log: log,
-				Tasks: &queue.Sender{Client: sqs.NewFromConfig(cfg), URL: env["PLAN_QUEUE_URL"], FIFO: true}},
-			AutoSendLimit: int(num["AUTO_SEND_LIMIT"]), Now: time.Now, Log: log},
-		Alarms:  &opsalarm.Topic{Client: sns.NewFromConfig(cfg), TopicARN: env["OPS_TOPIC_ARN"], Marks: incidents},
-		Audit:   audit,
-		Rates:   email.Rates(sesv2.NewFromConfig(cfg), num["EMAIL_MAX_SEND_RATE"], num["PUSH_MAX_SEND_RATE"]),
-		Policy:  policy,
-		Metrics: os.Stdout,
-		Now:     time.Now,
-		Log:     log,
+		Lifecycle: wire.Lifecycle(cfg, env, int(num["AUTO_SEND_LIMIT"]), log),
+		Alarms:    &opsalarm.Topic{Client: sns.NewFromConfig(cfg), TopicARN: env["OPS_TOPIC_ARN"], Marks: incidents},
+		Audit:     audit,
+		Rates:     email.Rates(sesv2.NewFromConfig(cfg), num["EMAIL_MAX_SEND_RATE"], num["PUSH_MAX_SEND_RATE"]),
+		Policy:    policy,
+		Metrics:   os.Stdout,
+		Now:       time.Now,
+		Log:       log,
 	}, nil
 }

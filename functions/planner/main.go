@@ -7,24 +7,22 @@ import (
 	"context"
 	"os"
 	"strconv"
-	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"breachnotify/functions/internal/wire"
 	"breachnotify/shared/awsconfig"
 	"breachnotify/shared/dynamo"
-	"breachnotify/shared/intake"
-	"breachnotify/shared/lifecycle"
 	"breachnotify/shared/plan"
 	"breachnotify/shared/queue"
 )
 
 func main() {
 	log := lambdacontext.NewLogger()
-	cfg, env, err := awsconfig.ForFunction(context.Background(), "USERS_TABLE", "INCIDENTS_TABLE", "RECIPIENTS_QUEUE_URL", "PLAN_QUEUE_URL", "BATCH_SIZE", "AUTO_SEND_LIMIT")
+	cfg, env, err := awsconfig.ForFunction(context.Background(), append(wire.LifecycleEnv, "USERS_TABLE", "BATCH_SIZE", "AUTO_SEND_LIMIT")...)
 	if err != nil {
 		log.Error("configuration", "error", err.Error())
 		os.Exit(1)
@@ -40,23 +38,13 @@ func main() {
 		os.Exit(1)
 	}
 	db := dynamodb.NewFromConfig(cfg)
-	incidents := &dynamo.Incidents{Client: db, Table: env["INCIDENTS_TABLE"]}
-	recipients := &queue.Sender{Client: sqs.NewFromConfig(cfg), URL: env["RECIPIENTS_QUEUE_URL"]}
-	audit := &dynamo.Audit{Client: db, Table: env["INCIDENTS_TABLE"]}
 	p := &plan.Planner{
 		Store:     &dynamo.Plans{Client: db, Table: env["INCIDENTS_TABLE"]},
 		Directory: &dynamo.Users{Client: db, Table: env["USERS_TABLE"]},
-		Queue:     recipients,
+		Queue:     &queue.Sender{Client: sqs.NewFromConfig(cfg), URL: env["RECIPIENTS_QUEUE_URL"]},
 		// Once the audience is frozen, sending starts, or waits for an
 		// admin's approval above the auto-send limit.
-		Releaser: &lifecycle.Lifecycle{
-			Store: incidents, Held: incidents, Queue: recipients, Audit: audit,
-			Progress: &dynamo.Progress{Client: db, Table: env["INCIDENTS_TABLE"]},
-			// An incident counted first is planned again for sending.
-			Planner: &intake.Handler{Incidents: incidents, Audit: audit, AutoSendLimit: limit, Now: time.Now, Log: log,
-				Tasks: &queue.Sender{Client: sqs.NewFromConfig(cfg), URL: env["PLAN_QUEUE_URL"], FIFO: true}},
-			AutoSendLimit: limit, Now: time.Now, Log: log,
-		},
+		Releaser:  wire.Lifecycle(cfg, env, limit, log),
 		BatchSize: batch,
 		Log:       log,
 	}

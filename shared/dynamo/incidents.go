@@ -212,8 +212,13 @@ func (s *Incidents) Park(ctx context.Context, b dispatch.Batch) error {
 
 // Parked lists the batches parked for a channel.
 func (s *Incidents) Parked(ctx context.Context, id string, ch incident.Channel) ([]dispatch.Parked, error) {
+	return s.batches(ctx, id, parkedPrefix+string(ch)+"#")
+}
+
+// batches lists the batches kept beside an incident under a key prefix.
+func (s *Incidents) batches(ctx context.Context, id, prefix string) ([]dispatch.Parked, error) {
 	var out []dispatch.Parked
-	err := s.query(ctx, id, parkedPrefix+string(ch)+"#", func(item map[string]types.AttributeValue) error {
+	err := s.query(ctx, id, prefix, func(item map[string]types.AttributeValue) error {
 		var p parkedItem
 		if err := unmarshal(item, &p); err != nil {
 			return err

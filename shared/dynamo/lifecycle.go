@@ -129,16 +129,7 @@ func (s *Incidents) Hold(ctx context.Context, b dispatch.Batch) error {
 
 // Held lists an incident's held batches.
 func (s *Incidents) Held(ctx context.Context, id string) ([]dispatch.Parked, error) {
-	var out []dispatch.Parked
-	err := s.query(ctx, id, heldPrefix, func(item map[string]types.AttributeValue) error {
-		var p parkedItem
-		if err := unmarshal(item, &p); err != nil {
-			return err
-		}
-		out = append(out, dispatch.Parked{ID: p.SK, Batch: p.Batch})
-		return nil
-	})
-	return out, err
+	return s.batches(ctx, id, heldPrefix)
 }
 
 // Unhold removes a held batch once it is queued.

@@ -1,0 +1,41 @@
+// Package wire builds what several functions share from their
+// configuration, so that the planner, the admin function and the deadline
+// watch move incidents on with the same parts.
+package wire
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"breachnotify/shared/dynamo"
+	"breachnotify/shared/intake"
+	"breachnotify/shared/lifecycle"
+	"breachnotify/shared/notice"
+	"breachnotify/shared/queue"
+)
+
+// LifecycleEnv are the settings Lifecycle reads.
+var LifecycleEnv = []string{"INCIDENTS_TABLE", "RECIPIENTS_QUEUE_URL", "PLAN_QUEUE_URL"}
+
+// Lifecycle is the incident lifecycle over DynamoDB and the two queues: the
+// recipients queue for held batches, the planning queue for an incident's
+// planning (intake's, so a confirmed or approved incident is planned as a
+// confirmed event is).
+func Lifecycle(cfg aws.Config, env map[string]string, autoSendLimit int, log *slog.Logger) *lifecycle.Lifecycle {
+	db := dynamodb.NewFromConfig(cfg)
+	incidents := &dynamo.Incidents{Client: db, Table: env["INCIDENTS_TABLE"]}
+	audit := &dynamo.Audit{Client: db, Table: env["INCIDENTS_TABLE"]}
+	q := sqs.NewFromConfig(cfg)
+	return &lifecycle.Lifecycle{
+		Store: incidents, Held: incidents, Audit: audit,
+		Queue:    &queue.Sender{Client: q, URL: env["RECIPIENTS_QUEUE_URL"]},
+		Progress: &dynamo.Progress{Client: db, Table: env["INCIDENTS_TABLE"]},
+		Planner: &intake.Handler{Incidents: incidents, Audit: audit, KnownTemplate: notice.Has, AutoSendLimit: autoSendLimit,
+			Tasks: &queue.Sender{Client: q, URL: env["PLAN_QUEUE_URL"], FIFO: true}, Now: time.Now, Log: log},
+		AutoSendLimit: autoSendLimit, Now: time.Now, Log: log,
+	}
+}
