@@ -185,3 +185,34 @@ func TestFunctionURLDoor(t *testing.T) {
 		t.Errorf("direct invocation without actor: %v", err)
 	}
 }
+
+func TestSendIsRefusedWithAReason(t *testing.T) {
+	h := newHandler()
+	h.KnownTemplate = func(s string) bool { return s == "account-accessed" }
+	waiting := intake.Record{Incident: incident.Incident{ID: "INC-1", Title: "t"}, State: incident.StateAwaitingApproval}
+	h.Incidents.(*memIncidents).recs["INC-1"] = waiting
+	tests := []struct {
+		name    string
+		req     Request
+		wantErr error
+		want    string
+	}{
+		{"unknown template", Request{Template: "nope", UserIDs: []string{"u-1"}, IncidentID: "INC-2", Title: "t"}, ErrBadRequest, "template"},
+		{"no users", Request{Template: "account-accessed", IncidentID: "INC-2", Title: "t"}, ErrBadRequest, "audience is empty"},
+		{"no title for a new incident", Request{Template: "account-accessed", UserIDs: []string{"u-1"}, IncidentID: "INC-2"}, ErrBadRequest, "title"},
+		{"an incident waiting for approval", Request{Template: "account-accessed", UserIDs: []string{"u-1"}, IncidentID: "INC-1"},
+			incident.ErrIllegalTransition, "approve it first"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.req.Operation, tc.req.Actor = "send", "secops:omar"
+			_, err := h.Handle(context.Background(), tc.req)
+			if !errors.Is(err, tc.wantErr) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want %v about %q", err, tc.wantErr, tc.want)
+			}
+		})
+	}
+	if n := len(h.Audit.(*memAudit).entries); n != 0 {
+		t.Errorf("refused sends left %d audit entries", n)
+	}
+}

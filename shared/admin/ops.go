@@ -200,27 +200,24 @@ func (h *Handler) send(ctx context.Context, r Request, resp *Response) error {
 	if err != nil {
 		return err
 	}
+	if found && rec.State != incident.StateSending {
+		return &incident.TransitionError{From: rec.State, Action: "send",
+			Reason: "a manual send joins an incident that is sending; " + sendAdvice(rec.State)}
+	}
 	now := h.Now()
 	if !found {
 		rec = intake.Record{Incident: incident.Incident{ID: r.IncidentID, Status: incident.Confirmed, Title: r.Title,
 			DetectedAt: now, ConfirmedAt: now, ConfirmedBy: r.Actor, Notices: []incident.Notice{n}},
 			State: incident.StateSending, Source: "admin", ReceivedAt: now, SendingAt: now}
 	}
-	// The same rules as an event's, on the incident as it will be.
+	// The same rules as an event's, for the incident with this notice.
 	check := rec.Incident
-	check.Notices = append(slices.Clone(check.Notices), n)
-	if found {
-		check.Notices = []incident.Notice{n}
-	}
+	check.Notices = []incident.Notice{n}
 	if err := check.Validate(h.KnownTemplate); err != nil {
 		return fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
 	if len(r.UserIDs) > maxManual {
 		return fmt.Errorf("%w: %d user ids, more than %d", ErrBadRequest, len(r.UserIDs), maxManual)
-	}
-	if found && rec.State != incident.StateSending {
-		return &incident.TransitionError{From: rec.State, Action: "send",
-			Reason: "a manual send joins an incident that is sending; " + sendAdvice(rec.State)}
 	}
 	noticeID := ""
 	for i, existing := range rec.Notices {

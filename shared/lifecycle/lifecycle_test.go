@@ -244,3 +244,22 @@ func TestConfirmASuspectedIncident(t *testing.T) {
 		t.Error("a refused confirmation was audited or planned")
 	}
 }
+
+// An incident that started sending at confirmation (it could not need
+// approval) has its frozen audience recorded, and nothing queued again.
+func TestFrozenWhileAlreadySending(t *testing.T) {
+	rec := frozen(2, true)
+	rec.State = incident.StateSending
+	e := newEnv(rec)
+	p := &memProgress{}
+	e.l.Progress = p
+	if err := e.l.Frozen(context.Background(), "INC-1"); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(e.audit.kinds(), []audit.Kind{audit.AudienceFrozen}) || len(e.planner.sending) != 0 || p.planned["n0-update-app"] != 2 {
+		t.Errorf("audit %q, sending queued %v, planned %v", e.audit.kinds(), e.planner.sending, p.planned)
+	}
+	if e.store.recs["INC-1"].State != incident.StateSending {
+		t.Errorf("state %s", e.store.recs["INC-1"].State)
+	}
+}
