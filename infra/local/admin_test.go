@@ -148,6 +148,11 @@ func TestAdminOperations(t *testing.T) {
 		if n := accepted("gala@example.com"); n != 1 {
 			t.Errorf("gala got %d account-accessed emails, want 1 (she was only in the update-app cohort)", n)
 		}
+		// Gala is new to the notice, so planned grows by her; Ana was counted already.
+		st := a.direct(admin.Request{Operation: "status", Actor: "secops:omar", IncidentID: id}).Status
+		if st == nil || st.Total.Planned != 16 || st.Total.Done != 16 {
+			t.Errorf("status after the manual send = %+v, want 16 of 16 recipient channels", st)
+		}
 		a.wantAudit(id, audit.ManualSend)
 	})
 

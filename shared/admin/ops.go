@@ -220,9 +220,10 @@ func (h *Handler) send(ctx context.Context, r Request, resp *Response) error {
 		return fmt.Errorf("%w: %d user ids, more than %d", ErrBadRequest, len(r.UserIDs), maxManual)
 	}
 	noticeID := ""
+	var planned *incident.Audience
 	for i, existing := range rec.Notices {
 		if existing.Template == r.Template {
-			noticeID = incident.NoticeID(i, existing.Template)
+			noticeID, planned = incident.NoticeID(i, existing.Template), &existing.Audience
 			break
 		}
 	}
@@ -250,7 +251,7 @@ func (h *Handler) send(ctx context.Context, r Request, resp *Response) error {
 		return err
 	}
 	var members []audience.Member
-	fresh := 0
+	var unrecorded []string
 	for _, rc := range rs {
 		rec, ok := records[rc]
 		switch {
@@ -258,9 +259,13 @@ func (h *Handler) send(ctx context.Context, r Request, resp *Response) error {
 			resp.AlreadyNotified = append(resp.AlreadyNotified, rc.UserID)
 			continue
 		case !ok:
-			fresh++
+			unrecorded = append(unrecorded, rc.UserID)
 		}
 		members = append(members, audience.Member{UserID: rc.UserID, AllDevices: true})
+	}
+	fresh, err := h.unplanned(ctx, planned, unrecorded)
+	if err != nil {
+		return err
 	}
 	detail := map[string]string{"notice": noticeID, "template": r.Template, "users": strconv.Itoa(len(ids)),
 		"queued": strconv.Itoa(len(members)), "alreadyNotified": strconv.Itoa(len(resp.AlreadyNotified))}
@@ -278,6 +283,26 @@ func (h *Handler) send(ctx context.Context, r Request, resp *Response) error {
 	resp.Requeued, err = h.queue(ctx, b, members)
 	resp.Message = fmt.Sprintf("%d queued, %d already notified", len(members), len(resp.AlreadyNotified))
 	return err
+}
+
+// unplanned counts the users of ids outside the audience a notice was
+// planned for (nil: none), so that a manual send adds to the recipients
+// planned only those the planning did not count already.
+func (h *Handler) unplanned(ctx context.Context, planned *incident.Audience, ids []string) (int, error) {
+	if planned == nil || len(ids) == 0 {
+		return len(ids), nil
+	}
+	users, err := h.Users.Get(ctx, ids)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, id := range ids {
+		if u, ok := users[id]; !ok || !audience.Contains(*planned, u) {
+			n++
+		}
+	}
+	return n, nil
 }
 
 func sendAdvice(s incident.State) string {

@@ -459,3 +459,31 @@ func mustParse(t *testing.T, s string) version.Version {
 	}
 	return v
 }
+
+func TestContains(t *testing.T) {
+	cohort := incident.Audience{Platforms: []string{"android"}, AppVersionBelow: "8.9.0"}
+	android := func(v string) User {
+		return User{ID: "u-1", Devices: []Device{{ID: "d1", Platform: "android", AppVersion: v}}}
+	}
+	tests := []struct {
+		name string
+		a    incident.Audience
+		u    User
+		want bool
+	}{
+		{"named", incident.Audience{UserIDs: []string{"u-1"}}, User{ID: "u-1"}, true},
+		{"not named", incident.Audience{UserIDs: []string{"u-2"}}, User{ID: "u-1"}, false},
+		{"below", cohort, android("8.8.2"), true},
+		{"at the fix", cohort, android("8.9.0"), false},
+		{"8.10 is above 8.9", cohort, android("8.10.0"), false},
+		{"unparseable is affected", cohort, android("8.9.0-beta"), true},
+		{"other platform", cohort, User{ID: "u-1", Devices: []Device{{ID: "d1", Platform: "ios", AppVersion: "1.0.0"}}}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Contains(tc.a, tc.u); got != tc.want {
+				t.Errorf("Contains = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

@@ -116,3 +116,29 @@ func Resolve(ctx context.Context, dir Directory, a incident.Audience, shard int)
 	}
 	return r, nil
 }
+
+// Contains reports whether u belongs to audience a as Resolve would find
+// it: named, or with a device on a listed platform whose version is below
+// a.AppVersionBelow or cannot be parsed (treated as affected).
+func Contains(a incident.Audience, u User) bool {
+	if slices.Contains(a.UserIDs, u.ID) {
+		return true
+	}
+	if !a.HasCohort() {
+		return false
+	}
+	below, err := version.Parse(a.AppVersionBelow)
+	if err != nil {
+		return false
+	}
+	for _, d := range u.Devices {
+		if !slices.Contains(a.Platforms, d.Platform) {
+			continue
+		}
+		v, err := version.Parse(d.AppVersion)
+		if err != nil || v.Compare(below) < 0 {
+			return true
+		}
+	}
+	return false
+}
