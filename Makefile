@@ -84,7 +84,7 @@ admin: up ## an admin operation through the local Function URL (SigV4): make adm
 	@$(BIN)/bnadmin -local $(STACK_DIR) $(ARGS)
 
 watch: up ## run the deadline watch once, as its schedule would
-	@$(LOCALSTACK) invoke DeadlineWatchFunction events/deadline-watch-schedule.json
+	@$(LOCALSTACK) invoke DeadlineWatchFunction events/deadlinewatch-schedule.json
 
 .PHONY: demo
 demo: tools build-local ## fresh local stack, demo users, a confirmed incident end to end

@@ -5,27 +5,24 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"breachnotify/functions/internal/wire"
 	"breachnotify/shared/admin"
 	"breachnotify/shared/awsconfig"
-	"breachnotify/shared/deadline"
 	"breachnotify/shared/dynamo"
-	"breachnotify/shared/email"
 	"breachnotify/shared/notice"
 	"breachnotify/shared/objstore"
 	"breachnotify/shared/queue"
+	"breachnotify/shared/wire"
 )
 
 func main() {
@@ -39,18 +36,18 @@ func main() {
 }
 
 func setup(ctx context.Context, log *slog.Logger) (*admin.Handler, error) {
-	cfg, env, err := awsconfig.ForFunction(ctx, append(wire.LifecycleEnv, "DELIVERIES_TABLE", "USERS_TABLE",
-		"EXPORT_BUCKET", "EMAIL_MAX_SEND_RATE", "PUSH_MAX_SEND_RATE", "BATCH_SIZE", "AUTO_SEND_LIMIT", "DEADLINE_POLICY")...)
+	cfg, env, err := awsconfig.ForFunction(ctx, slices.Concat(wire.LifecycleEnv, wire.DeadlineEnv, []string{"DELIVERIES_TABLE", "USERS_TABLE",
+		"EXPORT_BUCKET", "BATCH_SIZE", "AUTO_SEND_LIMIT"})...)
 	if err != nil {
 		return nil, err
 	}
-	num, err := awsconfig.Numbers(env, "EMAIL_MAX_SEND_RATE", "PUSH_MAX_SEND_RATE", "BATCH_SIZE", "AUTO_SEND_LIMIT")
+	num, err := awsconfig.Numbers(env, "BATCH_SIZE", "AUTO_SEND_LIMIT")
 	if err != nil {
 		return nil, err
 	}
-	policy, err := deadline.ParsePolicy(env["DEADLINE_POLICY"])
+	policy, rates, err := wire.Deadlines(cfg, env)
 	if err != nil {
-		return nil, fmt.Errorf("DEADLINE_POLICY: %w", err)
+		return nil, err
 	}
 	db := dynamodb.NewFromConfig(cfg)
 	incidents := &dynamo.Incidents{Client: db, Table: env["INCIDENTS_TABLE"]}
@@ -71,7 +68,7 @@ func setup(ctx context.Context, log *slog.Logger) (*admin.Handler, error) {
 		Audit:           audit,
 		Users:           &dynamo.Users{Client: db, Table: env["USERS_TABLE"]},
 		Exports:         objstore.New(s3c, env["EXPORT_BUCKET"]),
-		Rates:           email.Rates(sesv2.NewFromConfig(cfg), num["EMAIL_MAX_SEND_RATE"], num["PUSH_MAX_SEND_RATE"]),
+		Rates:           rates,
 		Policy:          policy,
 		KnownTemplate:   notice.Has,
 		TemplateVersion: notice.Version,

@@ -6,24 +6,21 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
-	"breachnotify/functions/internal/wire"
 	"breachnotify/shared/awsconfig"
-	"breachnotify/shared/deadline"
 	"breachnotify/shared/dynamo"
-	"breachnotify/shared/email"
 	"breachnotify/shared/opsalarm"
 	"breachnotify/shared/watch"
+	"breachnotify/shared/wire"
 )
 
 func main() {
@@ -38,18 +35,17 @@ func main() {
 }
 
 func setup(ctx context.Context, log *slog.Logger) (*watch.Watch, error) {
-	cfg, env, err := awsconfig.ForFunction(ctx, append(wire.LifecycleEnv, "OPS_TOPIC_ARN",
-		"EMAIL_MAX_SEND_RATE", "PUSH_MAX_SEND_RATE", "AUTO_SEND_LIMIT", "DEADLINE_POLICY")...)
+	cfg, env, err := awsconfig.ForFunction(ctx, slices.Concat(wire.LifecycleEnv, wire.DeadlineEnv, []string{"OPS_TOPIC_ARN", "AUTO_SEND_LIMIT"})...)
 	if err != nil {
 		return nil, err
 	}
-	num, err := awsconfig.Numbers(env, "EMAIL_MAX_SEND_RATE", "PUSH_MAX_SEND_RATE", "AUTO_SEND_LIMIT")
+	num, err := awsconfig.Numbers(env, "AUTO_SEND_LIMIT")
 	if err != nil {
 		return nil, err
 	}
-	policy, err := deadline.ParsePolicy(env["DEADLINE_POLICY"])
+	policy, rates, err := wire.Deadlines(cfg, env)
 	if err != nil {
-		return nil, fmt.Errorf("DEADLINE_POLICY: %w", err)
+		return nil, err
 	}
 	db := dynamodb.NewFromConfig(cfg)
 	incidents := &dynamo.Incidents{Client: db, Table: env["INCIDENTS_TABLE"]}
@@ -61,7 +57,7 @@ func setup(ctx context.Context, log *slog.Logger) (*watch.Watch, error) {
 		Lifecycle: wire.Lifecycle(cfg, env, int(num["AUTO_SEND_LIMIT"]), log),
 		Alarms:    &opsalarm.Topic{Client: sns.NewFromConfig(cfg), TopicARN: env["OPS_TOPIC_ARN"], Marks: incidents},
 		Audit:     audit,
-		Rates:     email.Rates(sesv2.NewFromConfig(cfg), num["EMAIL_MAX_SEND_RATE"], num["PUSH_MAX_SEND_RATE"]),
+		Rates:     rates,
 		Policy:    policy,
 		Metrics:   os.Stdout,
 		Now:       time.Now,

@@ -13,11 +13,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"breachnotify/functions/internal/wire"
 	"breachnotify/shared/awsconfig"
 	"breachnotify/shared/dynamo"
 	"breachnotify/shared/plan"
 	"breachnotify/shared/queue"
+	"breachnotify/shared/wire"
 )
 
 func main() {

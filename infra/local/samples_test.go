@@ -114,8 +114,8 @@ func TestAdminSampleEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	t.Run("deadline-watch-schedule.json", func(t *testing.T) {
-		out, err := s.Invoke(ctx, "DeadlineWatchFunction", readEvent(t, "deadline-watch-schedule.json"))
+	t.Run("deadlinewatch-schedule.json", func(t *testing.T) {
+		out, err := s.Invoke(ctx, "DeadlineWatchFunction", readEvent(t, "deadlinewatch-schedule.json"))
 		if err != nil {
 			t.Fatal(err)
 		}

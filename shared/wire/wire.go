@@ -4,14 +4,21 @@
 package wire
 
 import (
+	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"breachnotify/shared/awsconfig"
+	"breachnotify/shared/deadline"
 	"breachnotify/shared/dynamo"
+	"breachnotify/shared/email"
+	"breachnotify/shared/incident"
 	"breachnotify/shared/intake"
 	"breachnotify/shared/lifecycle"
 	"breachnotify/shared/notice"
@@ -38,4 +45,21 @@ func Lifecycle(cfg aws.Config, env map[string]string, autoSendLimit int, log *sl
 			Tasks: &queue.Sender{Client: q, URL: env["PLAN_QUEUE_URL"], FIFO: true}, Now: time.Now, Log: log},
 		AutoSendLimit: autoSendLimit, Now: time.Now, Log: log,
 	}
+}
+
+// DeadlineEnv are the settings Deadlines reads.
+var DeadlineEnv = []string{"EMAIL_MAX_SEND_RATE", "PUSH_MAX_SEND_RATE", "DEADLINE_POLICY"}
+
+// Deadlines is the deadline policy and the current send rates, which the
+// admin status and the deadline watch measure progress against.
+func Deadlines(cfg aws.Config, env map[string]string) (deadline.Policy, func(context.Context) (map[incident.Channel]float64, error), error) {
+	num, err := awsconfig.Numbers(env, "EMAIL_MAX_SEND_RATE", "PUSH_MAX_SEND_RATE")
+	if err != nil {
+		return nil, nil, err
+	}
+	policy, err := deadline.ParsePolicy(env["DEADLINE_POLICY"])
+	if err != nil {
+		return nil, nil, fmt.Errorf("DEADLINE_POLICY: %w", err)
+	}
+	return policy, email.Rates(sesv2.NewFromConfig(cfg), num["EMAIL_MAX_SEND_RATE"], num["PUSH_MAX_SEND_RATE"]), nil
 }
