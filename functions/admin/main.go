@@ -37,15 +37,19 @@ func main() {
 
 func setup(ctx context.Context, log *slog.Logger) (*admin.Handler, error) {
 	cfg, env, err := awsconfig.ForFunction(ctx, slices.Concat(wire.LifecycleEnv, wire.DeadlineEnv, []string{"DELIVERIES_TABLE", "USERS_TABLE",
-		"EXPORT_BUCKET", "BATCH_SIZE", "AUTO_SEND_LIMIT"})...)
+		"EXPORT_BUCKET", "BATCH_SIZE"})...)
 	if err != nil {
 		return nil, err
 	}
-	num, err := awsconfig.Numbers(env, "BATCH_SIZE", "AUTO_SEND_LIMIT")
+	num, err := awsconfig.Numbers(env, "BATCH_SIZE")
 	if err != nil {
 		return nil, err
 	}
 	policy, rates, err := wire.Deadlines(cfg, env)
+	if err != nil {
+		return nil, err
+	}
+	lc, err := wire.Lifecycle(cfg, env, log)
 	if err != nil {
 		return nil, err
 	}
@@ -59,7 +63,7 @@ func setup(ctx context.Context, log *slog.Logger) (*admin.Handler, error) {
 	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
 	return &admin.Handler{
 		Incidents:       incidents,
-		Lifecycle:       wire.Lifecycle(cfg, env, int(num["AUTO_SEND_LIMIT"]), log),
+		Lifecycle:       lc,
 		Lot:             incidents,
 		Queue:           recipients,
 		Samples:         &dynamo.Plans{Client: db, Table: env["INCIDENTS_TABLE"]},

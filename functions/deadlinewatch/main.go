@@ -35,11 +35,11 @@ func main() {
 }
 
 func setup(ctx context.Context, log *slog.Logger) (*watch.Watch, error) {
-	cfg, env, err := awsconfig.ForFunction(ctx, slices.Concat(wire.LifecycleEnv, wire.DeadlineEnv, []string{"OPS_TOPIC_ARN", "AUTO_SEND_LIMIT"})...)
+	cfg, env, err := awsconfig.ForFunction(ctx, slices.Concat(wire.LifecycleEnv, wire.DeadlineEnv, []string{"OPS_TOPIC_ARN"})...)
 	if err != nil {
 		return nil, err
 	}
-	num, err := awsconfig.Numbers(env, "AUTO_SEND_LIMIT")
+	lc, err := wire.Lifecycle(cfg, env, log)
 	if err != nil {
 		return nil, err
 	}
@@ -54,7 +54,7 @@ func setup(ctx context.Context, log *slog.Logger) (*watch.Watch, error) {
 	return &watch.Watch{
 		Incidents: incidents,
 		Progress:  progress,
-		Lifecycle: wire.Lifecycle(cfg, env, int(num["AUTO_SEND_LIMIT"]), log),
+		Lifecycle: lc,
 		Alarms:    &opsalarm.Topic{Client: sns.NewFromConfig(cfg), TopicARN: env["OPS_TOPIC_ARN"], Marks: incidents},
 		Audit:     audit,
 		Rates:     rates,

@@ -22,7 +22,7 @@ import (
 
 func main() {
 	log := lambdacontext.NewLogger()
-	cfg, env, err := awsconfig.ForFunction(context.Background(), append(wire.LifecycleEnv, "USERS_TABLE", "BATCH_SIZE", "AUTO_SEND_LIMIT")...)
+	cfg, env, err := awsconfig.ForFunction(context.Background(), append(wire.LifecycleEnv, "USERS_TABLE", "BATCH_SIZE")...)
 	if err != nil {
 		log.Error("configuration", "error", err.Error())
 		os.Exit(1)
@@ -32,9 +32,11 @@ func main() {
 		log.Error("configuration", "error", "BATCH_SIZE must be a positive integer")
 		os.Exit(1)
 	}
-	limit, err := strconv.Atoi(env["AUTO_SEND_LIMIT"])
-	if err != nil || limit < 0 {
-		log.Error("configuration", "error", "AUTO_SEND_LIMIT must be a non-negative integer")
+	// Once the audience is frozen, sending starts, or waits for an
+	// admin's approval above the auto-send limit.
+	releaser, err := wire.Lifecycle(cfg, env, log)
+	if err != nil {
+		log.Error("configuration", "error", err.Error())
 		os.Exit(1)
 	}
 	db := dynamodb.NewFromConfig(cfg)
@@ -42,9 +44,7 @@ func main() {
 		Store:     &dynamo.Plans{Client: db, Table: env["INCIDENTS_TABLE"]},
 		Directory: &dynamo.Users{Client: db, Table: env["USERS_TABLE"]},
 		Queue:     &queue.Sender{Client: sqs.NewFromConfig(cfg), URL: env["RECIPIENTS_QUEUE_URL"]},
-		// Once the audience is frozen, sending starts, or waits for an
-		// admin's approval above the auto-send limit.
-		Releaser:  wire.Lifecycle(cfg, env, limit, log),
+		Releaser:  releaser,
 		BatchSize: batch,
 		Log:       log,
 	}

@@ -521,14 +521,7 @@ func (w *Worker) member(ctx context.Context, b Batch, m audience.Member, u audie
 // undecided before (ledger.ChannelStatus of the earlier deliveries), decided
 // with the new outcomes.
 func countDecided(c *tally, channels []incident.Channel, before, outcomes []ledger.Entry) {
-	after := slices.Clone(before)
-	for _, o := range outcomes {
-		if i := slices.IndexFunc(after, func(d ledger.Entry) bool { return d.Key == o.Key }); i >= 0 {
-			after[i] = o
-		} else {
-			after = append(after, o)
-		}
-	}
+	after := ledger.Merged(before, outcomes)
 	on := func(ds []ledger.Entry, ch incident.Channel) []ledger.Entry {
 		var out []ledger.Entry
 		for _, d := range ds {

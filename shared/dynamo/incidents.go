@@ -80,15 +80,21 @@ func (s *Incidents) Put(ctx context.Context, r intake.Record) error {
 // MarkQueued sets planQueuedAt alone: the planner may already be adding
 // to tasksDone, which a whole-item write would reset.
 func (s *Incidents) MarkQueued(ctx context.Context, id string, at time.Time) error {
+	return s.setTime(ctx, id, "planQueuedAt", at)
+}
+
+// setTime sets one time attribute of an existing incident record.
+func (s *Incidents) setTime(ctx context.Context, id, attr string, at time.Time) error {
 	_, err := s.Client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 &s.Table,
 		Key:                       map[string]types.AttributeValue{"pk": str(id), "sk": str(incidentSK)},
-		UpdateExpression:          aws.String("SET planQueuedAt = :at"),
+		UpdateExpression:          aws.String("SET #t = :at"),
 		ConditionExpression:       aws.String("attribute_exists(pk)"),
+		ExpressionAttributeNames:  map[string]string{"#t": attr},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":at": str(at.UTC().Format(time.RFC3339Nano))},
 	})
 	if err != nil {
-		return fmt.Errorf("mark %s queued: %w", id, err)
+		return fmt.Errorf("set %s of %s: %w", attr, id, err)
 	}
 	return nil
 }
@@ -195,12 +201,7 @@ func (s *Incidents) Park(ctx context.Context, b dispatch.Batch) error {
 	if len(b.Channels) != 1 {
 		return fmt.Errorf("park %s/%s: a parked batch has one channel, not %d", b.IncidentID, b.NoticeID, len(b.Channels))
 	}
-	body, err := json.Marshal(b)
-	if err != nil {
-		return err
-	}
-	sum := sha256.Sum256(body)
-	item, err := marshal(parkedItem{PK: b.IncidentID, SK: parkedPrefix + string(b.Channels[0]) + "#" + hex.EncodeToString(sum[:12]), Batch: b})
+	item, err := keptItem(parkedPrefix+string(b.Channels[0])+"#", b)
 	if err != nil {
 		return err
 	}
@@ -208,6 +209,17 @@ func (s *Incidents) Park(ctx context.Context, b dispatch.Batch) error {
 		return fmt.Errorf("park %s/%s: %w", b.IncidentID, b.NoticeID, err)
 	}
 	return nil
+}
+
+// keptItem is a batch kept beside its incident under a key prefix; the
+// batch's hash ends the key, so keeping the same batch twice is one item.
+func keptItem(prefix string, b dispatch.Batch) (map[string]types.AttributeValue, error) {
+	body, err := json.Marshal(b)
+	if err != nil {
+		return nil, fmt.Errorf("encode batch %s/%s: %w", b.IncidentID, b.NoticeID, err)
+	}
+	sum := sha256.Sum256(body)
+	return marshal(parkedItem{PK: b.IncidentID, SK: prefix + hex.EncodeToString(sum[:12]), Batch: b})
 }
 
 // Parked lists the batches parked for a channel.
@@ -296,15 +308,5 @@ func (s *Incidents) AddNotice(ctx context.Context, id string, n incident.Notice)
 
 // SetAuthorityNotified records when the supervisory authority was told.
 func (s *Incidents) SetAuthorityNotified(ctx context.Context, id string, at time.Time) error {
-	_, err := s.Client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 &s.Table,
-		Key:                       map[string]types.AttributeValue{"pk": str(id), "sk": str(incidentSK)},
-		UpdateExpression:          aws.String("SET authorityNotifiedAt = :at"),
-		ConditionExpression:       aws.String("attribute_exists(pk)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":at": str(at.UTC().Format(time.RFC3339Nano))},
-	})
-	if err != nil {
-		return fmt.Errorf("record authority notified for %s: %w", id, err)
-	}
-	return nil
+	return s.setTime(ctx, id, "authorityNotifiedAt", at)
 }

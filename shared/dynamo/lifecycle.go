@@ -2,9 +2,6 @@ package dynamo
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -92,12 +89,7 @@ var holdable = []incident.State{incident.StateSuspected, incident.StateConfirmed
 // that the incident still may not send: a batch is never held after the
 // release that would have queued it.
 func (s *Incidents) Hold(ctx context.Context, b dispatch.Batch) error {
-	body, err := json.Marshal(b)
-	if err != nil {
-		return err
-	}
-	sum := sha256.Sum256(body)
-	item, err := marshal(parkedItem{PK: b.IncidentID, SK: heldPrefix + hex.EncodeToString(sum[:12]), Batch: b})
+	item, err := keptItem(heldPrefix, b)
 	if err != nil {
 		return err
 	}

@@ -177,14 +177,7 @@ func (r Record) Merge(owner string, outcomes []Entry, at time.Time) (Record, err
 	if r.State != Claimed || r.Owner != owner {
 		return Record{}, fmt.Errorf("record %s: %w", r.Recipient, ErrNotOwner)
 	}
-	ds := slices.Clone(r.Deliveries)
-	for _, o := range outcomes {
-		if i := slices.IndexFunc(ds, func(d Entry) bool { return d.Key == o.Key }); i >= 0 {
-			ds[i] = o
-		} else {
-			ds = append(ds, o)
-		}
-	}
+	ds := Merged(r.Deliveries, outcomes)
 	r.Deliveries, r.Owner, r.LeaseUntil, r.UpdatedAt = ds, "", time.Time{}, at
 	r.State = Done
 	for _, d := range ds {
@@ -193,6 +186,20 @@ func (r Record) Merge(owner string, outcomes []Entry, at time.Time) (Record, err
 		}
 	}
 	return r, nil
+}
+
+// Merged is deliveries with outcomes applied: an outcome replaces the
+// earlier one of the same delivery. deliveries is left unchanged.
+func Merged(deliveries, outcomes []Entry) []Entry {
+	ds := slices.Clone(deliveries)
+	for _, o := range outcomes {
+		if i := slices.IndexFunc(ds, func(d Entry) bool { return d.Key == o.Key }); i >= 0 {
+			ds[i] = o
+		} else {
+			ds = append(ds, o)
+		}
+	}
+	return ds
 }
 
 // Outcome is the recorded outcome of delivery k, if any.

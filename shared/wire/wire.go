@@ -26,13 +26,18 @@ import (
 )
 
 // LifecycleEnv are the settings Lifecycle reads.
-var LifecycleEnv = []string{"INCIDENTS_TABLE", "RECIPIENTS_QUEUE_URL", "PLAN_QUEUE_URL"}
+var LifecycleEnv = []string{"INCIDENTS_TABLE", "RECIPIENTS_QUEUE_URL", "PLAN_QUEUE_URL", "AUTO_SEND_LIMIT"}
 
 // Lifecycle is the incident lifecycle over DynamoDB and the two queues: the
 // recipients queue for held batches, the planning queue for an incident's
 // planning (intake's, so a confirmed or approved incident is planned as a
 // confirmed event is).
-func Lifecycle(cfg aws.Config, env map[string]string, autoSendLimit int, log *slog.Logger) *lifecycle.Lifecycle {
+func Lifecycle(cfg aws.Config, env map[string]string, log *slog.Logger) (*lifecycle.Lifecycle, error) {
+	num, err := awsconfig.Numbers(env, "AUTO_SEND_LIMIT")
+	if err != nil {
+		return nil, err
+	}
+	autoSendLimit := int(num["AUTO_SEND_LIMIT"])
 	db := dynamodb.NewFromConfig(cfg)
 	incidents := &dynamo.Incidents{Client: db, Table: env["INCIDENTS_TABLE"]}
 	audit := &dynamo.Audit{Client: db, Table: env["INCIDENTS_TABLE"]}
@@ -44,7 +49,7 @@ func Lifecycle(cfg aws.Config, env map[string]string, autoSendLimit int, log *sl
 		Planner: &intake.Handler{Incidents: incidents, Audit: audit, KnownTemplate: notice.Has, AutoSendLimit: autoSendLimit,
 			Tasks: &queue.Sender{Client: q, URL: env["PLAN_QUEUE_URL"], FIFO: true}, Now: time.Now, Log: log},
 		AutoSendLimit: autoSendLimit, Now: time.Now, Log: log,
-	}
+	}, nil
 }
 
 // DeadlineEnv are the settings Deadlines reads.
