@@ -18,6 +18,7 @@ import (
 
 	"breachnotify/shared/awsconfig"
 	"breachnotify/shared/dynamo"
+	"breachnotify/shared/metrics"
 	"breachnotify/shared/opsalarm"
 	"breachnotify/shared/watch"
 	"breachnotify/shared/wire"
@@ -59,7 +60,7 @@ func setup(ctx context.Context, log *slog.Logger) (*watch.Watch, error) {
 		Audit:     audit,
 		Rates:     rates,
 		Policy:    policy,
-		Metrics:   os.Stdout,
+		Metrics:   &metrics.Emitter{W: os.Stdout},
 		Now:       time.Now,
 		Log:       log,
 	}, nil

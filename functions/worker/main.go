@@ -20,6 +20,8 @@ import (
 	"breachnotify/shared/dispatch"
 	"breachnotify/shared/dynamo"
 	"breachnotify/shared/email"
+	"breachnotify/shared/incident"
+	"breachnotify/shared/metrics"
 	"breachnotify/shared/push"
 	"breachnotify/shared/queue"
 )
@@ -83,6 +85,8 @@ func run(info func(string, ...any)) error {
 		Parallel:     dispatch.Parallelism(emailShare+pushShare, sendLatency),
 		SendAttempts: 4,
 		Brand:        env["BRAND_NAME"],
+		Metrics:      &metrics.Emitter{W: os.Stdout},
+		Quota:        map[incident.Channel]float64{incident.Email: emailShare, incident.Push: pushShare},
 		Log:          lambdacontext.NewLogger(),
 		Now:          time.Now,
 	}

@@ -27,7 +27,11 @@ const (
 type SendError struct {
 	Class  Class
 	Reason string
-	Err    error
+	// Throttled: the provider refused the call for its rate (SES 429
+	// TooManyRequests, SNS Throttled). Counted apart, because throttling
+	// says the fleet's pacing is off, where a 5xx says nothing about it.
+	Throttled bool
+	Err       error
 }
 
 // Error prints the reason code only: providers' messages can quote the
@@ -43,4 +47,10 @@ func classify(err error) (Class, string) {
 		return se.Class, se.Reason
 	}
 	return Retryable, "unclassified"
+}
+
+// throttled reports whether a send was refused for the provider's rate.
+func throttled(err error) bool {
+	var se *SendError
+	return errors.As(err, &se) && se.Throttled
 }

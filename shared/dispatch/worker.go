@@ -18,6 +18,7 @@ import (
 	"breachnotify/shared/audit"
 	"breachnotify/shared/incident"
 	"breachnotify/shared/ledger"
+	"breachnotify/shared/metrics"
 	"breachnotify/shared/notice"
 )
 
@@ -142,8 +143,13 @@ type Worker struct {
 	// milliseconds instead of a queue round trip. 0 means 1.
 	SendAttempts int
 	Brand        string
-	Log          *slog.Logger
-	Now          func() time.Time
+	// Metrics receives each batch's metrics per channel (sent, failed,
+	// pending, throttled, and the send rate against Quota, this worker's
+	// share of the provider's rate); nil writes none.
+	Metrics *metrics.Emitter
+	Quota   map[incident.Channel]float64
+	Log     *slog.Logger
+	Now     func() time.Time
 
 	slotsOnce sync.Once
 	slotPool  chan struct{}
@@ -175,7 +181,9 @@ var ErrRetry = errors.New("some deliveries must be retried")
 // must be redelivered, and other errors when the ledger or the user store
 // failed, which are retryable too.
 func (w *Worker) Process(ctx context.Context, b Batch) (Counts, error) {
-	c := &tally{paused: map[incident.Channel]string{}, done: map[incident.Channel]map[ledger.Status]int{}}
+	c := &tally{paused: map[incident.Channel]string{}, done: map[incident.Channel]map[ledger.Status]int{},
+		channels: map[incident.Channel]*channelCounts{}}
+	started := w.Now()
 	g, err := w.gate(ctx, b.IncidentID, true)
 	if err != nil {
 		return Counts{}, fmt.Errorf("batch %s/%s: %w", b.IncidentID, b.NoticeID, err)
@@ -231,7 +239,39 @@ func (w *Worker) Process(ctx context.Context, b Batch) (Counts, error) {
 	}
 	wg.Wait()
 	errs = append(errs, w.park(ctx, b, c), w.record(ctx, b, c))
+	w.emit(ctx, b, c, started)
 	return c.finish(ctx, w.Log, b, errors.Join(errs...))
+}
+
+// emit writes the batch's metrics, one document per channel it sends on.
+// A metric that cannot be written is logged, never a reason to resend.
+func (w *Worker) emit(ctx context.Context, b Batch, c *tally, started time.Time) {
+	if w.Metrics == nil {
+		return
+	}
+	now := w.Now()
+	elapsed := now.Sub(started).Seconds()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, ch := range b.Channels {
+		n := c.channels[ch]
+		if n == nil {
+			n = &channelCounts{}
+		}
+		values := []metrics.Value{
+			{Name: "Sent", Unit: metrics.Count, Value: float64(n.sent)},
+			{Name: "Failed", Unit: metrics.Count, Value: float64(n.failed)},
+			{Name: "Pending", Unit: metrics.Count, Value: float64(n.pending)},
+			{Name: "Throttled", Unit: metrics.Count, Value: float64(n.throttled)},
+			{Name: "QuotaRate", Unit: metrics.PerSecond, Value: w.Quota[ch]},
+		}
+		if elapsed > 0 {
+			values = append(values, metrics.Value{Name: "SendRate", Unit: metrics.PerSecond, Value: float64(n.sent) / elapsed})
+		}
+		if err := w.Metrics.Emit(now, map[string]string{"Channel": string(ch)}, values...); err != nil {
+			w.Log.WarnContext(ctx, "batch metrics not written", "incidentId", b.IncidentID, "error", err)
+		}
+	}
 }
 
 // gate returns the incident's gate, read again once older than GateTTL
@@ -316,6 +356,23 @@ type tally struct {
 	first, last time.Time
 	// retryAt is the latest end of another worker's claim met in the batch.
 	retryAt time.Time
+	// channels count each channel's deliveries, for the batch's metrics.
+	channels map[incident.Channel]*channelCounts
+}
+
+// channelCounts are one channel's deliveries in a batch: decided sent or
+// failed, left pending (parked or for a retry), and send attempts the
+// provider throttled.
+type channelCounts struct{ sent, failed, pending, throttled int }
+
+// count adds to ch's counts.
+func (t *tally) count(ch incident.Channel, add func(*channelCounts)) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.channels[ch] == nil {
+		t.channels[ch] = &channelCounts{}
+	}
+	add(t.channels[ch])
 }
 
 func (t *tally) notBefore(at time.Time) {
@@ -494,6 +551,7 @@ func (w *Worker) member(ctx context.Context, b Batch, m audience.Member, u audie
 		case c.isPaused(e.Channel):
 			e.Status, e.Reason, e.UpdatedAt = ledger.Pending, ledger.Paused, w.Now()
 			c.parked.Add(1)
+			c.count(e.Channel, func(n *channelCounts) { n.pending++ })
 		default:
 			var err error
 			e, err = w.deliver(ctx, b, m, u, j, c)
@@ -594,6 +652,7 @@ func (w *Worker) deliver(ctx context.Context, b Batch, m audience.Member, u audi
 	msg, err := w.render(b, u, platform)
 	if err != nil {
 		c.retry.Add(1)
+		c.count(e.Channel, func(n *channelCounts) { n.pending++ })
 		e.Status, e.Reason, e.UpdatedAt = ledger.Pending, "render", w.Now()
 		return e, fmt.Errorf("render %s: %w", e.Key, err)
 	}
@@ -638,11 +697,15 @@ func (w *Worker) send(ctx context.Context, e ledger.Entry, c *tally, lim Limiter
 		if lim != nil {
 			if err := lim.Wait(ctx); err != nil {
 				c.retry.Add(1)
+				c.count(e.Channel, func(n *channelCounts) { n.pending++ })
 				e.Status, e.Reason, e.UpdatedAt = ledger.Pending, "not-sent-before-deadline", w.Now()
 				return e, fmt.Errorf("pace %s: %w", e.Key, err)
 			}
 		}
 		id, sendErr = do()
+		if throttled(sendErr) {
+			c.count(e.Channel, func(n *channelCounts) { n.throttled++ })
+		}
 		if sendErr == nil || attempt >= max(w.SendAttempts, 1) {
 			break
 		}
@@ -654,12 +717,14 @@ func (w *Worker) send(ctx context.Context, e ledger.Entry, c *tally, lim Limiter
 	if sendErr == nil {
 		e.Status, e.ProviderMessageID = ledger.Sent, id
 		c.sent.Add(1)
+		c.count(e.Channel, func(n *channelCounts) { n.sent++ })
 		return e, nil
 	}
 	class, reason := classify(sendErr)
 	switch {
 	case class == Paused:
 		c.parked.Add(1)
+		c.count(e.Channel, func(n *channelCounts) { n.pending++ })
 		e.Status, e.Reason = ledger.Pending, ledger.Paused
 		if !c.pause(e.Channel, reason) {
 			return e, nil
@@ -670,10 +735,12 @@ func (w *Worker) send(ctx context.Context, e ledger.Entry, c *tally, lim Limiter
 	case class == Permanent:
 		e.Status, e.Reason = ledger.Failed, reason
 		c.failed.Add(1)
+		c.count(e.Channel, func(n *channelCounts) { n.failed++ })
 		w.Log.WarnContext(ctx, "delivery failed", "delivery", e.Key.String(), "reason", reason)
 		return e, nil
 	}
 	c.retry.Add(1)
+	c.count(e.Channel, func(n *channelCounts) { n.pending++ })
 	e.Status, e.Reason = ledger.Pending, reason
 	return e, fmt.Errorf("send %s: %w", e.Key, sendErr)
 }

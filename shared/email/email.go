@@ -114,7 +114,8 @@ func classify(err error) error {
 	if errors.As(err, &api) {
 		reason = api.ErrorCode()
 	}
-	return &dispatch.SendError{Class: dispatch.Retryable, Reason: reason, Err: fmt.Errorf("ses send: %w", err)}
+	return &dispatch.SendError{Class: dispatch.Retryable, Reason: reason, Throttled: reason == "TooManyRequestsException",
+		Err: fmt.Errorf("ses send: %w", err)}
 }
 
 // Rates returns the send rates by channel: email from emailRate, or the

@@ -41,7 +41,7 @@ func TestErrorClasses(t *testing.T) {
 			}), From: "security@example.com", ConfigurationSet: "cs"}
 			_, err := s.Send(context.Background(), dispatch.Mail{To: "ana@example.com", Subject: "s"})
 			var se *dispatch.SendError
-			if !errors.As(err, &se) || se.Class != tc.class || se.Reason != tc.reason {
+			if !errors.As(err, &se) || se.Class != tc.class || se.Reason != tc.reason || se.Throttled != (tc.reason == "TooManyRequestsException") {
 				t.Fatalf("err = %#v, want class %d reason %s", err, tc.class, tc.reason)
 			}
 		})

@@ -102,7 +102,10 @@ func classify(err error) error {
 	if errors.As(err, &api) {
 		reason = api.ErrorCode()
 	}
-	return &dispatch.SendError{Class: dispatch.Retryable, Reason: reason, Err: fmt.Errorf("sns publish: %w", err)}
+	// ThrottledException's code is "Throttled": a publish over the
+	// account's or the platform's rate.
+	return &dispatch.SendError{Class: dispatch.Retryable, Reason: reason, Throttled: reason == "Throttled",
+		Err: fmt.Errorf("sns publish: %w", err)}
 }
 
 // Registrar registers device tokens as platform endpoints.

@@ -44,7 +44,7 @@ func TestErrorClasses(t *testing.T) {
 			p := &Publisher{Client: client{publish: func(*sns.PublishInput) (*sns.PublishOutput, error) { return nil, tc.err }}}
 			_, err := p.Push(context.Background(), "arn", notice.Push{Title: "t", Body: "b"}, nil)
 			var se *dispatch.SendError
-			if !errors.As(err, &se) || se.Class != tc.class || se.Reason != tc.reason {
+			if !errors.As(err, &se) || se.Class != tc.class || se.Reason != tc.reason || se.Throttled != (tc.reason == "Throttled") {
 				t.Fatalf("err = %#v, want class %d reason %s", err, tc.class, tc.reason)
 			}
 		})

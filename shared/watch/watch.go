@@ -8,10 +8,8 @@ package watch
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"time"
 
@@ -20,6 +18,7 @@ import (
 	"breachnotify/shared/incident"
 	"breachnotify/shared/intake"
 	"breachnotify/shared/ledger"
+	"breachnotify/shared/metrics"
 	"breachnotify/shared/status"
 )
 
@@ -66,8 +65,10 @@ type Watch struct {
 	Audit     intake.Auditor
 	Rates     func(ctx context.Context) (map[incident.Channel]float64, error)
 	Policy    deadline.Policy
-	// Metrics receives CloudWatch embedded-metric-format lines.
-	Metrics io.Writer
+	// Metrics receives the run's metrics: the deadline alarms, and a
+	// heartbeat whose absence the template alarms on (a watch that stopped
+	// running would otherwise raise no alarm at all).
+	Metrics *metrics.Emitter
 	Now     func() time.Time
 	Log     *slog.Logger
 }
@@ -102,7 +103,12 @@ func (w *Watch) Run(ctx context.Context) (Report, error) {
 		}
 	}
 	r.Watched = len(ids)
-	w.metric(map[string]any{"DeadlineAlarms": alarms, "IncidentsWatched": len(ids)})
+	if err := w.Metrics.Emit(w.Now(), nil,
+		metrics.Value{Name: "WatchHeartbeat", Unit: metrics.Count, Value: 1},
+		metrics.Value{Name: "DeadlineAlarms", Unit: metrics.Count, Value: float64(alarms)},
+		metrics.Value{Name: "IncidentsWatched", Unit: metrics.Count, Value: float64(len(ids))}); err != nil {
+		errs = append(errs, fmt.Errorf("metrics: %w", err))
+	}
 	return r, errors.Join(errs...)
 }
 
@@ -154,32 +160,3 @@ func (w *Watch) one(ctx context.Context, id string, rates map[incident.Channel]f
 	}
 	return n, nil
 }
-
-// metric writes one line in CloudWatch's embedded metric format: Lambda
-// ships it with the logs and CloudWatch turns it into metrics, with no
-// PutMetricData call (or permission) from the function.
-func (w *Watch) metric(values map[string]any) {
-	if w.Metrics == nil {
-		return
-	}
-	var defs []map[string]string
-	doc := map[string]any{}
-	for k, v := range values {
-		defs = append(defs, map[string]string{"Name": k, "Unit": "Count"})
-		doc[k] = v
-	}
-	doc["_aws"] = map[string]any{
-		"Timestamp": w.Now().UnixMilli(),
-		"CloudWatchMetrics": []map[string]any{{
-			"Namespace": Namespace, "Dimensions": [][]string{{}}, "Metrics": defs,
-		}},
-	}
-	line, err := json.Marshal(doc)
-	if err != nil {
-		return
-	}
-	fmt.Fprintln(w.Metrics, string(line))
-}
-
-// Namespace is the CloudWatch namespace of the watch's metrics.
-const Namespace = "BreachNotify"

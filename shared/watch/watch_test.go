@@ -14,6 +14,7 @@ import (
 	"breachnotify/shared/incident"
 	"breachnotify/shared/intake"
 	"breachnotify/shared/ledger"
+	"breachnotify/shared/metrics"
 	"breachnotify/shared/plan"
 )
 
@@ -106,8 +107,8 @@ func TestRun(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			rec, p := sending(tc.done)
 			f := &fakes{recs: map[string]intake.Record{"INC-1": rec}, progress: map[string]ledger.Progress{"INC-1": p}, raised: map[string]bool{}}
-			var metrics bytes.Buffer
-			w := &Watch{Incidents: f, Progress: f, Lifecycle: f, Alarms: f, Audit: f, Policy: policy, Metrics: &metrics,
+			var emitted bytes.Buffer
+			w := &Watch{Incidents: f, Progress: f, Lifecycle: f, Alarms: f, Audit: f, Policy: policy, Metrics: &metrics.Emitter{W: &emitted},
 				Rates: func(context.Context) (map[incident.Channel]float64, error) {
 					return map[incident.Channel]float64{incident.Email: tc.rate}, nil
 				},
@@ -127,8 +128,8 @@ func TestRun(t *testing.T) {
 				t.Errorf("audited %d alarms, want %d", len(f.audited), len(tc.wantAlarms))
 			}
 			var emf map[string]any
-			if err := json.Unmarshal(metrics.Bytes(), &emf); err != nil || emf["DeadlineAlarms"] != float64(len(tc.wantAlarms)) {
-				t.Errorf("metric line %s (%v)", metrics.String(), err)
+			if err := json.Unmarshal(emitted.Bytes(), &emf); err != nil || emf["DeadlineAlarms"] != float64(len(tc.wantAlarms)) || emf["WatchHeartbeat"] != 1.0 {
+				t.Errorf("metric line %s (%v)", emitted.String(), err)
 			}
 			// The next run raises nothing new.
 			if r, _ := w.Run(context.Background()); len(r.Alarms) != 0 {
