@@ -113,8 +113,8 @@ lint: tools ## gofmt, go vet, cfn-lint
 	$(GO) vet ./...
 	cfn-lint template.yaml
 
-test: tools build-local lint ## unit tests, then integration tests through the real bootstraps against the local stack
-	$(GO) test -count=1 ./...
+test: tools build-local lint ## unit tests, integration tests through the real bootstraps against the local stack, and every benchmark once (small sizes)
+	BENCH_COHORT_USERS=2000 $(GO) test -count=1 -timeout 30m -bench . -benchtime 1x ./...
 
 # ---- benchmarks ------------------------------------------------------------------
 

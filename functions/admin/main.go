@@ -37,7 +37,7 @@ func main() {
 
 func setup(ctx context.Context, log *slog.Logger) (*admin.Handler, error) {
 	cfg, env, err := awsconfig.ForFunction(ctx, slices.Concat(wire.LifecycleEnv, wire.DeadlineEnv, []string{"DELIVERIES_TABLE", "USERS_TABLE",
-		"EXPORT_BUCKET", "BATCH_SIZE"})...)
+		"EXPORT_BUCKET", "BATCH_SIZE", "INTAKE_FAILURE_QUEUE_URL"})...)
 	if err != nil {
 		return nil, err
 	}
@@ -57,21 +57,30 @@ func setup(ctx context.Context, log *slog.Logger) (*admin.Handler, error) {
 	incidents := &dynamo.Incidents{Client: db, Table: env["INCIDENTS_TABLE"]}
 	audit := &dynamo.Audit{Client: db, Table: env["INCIDENTS_TABLE"]}
 	progress := &dynamo.Progress{Client: db, Table: env["INCIDENTS_TABLE"]}
-	recipients := &queue.Sender{Client: sqs.NewFromConfig(cfg), URL: env["RECIPIENTS_QUEUE_URL"]}
+	sqsc := sqs.NewFromConfig(cfg)
+	recipients := &queue.Sender{Client: sqsc, URL: env["RECIPIENTS_QUEUE_URL"]}
+	replay, err := wire.Intake(cfg, env, log)
+	if err != nil {
+		return nil, err
+	}
 	// Path-style addressing works on AWS and on local S3 servers alike, so
 	// the export links need no local-only setting.
 	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
 	return &admin.Handler{
-		Incidents:       incidents,
-		Lifecycle:       lc,
-		Lot:             incidents,
-		Queue:           recipients,
-		Samples:         &dynamo.Plans{Client: db, Table: env["INCIDENTS_TABLE"]},
-		Ledger:          &dynamo.Ledger{Client: db, Table: env["DELIVERIES_TABLE"]},
-		Progress:        progress,
-		Audit:           audit,
-		Users:           &dynamo.Users{Client: db, Table: env["USERS_TABLE"]},
-		Exports:         objstore.New(s3c, env["EXPORT_BUCKET"]),
+		Incidents: incidents,
+		Lifecycle: lc,
+		Lot:       incidents,
+		Queue:     recipients,
+		Samples:   &dynamo.Plans{Client: db, Table: env["INCIDENTS_TABLE"]},
+		Ledger:    &dynamo.Ledger{Client: db, Table: env["DELIVERIES_TABLE"]},
+		Progress:  progress,
+		Audit:     audit,
+		Users:     &dynamo.Users{Client: db, Table: env["USERS_TABLE"]},
+		Exports:   objstore.New(s3c, env["EXPORT_BUCKET"]),
+		// A record being replayed is hidden from another replay for as
+		// long as the function may run.
+		IntakeFailures:  &queue.Failures{Client: sqsc, URL: env["INTAKE_FAILURE_QUEUE_URL"], Hold: 300},
+		Intake:          replay,
 		Rates:           rates,
 		Policy:          policy,
 		KnownTemplate:   notice.Has,

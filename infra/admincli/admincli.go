@@ -14,7 +14,10 @@ import (
 )
 
 // Operations are the operations the admin function knows.
-var Operations = []string{"preview", "confirm", "approve", "cancel", "resume", "send", "resend-failed", "status", "export", "verify"}
+var Operations = []string{"preview", "confirm", "approve", "cancel", "resume", "send", "resend-failed", "status", "export", "verify", "authority-notified", "replay-intake"}
+
+// Unscoped operations act on the stack, not on one incident.
+var Unscoped = []string{"replay-intake"}
 
 // Request is one admin operation.
 type Request struct {
@@ -22,7 +25,7 @@ type Request struct {
 	// Actor is who does it; only a direct invocation carries it, since
 	// through the Function URL the function takes the caller from IAM.
 	Actor        string   `json:"actor,omitempty"`
-	IncidentID   string   `json:"incidentId"`
+	IncidentID   string   `json:"incidentId,omitempty"`
 	Channel      string   `json:"channel,omitempty"`
 	UserIDs      []string `json:"userIds,omitempty"`
 	Template     string   `json:"template,omitempty"`
@@ -45,9 +48,18 @@ type Response struct {
 	Verify     *Verify         `json:"verify,omitempty"`
 	Resumed    map[string]int  `json:"resumed,omitempty"`
 	Requeued   int             `json:"requeued,omitempty"`
+	Replay     *Replay         `json:"replay,omitempty"`
 
 	// Raw is the response as the function wrote it, for -json.
 	Raw json.RawMessage `json:"-"`
+}
+
+// Replay is what replay-intake did.
+type Replay struct {
+	Replayed   int  `json:"replayed"`
+	Failed     int  `json:"failed"`
+	Unreadable int  `json:"unreadable"`
+	More       bool `json:"more,omitempty"`
 }
 
 // Status is where sending stands.

@@ -83,7 +83,9 @@ func duration(seconds float64) string {
 func Summary(w io.Writer, r Response) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	row := func(format string, a ...any) { fmt.Fprintf(tw, format+"\n", a...) }
-	row("incident\t%s", r.IncidentID)
+	if r.IncidentID != "" {
+		row("incident\t%s", r.IncidentID)
+	}
 	row("operation\t%s", r.Operation)
 	if st := r.CurrentState(); st != "" {
 		row("state\t%s", st)
@@ -112,6 +114,12 @@ func Summary(w io.Writer, r Response) error {
 				line += ", " + duration(-d.LeftSeconds) + " ago"
 			}
 			row("%s", line)
+		}
+	}
+	if p := r.Replay; p != nil {
+		row("replayed\t%d (failed again: %d, unreadable: %d)", p.Replayed, p.Failed, p.Unreadable)
+		if p.More {
+			row("more\tthe failure queue has more: run replay-intake again")
 		}
 	}
 	if e := r.Export; e != nil {

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -115,11 +117,22 @@ func notifyOne(ctx context.Context, s *State, id string) (time.Duration, error) 
 // the design; the read ratio is what DynamoDB would bill and throttle on.
 //
 //	go test -run '^$' -bench PlanCohort -benchtime 3x ./infra/local/
+//
+// BENCH_COHORT_USERS sets the cohort's size (100,000 by default); `make
+// test` runs every benchmark once with a small one, so that a benchmark
+// broken by a change fails CI instead of the next `make bench`.
 func BenchmarkPlanCohort(b *testing.B) {
 	if stack == nil {
 		b.Skip("needs the local stack")
 	}
-	const users = 100_000
+	users := 100_000
+	if v := os.Getenv("BENCH_COHORT_USERS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			b.Fatalf("BENCH_COHORT_USERS=%q: want a positive number", v)
+		}
+		users = n
+	}
 	ctx := context.Background()
 	cohort.Do(func() {
 		s, err := startStack(ctx, filepath.Join(tmpDir, "plan"), Options{})

@@ -62,11 +62,7 @@ func (s *State) pollOnce(ctx context.Context, q *sqs.Client, m Mapping, log *slo
 	}
 	if m.Async {
 		for _, msg := range out.Messages {
-			if _, err := s.Invoke(ctx, m.Function, []byte(aws.ToString(msg.Body))); err != nil {
-				log.Warn("event left for retry", "function", m.Function, "messageId", aws.ToString(msg.MessageId), "error", err)
-				continue
-			}
-			if err := s.delete(ctx, q, m.QueueURL, msg); err != nil {
+			if err := s.invokeAsync(ctx, q, m, msg, log); err != nil {
 				return err
 			}
 		}
@@ -111,6 +107,74 @@ func (s *State) pollOnce(ctx context.Context, q *sqs.Client, m Mapping, log *slo
 		}
 	}
 	return nil
+}
+
+// AsyncRetryDelay is the wait before the n-th retry of a failed
+// asynchronous invocation. Lambda waits 1 minute, then 2; the local stack
+// keeps the order and the count but waits seconds, so a test need not wait
+// three minutes.
+func AsyncRetryDelay(n int) time.Duration { return time.Duration(n) * time.Second }
+
+// invokeAsync plays one attempt of an asynchronous invocation, as Lambda
+// does for an EventBridge target: the event is retried after a function
+// error MaximumRetryAttempts times; then an invocation record goes to the
+// on-failure destination, or the event is dropped when there is none.
+// The attempt number is the message's receive count.
+func (s *State) invokeAsync(ctx context.Context, q *sqs.Client, m Mapping, msg sqstypes.Message, log *slog.Logger) error {
+	payload := []byte(aws.ToString(msg.Body))
+	resp, err := s.Invoke(ctx, m.Function, payload)
+	if err == nil {
+		return s.delete(ctx, q, m.QueueURL, msg)
+	}
+	attempt, _ := strconv.Atoi(msg.Attributes[string(sqstypes.MessageSystemAttributeNameApproximateReceiveCount)])
+	cfg := s.Functions[m.Function].Async
+	if attempt <= cfg.MaximumRetryAttempts {
+		log.Warn("asynchronous invocation failed; Lambda retries it", "function", m.Function, "attempt", attempt, "error", err)
+		_, verr := q.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: &m.QueueURL, ReceiptHandle: msg.ReceiptHandle,
+			VisibilityTimeout: int32(AsyncRetryDelay(attempt).Seconds())})
+		return verr
+	}
+	if cfg.OnFailureQueueURL == "" {
+		log.Error("asynchronous invocation failed for good and dropped, as Lambda drops it without an on-failure destination",
+			"function", m.Function, "attempts", attempt, "error", err)
+		return s.delete(ctx, q, m.QueueURL, msg)
+	}
+	record, rerr := FailureRecord(s.functionARN(m.Function), aws.ToString(msg.MessageId), attempt, payload, resp, time.Now())
+	if rerr != nil {
+		return rerr
+	}
+	if _, serr := q.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &cfg.OnFailureQueueURL, MessageBody: aws.String(string(record))}); serr != nil {
+		return fmt.Errorf("send to the on-failure destination: %w", serr)
+	}
+	log.Error("asynchronous invocation failed for good; sent to its on-failure destination", "function", m.Function, "attempts", attempt)
+	return s.delete(ctx, q, m.QueueURL, msg)
+}
+
+// FailureRecord is the invocation record Lambda sends to an on-failure
+// destination after the last attempt: the original event as requestPayload,
+// the function's error as responsePayload.
+func FailureRecord(functionARN, requestID string, attempts int, payload, response []byte, at time.Time) ([]byte, error) {
+	if !json.Valid(payload) {
+		payload, _ = json.Marshal(string(payload))
+	}
+	if !json.Valid(response) {
+		response, _ = json.Marshal(map[string]string{"errorMessage": string(response), "errorType": "Unknown"})
+	}
+	return json.Marshal(map[string]any{
+		"version":   "1.0",
+		"timestamp": at.UTC().Format("2006-01-02T15:04:05.000Z"),
+		"requestContext": map[string]any{
+			"requestId": requestID, "functionArn": functionARN + ":$LATEST",
+			"condition": "RetriesExhausted", "approximateInvokeCount": attempts,
+		},
+		"requestPayload":  json.RawMessage(payload),
+		"responseContext": map[string]any{"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+		"responsePayload": json.RawMessage(response),
+	})
+}
+
+func (s *State) functionARN(id string) string {
+	return fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", s.Region, accountID, physical(id))
 }
 
 func (s *State) delete(ctx context.Context, q *sqs.Client, url string, msg sqstypes.Message) error {

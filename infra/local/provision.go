@@ -248,6 +248,9 @@ func (s *State) function(ctx context.Context, t *Template, r *resolver, q *sqs.C
 	for k, v := range asMap(vars) {
 		fn.Env[k] = scalar(v)
 	}
+	if fn.Async, err = s.asyncConfig(r, props["EventInvokeConfig"]); err != nil {
+		return err
+	}
 	s.Functions[id] = fn
 	events := asMap(props["Events"])
 	for _, name := range slices.Sorted(maps.Keys(events)) {
@@ -284,22 +287,52 @@ func (s *State) function(ctx context.Context, t *Template, r *resolver, q *sqs.C
 	return nil
 }
 
+// asyncConfig reads a function's EventInvokeConfig (SAM's property): how
+// many times Lambda retries an asynchronous invocation that failed, and
+// where the event goes after that.
+func (s *State) asyncConfig(r *resolver, v any) (AsyncConfig, error) {
+	c := AsyncConfig{MaximumRetryAttempts: 2}
+	resolved, err := r.resolve(v)
+	if err != nil {
+		return c, err
+	}
+	conf := asMap(resolved)
+	if n, ok := conf["MaximumRetryAttempts"]; ok {
+		fmt.Sscan(scalar(n), &c.MaximumRetryAttempts)
+	}
+	onFailure := asMap(asMap(conf["DestinationConfig"])["OnFailure"])
+	if onFailure == nil {
+		return c, nil
+	}
+	if t := fmt.Sprint(onFailure["Type"]); t != "SQS" {
+		return c, fmt.Errorf("EventInvokeConfig: an on-failure destination of type %s is not emulated (SQS is)", t)
+	}
+	arn := fmt.Sprint(onFailure["Destination"])
+	for qid, a := range s.QueueARNs {
+		if a == arn {
+			c.OnFailureQueueURL = r.refs[qid]
+		}
+	}
+	if c.OnFailureQueueURL == "" {
+		return c, fmt.Errorf("EventInvokeConfig: on-failure destination %s is not a queue of the template", arn)
+	}
+	return c, nil
+}
+
 // rule creates the EventBridge rule in moto with a local inbox queue as its
-// target; the mapper invokes the function with each event the rule matched,
-// so pattern matching is EventBridge's (moto's), not ours. The inbox's
-// redrive to the rule's dead-letter queue stands for the target's retries.
+// target, so pattern matching is EventBridge's (moto's), not ours. The inbox
+// stands for Lambda's own queue of asynchronous invocations: EventBridge's
+// hand-over to Lambda cannot fail locally, so the rule's RetryPolicy and
+// dead-letter queue, which cover only that hand-over, are never used here.
+// The mapper invokes the function with each event as Lambda would (see
+// AsyncConfig).
 func (s *State) rule(ctx context.Context, q *sqs.Client, eb *eventbridge.Client, fnID, name string, props map[string]any) error {
 	pattern, err := json.Marshal(props["Pattern"])
 	if err != nil {
 		return err
 	}
-	attrs := map[string]string{"VisibilityTimeout": "30"}
-	if dlc := asMap(props["DeadLetterConfig"]); dlc["Arn"] != nil {
-		redrive, _ := json.Marshal(map[string]any{"deadLetterTargetArn": dlc["Arn"], "maxReceiveCount": 3})
-		attrs["RedrivePolicy"] = string(redrive)
-	}
 	inbox := physical(fnID + "-" + name)
-	url, arn, err := createQueue(ctx, q, inbox, attrs)
+	url, arn, err := createQueue(ctx, q, inbox, map[string]string{"VisibilityTimeout": "30"})
 	if err != nil {
 		return err
 	}

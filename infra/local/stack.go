@@ -65,6 +65,19 @@ type Function struct {
 	URL     string            `json:"url"`
 	Env     map[string]string `json:"env"`
 	Timeout int               `json:"timeout"`
+	// Async is how Lambda handles the function's asynchronous invocations
+	// (its EventInvokeConfig): retries after a function error, then the
+	// on-failure destination.
+	Async AsyncConfig `json:"async"`
+}
+
+// AsyncConfig is a function's EventInvokeConfig as the local stack plays it.
+type AsyncConfig struct {
+	// MaximumRetryAttempts after the first attempt: Lambda's default is 2.
+	MaximumRetryAttempts int `json:"maximumRetryAttempts"`
+	// OnFailureQueueURL receives an invocation record when the attempts
+	// are exhausted; without one, Lambda drops the event.
+	OnFailureQueueURL string `json:"onFailureQueueUrl,omitempty"`
 }
 
 // Mapping is an event source mapping: messages of Queue go to Function.

@@ -54,6 +54,7 @@ type Response struct {
 	Export     *ExportLinks   `json:"export,omitempty"`
 	Verify     *Verification  `json:"verify,omitempty"`
 	Resumed    map[string]int `json:"resumed,omitempty"`
+	Replay     *Replay        `json:"replay,omitempty"`
 	// Requeued counts batches queued again (approve, cancel, send,
 	// resend-failed).
 	Requeued int `json:"requeued,omitempty"`
@@ -141,9 +142,16 @@ type Handler struct {
 	BatchSize       int
 	Log             *slog.Logger
 	Now             func() time.Time
+
+	// IntakeFailures and Intake replay the events intake failed on.
+	IntakeFailures IntakeFailures
+	Intake         Intake
 }
 
-var operations = []string{"preview", "confirm", "approve", "cancel", "resume", "send", "resend-failed", "status", "export", "verify", "authority-notified"}
+var operations = []string{"preview", "confirm", "approve", "cancel", "resume", "send", "resend-failed", "status", "export", "verify", "authority-notified", "replay-intake"}
+
+// unscoped operations act on the stack, not on one incident.
+var unscoped = []string{"replay-intake"}
 
 // Handle runs one operation. Errors wrap ErrBadRequest,
 // incident.ErrIllegalTransition or lifecycle.ErrNotFound when the request
@@ -181,6 +189,8 @@ func (h *Handler) Handle(ctx context.Context, r Request) (Response, error) {
 		err = h.verify(ctx, r, &resp)
 	case "authority-notified":
 		err = h.authorityNotified(ctx, r, &resp)
+	case "replay-intake":
+		err = h.replayIntake(ctx, r, &resp)
 	}
 	if err != nil {
 		// Admin ids may be emails: the error goes back to the caller, and
@@ -188,7 +198,7 @@ func (h *Handler) Handle(ctx context.Context, r Request) (Response, error) {
 		h.Log.WarnContext(ctx, "admin operation refused or failed", "operation", r.Operation, "incidentId", r.IncidentID, "class", errClass(err))
 		return resp, err
 	}
-	if resp.State == "" {
+	if resp.State == "" && r.IncidentID != "" {
 		if rec, found, gerr := h.Incidents.Get(ctx, r.IncidentID); gerr == nil && found {
 			resp.State = rec.State
 		}
@@ -216,7 +226,11 @@ func (h *Handler) validate(r Request) error {
 	if strings.TrimSpace(r.Actor) == "" {
 		p = append(p, "actor is required: who is doing this is recorded")
 	}
-	if !incident.ValidID(r.IncidentID) {
+	if slices.Contains(unscoped, r.Operation) {
+		if r.IncidentID != "" {
+			p = append(p, fmt.Sprintf("%s acts on no one incident: leave incidentId out", r.Operation))
+		}
+	} else if !incident.ValidID(r.IncidentID) {
 		p = append(p, fmt.Sprintf("incidentId %q is not an incident id", r.IncidentID))
 	}
 	if !slices.Contains(operations, r.Operation) {

@@ -39,6 +39,7 @@ const (
 	Exported          Kind = "export"             // the trail or a report left the system
 	DeadlineAlarm     Kind = "deadline-alarm"     // a regulatory deadline is at risk or missed; detail: rule, state
 	AuthorityNotified Kind = "authority-notified" // the supervisory authority was told; detail: at
+	IntakeReplayed    Kind = "intake-replayed"    // an event intake had failed on was run again; detail: eventId, attempts, outcome
 )
 
 // Genesis is the Prev of an incident's first entry, so every entry, the

@@ -37,7 +37,7 @@ func BenchmarkProcessPerRecipient(b *testing.B) {
 		ms = append(ms, audience.Member{UserID: id, DeviceIDs: []string{"d-1"}})
 	}
 	w := &Worker{
-		Users: userMap(users...), Ledger: newMemLedger(), Mailer: nopMailer{}, Pusher: nopPusher{},
+		Users: userMap(users...), Ledger: newMemLedger(), Control: newMemControl(), Mailer: nopMailer{}, Pusher: nopPusher{},
 		Brand: "Acme", Log: slog.New(slog.DiscardHandler), Now: (&clock{t: t0}).Now, Parallel: 1,
 	}
 	ctx := context.Background()

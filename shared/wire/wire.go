@@ -25,6 +25,29 @@ import (
 	"breachnotify/shared/queue"
 )
 
+// IntakeEnv are the settings Intake reads.
+var IntakeEnv = []string{"INCIDENTS_TABLE", "PLAN_QUEUE_URL", "AUTO_SEND_LIMIT"}
+
+// Intake is the intake handler over DynamoDB and the planning queue: the
+// intake function's, and the one the lifecycle plans with and
+// replay-intake runs, so that each plans an incident the same way.
+func Intake(cfg aws.Config, env map[string]string, log *slog.Logger) (*intake.Handler, error) {
+	num, err := awsconfig.Numbers(env, "AUTO_SEND_LIMIT")
+	if err != nil {
+		return nil, err
+	}
+	db := dynamodb.NewFromConfig(cfg)
+	return &intake.Handler{
+		Incidents:     &dynamo.Incidents{Client: db, Table: env["INCIDENTS_TABLE"]},
+		Tasks:         &queue.Sender{Client: sqs.NewFromConfig(cfg), URL: env["PLAN_QUEUE_URL"], FIFO: true},
+		Audit:         &dynamo.Audit{Client: db, Table: env["INCIDENTS_TABLE"]},
+		KnownTemplate: notice.Has,
+		AutoSendLimit: int(num["AUTO_SEND_LIMIT"]),
+		Log:           log,
+		Now:           time.Now,
+	}, nil
+}
+
 // LifecycleEnv are the settings Lifecycle reads.
 var LifecycleEnv = []string{"INCIDENTS_TABLE", "RECIPIENTS_QUEUE_URL", "PLAN_QUEUE_URL", "AUTO_SEND_LIMIT"}
 
@@ -33,22 +56,18 @@ var LifecycleEnv = []string{"INCIDENTS_TABLE", "RECIPIENTS_QUEUE_URL", "PLAN_QUE
 // planning (intake's, so a confirmed or approved incident is planned as a
 // confirmed event is).
 func Lifecycle(cfg aws.Config, env map[string]string, log *slog.Logger) (*lifecycle.Lifecycle, error) {
-	num, err := awsconfig.Numbers(env, "AUTO_SEND_LIMIT")
+	planner, err := Intake(cfg, env, log)
 	if err != nil {
 		return nil, err
 	}
-	autoSendLimit := int(num["AUTO_SEND_LIMIT"])
 	db := dynamodb.NewFromConfig(cfg)
 	incidents := &dynamo.Incidents{Client: db, Table: env["INCIDENTS_TABLE"]}
-	audit := &dynamo.Audit{Client: db, Table: env["INCIDENTS_TABLE"]}
-	q := sqs.NewFromConfig(cfg)
 	return &lifecycle.Lifecycle{
-		Store: incidents, Held: incidents, Audit: audit,
-		Queue:    &queue.Sender{Client: q, URL: env["RECIPIENTS_QUEUE_URL"]},
-		Progress: &dynamo.Progress{Client: db, Table: env["INCIDENTS_TABLE"]},
-		Planner: &intake.Handler{Incidents: incidents, Audit: audit, KnownTemplate: notice.Has, AutoSendLimit: autoSendLimit,
-			Tasks: &queue.Sender{Client: q, URL: env["PLAN_QUEUE_URL"], FIFO: true}, Now: time.Now, Log: log},
-		AutoSendLimit: autoSendLimit, Now: time.Now, Log: log,
+		Store: incidents, Held: incidents, Audit: planner.Audit,
+		Queue:         &queue.Sender{Client: sqs.NewFromConfig(cfg), URL: env["RECIPIENTS_QUEUE_URL"]},
+		Progress:      &dynamo.Progress{Client: db, Table: env["INCIDENTS_TABLE"]},
+		Planner:       planner,
+		AutoSendLimit: planner.AutoSendLimit, Now: time.Now, Log: log,
 	}, nil
 }
 

@@ -121,8 +121,10 @@ func (o options) check(set map[string]bool) error {
 		return errors.New("no operation")
 	case !slices.Contains(admincli.Operations, o.req.Operation):
 		return fmt.Errorf("unknown operation %q", o.req.Operation)
-	case o.req.IncidentID == "":
+	case o.req.IncidentID == "" && !slices.Contains(admincli.Unscoped, o.req.Operation):
 		return errors.New("-incident is required")
+	case o.req.IncidentID != "" && slices.Contains(admincli.Unscoped, o.req.Operation):
+		return fmt.Errorf("%s acts on no one incident: leave -incident out", o.req.Operation)
 	case o.watch && o.req.Operation != "status":
 		return errors.New("-watch goes with status")
 	case o.every <= 0:
