@@ -58,8 +58,8 @@ build-local: ## build the functions for this machine (to run under the emulator)
 # ---- local stack ---------------------------------------------------------------
 
 .PHONY: up down seed invoke trigger outbox admin watch
-up: tools build-local ## start the local stack (moto, SES, one emulator per function, the mapper)
-	@$(LOCALSTACK) up
+up: tools build-local ## start the local stack; template parameters as sam deploy takes them: make up PARAMS="AutoSendLimit=2 EmailMaxSendRate=14"
+	@$(LOCALSTACK) -params "$${PARAMS:-}" up
 
 down: ## stop the local stack
 	@if [ -x $(BIN)/localstack ]; then $(BIN)/localstack -dir $(STACK_DIR) down; fi
