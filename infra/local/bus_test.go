@@ -34,6 +34,9 @@ func TestIncidentBusAdmitsOnlyDetectors(t *testing.T) {
 			Condition map[string]map[string]any
 		}
 	}
+	if bus.Policy == nil {
+		t.Fatalf("bus %s has no resource policy", s.EventBus)
+	}
 	if err := json.Unmarshal([]byte(aws.ToString(bus.Policy)), &policy); err != nil {
 		t.Fatalf("bus policy %q: %v", aws.ToString(bus.Policy), err)
 	}
