@@ -128,7 +128,7 @@ type program struct {
 var loadProgram = sync.OnceValues(func() (*program, error) { return load() })
 
 func load() (*program, error) {
-	cmd := exec.Command("go", "list", "-export", "-deps", "-json=ImportPath,Export,Dir,GoFiles,Module", "./functions/...")
+	cmd := exec.Command("go", "list", "-export", "-deps", "-json=ImportPath,Export,Dir,GoFiles,Module", "./functions/...", "./shared/...")
 	cmd.Dir = root
 	out, err := cmd.Output()
 	if err != nil {
