@@ -17,11 +17,11 @@ package deploy
 //     call through an interface reaches the methods, of the same name and
 //     signature, of the module's types the reachable code instantiates
 //     (composite literals). A concrete method, too, runs only once its
-//     type is built: the planner's queue.Handler has a nil *Backoff, so it
-//     is not charged with sqs:ChangeMessageVisibility. A function that builds dynamo.Incidents but
-//     never lists incidents is not charged with dynamodb:Scan, which a
-//     per-type rule would do; and no hand list of "which function uses
-//     what" exists to go stale.
+//     type is built: the planner's queue.Handler has a nil *Backoff, so
+//     the planner is not charged with sqs:ChangeMessageVisibility. A
+//     function that builds dynamo.Incidents but never lists incidents is
+//     not charged with dynamodb:Scan, which a per-type rule would do; and
+//     no hand list of "which function uses what" exists to go stale.
 //   - The function's role (as SAM generates it) must grant exactly those
 //     actions, plus the ones Lambda itself uses on the function's behalf,
 //     which are derived from the template (event source polling, the
@@ -30,7 +30,12 @@ package deploy
 //
 // Limits: actions, not resources, are compared (resources are asserted in
 // contract_test.go where it matters); package-level variable initializers
-// are not walked (none calls AWS); reflection is not followed (none is used).
+// are not walked (none calls AWS); reflection is not followed (none is
+// used); a type never built by a composite literal (a zero value used as
+// is) has its methods unreached, which cannot happen to an adapter, since
+// it needs its client. Code outside the module calling back into it (a
+// handler passed to lambda.Start) is covered because taking a function
+// value counts as calling it.
 
 import (
 	"bufio"
