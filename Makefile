@@ -30,6 +30,7 @@ tools: $(RIE) $(SES_LOCAL) ## install Go modules, the Lambda emulator and the np
 	@$(GO) mod download
 	@python3 -c 'import moto.server' 2>/dev/null || { echo "moto is missing: the local stack needs moto 5.x (with its server) in python3" >&2; exit 1; }
 	@command -v cfn-lint >/dev/null || { echo "cfn-lint is missing: it validates template.yaml" >&2; exit 1; }
+	@python3 -c 'import samtranslator' 2>/dev/null || { echo "samtranslator is missing: infra/deploy checks the template SAM generates (pip install aws-sam-translator)" >&2; exit 1; }
 
 $(RIE):
 	@mkdir -p $(TOOLS)
@@ -58,8 +59,8 @@ build-local: ## build the functions for this machine (to run under the emulator)
 # ---- local stack ---------------------------------------------------------------
 
 .PHONY: up down seed invoke trigger outbox admin watch
-up: tools build-local ## start the local stack (moto, SES, one emulator per function, the mapper)
-	@$(LOCALSTACK) up
+up: tools build-local ## start the local stack; template parameters as sam deploy takes them: make up PARAMS="AutoSendLimit=2 EmailMaxSendRate=14"
+	@$(LOCALSTACK) -params "$${PARAMS:-}" up
 
 down: ## stop the local stack
 	@if [ -x $(BIN)/localstack ]; then $(BIN)/localstack -dir $(STACK_DIR) down; fi

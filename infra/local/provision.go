@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -49,6 +50,13 @@ func (s *State) Env() map[string]string {
 
 func physical(logicalID string) string { return stackName + "-" + logicalID }
 
+// deploymentOwned are values of parameters with no default, which name
+// things each deployment brings (here the detectors' roles); the local
+// stack stands in for them unless overridden.
+var deploymentOwned = map[string]string{
+	"DetectorPrincipals": "arn:aws:iam::" + accountID + ":role/" + stackName + "-detector",
+}
+
 // provision creates what template.yaml declares, in the order its
 // references need: queues, tables, then functions with their event sources.
 func (s *State) provision(ctx context.Context, t *Template, overrides map[string]string, timeouts map[string]int) error {
@@ -57,6 +65,9 @@ func (s *State) provision(ctx context.Context, t *Template, overrides map[string
 	r := &resolver{params: map[string]any{}, refs: map[string]string{}, arns: map[string]string{}, region: s.Region}
 	for name, p := range t.Parameters {
 		v := scalar(p.Default)
+		if d, ok := deploymentOwned[name]; ok && p.Default == nil {
+			v = d
+		}
 		if o, ok := overrides[name]; ok {
 			v = o
 		}
@@ -133,6 +144,13 @@ func (s *State) provision(ctx context.Context, t *Template, overrides map[string
 				return fmt.Errorf("topic %s: %w", id, err)
 			}
 			r.refs[id], r.arns[id] = aws.ToString(out.TopicArn), aws.ToString(out.TopicArn)
+		case "AWS::Events::EventBus":
+			arn, err := createBus(ctx, eb, r, res.Properties)
+			if err != nil {
+				return fmt.Errorf("event bus %s: %w", id, err)
+			}
+			r.refs[id], r.arns[id] = path.Base(arn), arn
+			s.EventBus = r.refs[id]
 		case "AWS::SES::ConfigurationSet":
 			// aws-ses-v2-local accepts any configuration set name.
 			name, err := r.resolve(res.Properties["Name"])
@@ -144,16 +162,6 @@ func (s *State) provision(ctx context.Context, t *Template, overrides map[string
 	}
 	s.Names = r.refs
 	s.Params = r.params
-	bus, err := r.resolve(map[string]any{"Ref": "EventBusName"})
-	if err != nil {
-		return err
-	}
-	s.EventBus = fmt.Sprint(bus)
-	if s.EventBus != "default" {
-		if _, err := eb.CreateEventBus(ctx, &eventbridge.CreateEventBusInput{Name: &s.EventBus}); err != nil {
-			return fmt.Errorf("create event bus: %w", err)
-		}
-	}
 	for _, id := range ids {
 		if t.Resources[id].Type == "AWS::Serverless::Function" {
 			if err := s.function(ctx, t, r, q, eb, id, timeouts[id]); err != nil {
@@ -199,6 +207,34 @@ func (s *State) queueAttributes(ctx context.Context, q *sqs.Client, r *resolver,
 	}
 	_, err := q.SetQueueAttributes(ctx, &sqs.SetQueueAttributesInput{QueueUrl: &url, Attributes: attrs})
 	return err
+}
+
+// createBus creates an event bus with the template's resource policy, set
+// as PutPermission's Policy (moto's CreateEventBus takes no policy). moto
+// keeps the policy but does not enforce it on PutEvents.
+func createBus(ctx context.Context, eb *eventbridge.Client, r *resolver, props map[string]any) (arn string, err error) {
+	name, err := r.resolve(props["Name"])
+	if err != nil {
+		return "", err
+	}
+	out, err := eb.CreateEventBus(ctx, &eventbridge.CreateEventBusInput{Name: aws.String(fmt.Sprint(name))})
+	if err != nil {
+		return "", fmt.Errorf("create: %w", err)
+	}
+	if p, ok := props["Policy"]; ok {
+		policy, err := r.resolve(p)
+		if err != nil {
+			return "", err
+		}
+		doc, err := json.Marshal(policy)
+		if err != nil {
+			return "", err
+		}
+		if _, err := eb.PutPermission(ctx, &eventbridge.PutPermissionInput{EventBusName: aws.String(fmt.Sprint(name)), Policy: aws.String(string(doc))}); err != nil {
+			return "", fmt.Errorf("put policy: %w", err)
+		}
+	}
+	return aws.ToString(out.EventBusArn), nil
 }
 
 func createTable(ctx context.Context, db *dynamodb.Client, name string, props map[string]any) error {

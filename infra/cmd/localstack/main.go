@@ -40,6 +40,7 @@ func run() error {
 	fs.StringVar(&o.SESServer, "ses", "infra/node_modules/aws-ses-v2-local/dist/cli.js", "aws-ses-v2-local's command")
 	fs.StringVar(&o.Python, "python", "python3", "the Python that has moto")
 	drain := fs.Duration("drain", 2*time.Minute, "trigger: how long to wait for the fan-out to drain")
+	params := fs.String("params", "", `up: template parameter overrides, as sam deploy --parameter-overrides takes them: "AutoSendLimit=2 DeadlineWatchSchedule='rate(1 minute)'"`)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: localstack [flags] up | down | invoke FUNCTION EVENT | trigger EVENT | outbox | env | status")
 		fs.PrintDefaults()
@@ -51,6 +52,10 @@ func run() error {
 	if len(args) == 0 {
 		fs.Usage()
 		return errors.New("no command")
+	}
+	var err error
+	if o.Params, err = parseParams(*params); err != nil {
+		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -98,6 +103,9 @@ func run() error {
 
 func up(ctx context.Context, o local.Options) error {
 	if s, err := local.Load(o.Dir); err == nil && s.Alive() {
+		if len(o.Params) > 0 {
+			return errors.New("-params: the local stack is already running with its parameters; stop it first (make down)")
+		}
 		fmt.Printf("local stack already running (SES mail at %s; 'localstack status' for more)\n", s.SESURL)
 		return nil
 	}
@@ -120,6 +128,30 @@ func up(ctx context.Context, o local.Options) error {
 	}
 	printStack(s)
 	return nil
+}
+
+// parseParams reads Name=Value pairs separated by spaces; a value may be
+// quoted ('...' or "...") to hold spaces.
+func parseParams(s string) (map[string]string, error) {
+	params := map[string]string{}
+	for s = strings.TrimSpace(s); s != ""; s = strings.TrimSpace(s) {
+		name, rest, ok := strings.Cut(s, "=")
+		if !ok || name == "" || strings.ContainsAny(name, " \t") {
+			return nil, fmt.Errorf("-params: want Name=Value, got %q", s)
+		}
+		var value string
+		if q := rest[:min(1, len(rest))]; q == "'" || q == `"` {
+			end := strings.Index(rest[1:], q)
+			if end < 0 {
+				return nil, fmt.Errorf("-params: unclosed quote in %s", name)
+			}
+			value, s = rest[1:1+end], rest[2+end:]
+		} else {
+			value, s, _ = strings.Cut(rest, " ")
+		}
+		params[name] = value
+	}
+	return params, nil
 }
 
 func printStack(s *local.State) {
