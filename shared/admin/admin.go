@@ -20,6 +20,7 @@ import (
 	"breachnotify/shared/intake"
 	"breachnotify/shared/ledger"
 	"breachnotify/shared/lifecycle"
+	"breachnotify/shared/preflight"
 )
 
 // Request is one admin operation.
@@ -54,6 +55,8 @@ type Response struct {
 	Export     *ExportLinks   `json:"export,omitempty"`
 	Verify     *Verification  `json:"verify,omitempty"`
 	Resumed    map[string]int `json:"resumed,omitempty"`
+	// Preflight is the preflight operation's verdict.
+	Preflight *preflight.Verdict `json:"preflight,omitempty"`
 	// Requeued counts batches queued again (approve, cancel, send,
 	// resend-failed).
 	Requeued int `json:"requeued,omitempty"`
@@ -139,11 +142,17 @@ type Handler struct {
 	KnownTemplate   func(string) bool
 	TemplateVersion func(string) string
 	BatchSize       int
-	Log             *slog.Logger
-	Now             func() time.Time
+	// Probes are preflight's checks of the providers; preview shows their
+	// verdict too.
+	Probes []Prober
+	Log    *slog.Logger
+	Now    func() time.Time
 }
 
-var operations = []string{"preview", "confirm", "approve", "cancel", "resume", "send", "resend-failed", "status", "export", "verify", "authority-notified"}
+var operations = []string{"preview", "confirm", "approve", "cancel", "resume", "send", "resend-failed", "status", "export", "verify", "authority-notified", "preflight"}
+
+// withoutIncident are the operations that concern no incident.
+var withoutIncident = []string{"preflight"}
 
 // Handle runs one operation. Errors wrap ErrBadRequest,
 // incident.ErrIllegalTransition or lifecycle.ErrNotFound when the request
@@ -181,6 +190,8 @@ func (h *Handler) Handle(ctx context.Context, r Request) (Response, error) {
 		err = h.verify(ctx, r, &resp)
 	case "authority-notified":
 		err = h.authorityNotified(ctx, r, &resp)
+	case "preflight":
+		h.preflight(ctx, &resp)
 	}
 	if err != nil {
 		// Admin ids may be emails: the error goes back to the caller, and
@@ -188,7 +199,7 @@ func (h *Handler) Handle(ctx context.Context, r Request) (Response, error) {
 		h.Log.WarnContext(ctx, "admin operation refused or failed", "operation", r.Operation, "incidentId", r.IncidentID, "class", errClass(err))
 		return resp, err
 	}
-	if resp.State == "" {
+	if resp.State == "" && r.IncidentID != "" {
 		if rec, found, gerr := h.Incidents.Get(ctx, r.IncidentID); gerr == nil && found {
 			resp.State = rec.State
 		}
@@ -216,7 +227,7 @@ func (h *Handler) validate(r Request) error {
 	if strings.TrimSpace(r.Actor) == "" {
 		p = append(p, "actor is required: who is doing this is recorded")
 	}
-	if !incident.ValidID(r.IncidentID) {
+	if !incident.ValidID(r.IncidentID) && !(r.IncidentID == "" && slices.Contains(withoutIncident, r.Operation)) {
 		p = append(p, fmt.Sprintf("incidentId %q is not an incident id", r.IncidentID))
 	}
 	if !slices.Contains(operations, r.Operation) {
