@@ -11,10 +11,14 @@ import (
 	"time"
 
 	"breachnotify/shared/incident"
+	"breachnotify/shared/preflight"
 )
 
 // Operations are the operations the admin function knows.
-var Operations = []string{"preview", "confirm", "approve", "cancel", "resume", "send", "resend-failed", "status", "export", "verify"}
+var Operations = []string{"preview", "confirm", "approve", "cancel", "resume", "send", "resend-failed", "status", "export", "verify", "preflight"}
+
+// WithoutIncident are the operations that concern no incident.
+var WithoutIncident = []string{"preflight"}
 
 // Request is one admin operation.
 type Request struct {
@@ -45,6 +49,9 @@ type Response struct {
 	Verify     *Verify         `json:"verify,omitempty"`
 	Resumed    map[string]int  `json:"resumed,omitempty"`
 	Requeued   int             `json:"requeued,omitempty"`
+	// Preflight is the preflight operation's verdict, as the function
+	// declares it.
+	Preflight *preflight.Verdict `json:"preflight,omitempty"`
 
 	// Raw is the response as the function wrote it, for -json.
 	Raw json.RawMessage `json:"-"`
