@@ -58,7 +58,7 @@ build-local: ## build the functions for this machine (to run under the emulator)
 
 # ---- local stack ---------------------------------------------------------------
 
-.PHONY: up down seed invoke trigger outbox admin watch
+.PHONY: up down seed invoke trigger outbox admin preflight watch
 up: tools build-local ## start the local stack; template parameters as sam deploy takes them: make up PARAMS="AutoSendLimit=2 EmailMaxSendRate=14"
 	@$(LOCALSTACK) -params "$${PARAMS:-}" up
 
@@ -83,6 +83,9 @@ outbox: ## every notice the local SES and SNS received since `make up`, as JSON 
 admin: up ## an admin operation through the local Function URL (SigV4): make admin ARGS="-incident INC-2014-0527 status -watch"
 	@test -n "$(ARGS)" || { echo 'usage: make admin ARGS="-incident <id> <operation> [flags]"' >&2; exit 2; }
 	@$(BIN)/bnadmin -local $(STACK_DIR) $(ARGS)
+
+preflight: up ## check SES, the push platform applications and the event bus before the first send
+	@$(BIN)/bnadmin -local $(STACK_DIR) preflight
 
 watch: up ## run the deadline watch once, as its schedule would
 	@$(LOCALSTACK) invoke DeadlineWatchFunction events/deadlinewatch-schedule.json

@@ -13,14 +13,20 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"breachnotify/shared/admin"
 	"breachnotify/shared/awsconfig"
+	"breachnotify/shared/bus"
 	"breachnotify/shared/dynamo"
+	"breachnotify/shared/email"
 	"breachnotify/shared/notice"
 	"breachnotify/shared/objstore"
+	"breachnotify/shared/push"
 	"breachnotify/shared/queue"
 	"breachnotify/shared/wire"
 )
@@ -37,7 +43,8 @@ func main() {
 
 func setup(ctx context.Context, log *slog.Logger) (*admin.Handler, error) {
 	cfg, env, err := awsconfig.ForFunction(ctx, slices.Concat(wire.LifecycleEnv, wire.DeadlineEnv, []string{"DELIVERIES_TABLE", "USERS_TABLE",
-		"EXPORT_BUCKET", "BATCH_SIZE", "INTAKE_FAILURE_QUEUE_URL"})...)
+		"EXPORT_BUCKET", "BATCH_SIZE", "INTAKE_FAILURE_QUEUE_URL", "SENDER_ADDRESS", "SES_CONFIGURATION_SET",
+		"ANDROID_PLATFORM_APPLICATION_ARN", "IOS_PLATFORM_APPLICATION_ARN", "EVENT_BUS_NAME"})...)
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +93,13 @@ func setup(ctx context.Context, log *slog.Logger) (*admin.Handler, error) {
 		KnownTemplate:   notice.Has,
 		TemplateVersion: notice.Version,
 		BatchSize:       int(num["BATCH_SIZE"]),
-		Log:             log,
-		Now:             time.Now,
+		Probes: []admin.Prober{
+			&email.Readiness{Client: sesv2.NewFromConfig(cfg), Sender: env["SENDER_ADDRESS"], ConfigurationSet: env["SES_CONFIGURATION_SET"]},
+			&push.Readiness{Client: sns.NewFromConfig(cfg), Applications: map[string]string{
+				"android": env["ANDROID_PLATFORM_APPLICATION_ARN"], "ios": env["IOS_PLATFORM_APPLICATION_ARN"]}},
+			&bus.Readiness{Client: eventbridge.NewFromConfig(cfg), Bus: env["EVENT_BUS_NAME"]},
+		},
+		Log: log,
+		Now: time.Now,
 	}, nil
 }

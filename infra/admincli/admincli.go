@@ -11,13 +11,14 @@ import (
 	"time"
 
 	"breachnotify/shared/incident"
+	"breachnotify/shared/preflight"
 )
 
 // Operations are the operations the admin function knows.
-var Operations = []string{"preview", "confirm", "approve", "cancel", "resume", "send", "resend-failed", "status", "export", "verify", "authority-notified", "replay-intake"}
+var Operations = []string{"preview", "confirm", "approve", "cancel", "resume", "send", "resend-failed", "status", "export", "verify", "authority-notified", "replay-intake", "preflight"}
 
-// Unscoped operations act on the stack, not on one incident.
-var Unscoped = []string{"replay-intake"}
+// WithoutIncident are the operations that concern no incident.
+var WithoutIncident = []string{"replay-intake", "preflight"}
 
 // Request is one admin operation.
 type Request struct {
@@ -49,6 +50,9 @@ type Response struct {
 	Resumed    map[string]int  `json:"resumed,omitempty"`
 	Requeued   int             `json:"requeued,omitempty"`
 	Replay     *Replay         `json:"replay,omitempty"`
+	// Preflight is the preflight operation's verdict, as the function
+	// declares it.
+	Preflight *preflight.Verdict `json:"preflight,omitempty"`
 
 	// Raw is the response as the function wrote it, for -json.
 	Raw json.RawMessage `json:"-"`

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"breachnotify/shared/preflight"
 )
 
 // Bar renders one line of sending progress with a bar width characters
@@ -159,6 +161,11 @@ func Summary(w io.Writer, r Response) error {
 			return err
 		}
 	}
+	if v := r.Preflight; v != nil {
+		if err := checks(w, *v); err != nil {
+			return err
+		}
+	}
 	if len(r.Preview) > 0 {
 		var buf bytes.Buffer
 		if err := json.Indent(&buf, r.Preview, "", "  "); err != nil {
@@ -167,4 +174,15 @@ func Summary(w io.Writer, r Response) error {
 		fmt.Fprintf(w, "\npreview:\n%s\n", buf.Bytes())
 	}
 	return nil
+}
+
+// checks prints a preflight verdict: the verdict, then one line per check.
+func checks(w io.Writer, v preflight.Verdict) error {
+	fmt.Fprintf(w, "\npreflight: %s\n", strings.ToUpper(string(v.Status)))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "check\tstatus\treason")
+	for _, c := range v.Checks {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", c.Name, c.Status, c.Reason)
+	}
+	return tw.Flush()
 }

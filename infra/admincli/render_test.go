@@ -88,6 +88,10 @@ func TestSummary(t *testing.T) {
 		{"verify-ok", `{"operation":"verify","incidentId":"INC-1","actor":"local:omar","verify":{"ok":true,"entries":12}}`},
 		{"verify-broken", `{"operation":"verify","incidentId":"INC-1","actor":"local:omar","verify":{"ok":false,"entries":7,"problem":"entry 5 does not chain to entry 4"}}`},
 		{"resume", `{"operation":"resume","incidentId":"INC-1","actor":"local:omar","resumed":{"push":0,"email":3}}`},
+		{"preflight", `{"operation":"preflight","incidentId":"","actor":"local:omar","message":"preflight: fail","preflight":{"status":"fail","checks":[
+			{"name":"ses-account","status":"fail","reason":"the account is in the SES sandbox: it may send only to verified addresses, 200 per 24 hours; request production access"},
+			{"name":"ses-sender","status":"ok","reason":"example.com is verified for sending"},
+			{"name":"eventbridge-bus","status":"warn","reason":"incidents has no resource policy"}]}}`},
 		{"resend-failed-none", `{"operation":"resend-failed","incidentId":"INC-1","actor":"local:omar"}`},
 		{"preview", `{"operation":"preview","incidentId":"INC-1","actor":"local:omar","state":"confirmed","preview":{"audience":1200,"notices":[{"noticeId":"n0-update-app","locales":{"en":900,"fr":300}}]}}`},
 	}

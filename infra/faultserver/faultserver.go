@@ -2,8 +2,9 @@
 // (restJson1) and Amazon SNS (awsQuery) wire protocols closely enough for
 // the real aws-sdk-go-v2 clients, and injects the faults a sender has to
 // survive: an account send rate enforced with 429s, latency, random
-// throttling and 5xx, a paused account, and recipients or endpoints that
-// always fail with a given error code.
+// throttling and 5xx, a paused account, an unverified sender or an account
+// in the SES sandbox, and recipients or endpoints that always fail with a
+// given error code.
 //
 // It exists because aws-ses-v2-local has no rate limit and no failure
 // switch, so nothing local could show that the worker sends at the
@@ -15,6 +16,8 @@
 //
 //	POST /v2/email/outbound-emails   SES v2 SendEmail
 //	GET  /v2/email/account           SES v2 GetAccount
+//	GET  /v2/email/identities/{id}   SES v2 GetEmailIdentity
+//	GET  /v2/email/configuration-sets/{name}  SES v2 GetConfigurationSet
 //	POST /                           SNS (Action=Publish only)
 //	GET  /_fault/stats               Stats as JSON
 //	GET  /_fault/accepted            accepted messages as JSON Lines
@@ -59,7 +62,8 @@ import (
 // number of recipients (the project sends one recipient per call).
 //
 // Order of decisions for a send: a malformed request is refused
-// (BadRequestException / InvalidParameter), then EmailPaused, then the rate
+// (BadRequestException / InvalidParameter), then EmailPaused, then
+// SenderUnverified and Sandbox, then the rate
 // limit, then the random faults, then FailRecipients / FailEndpoints; only
 // a request that passes all of them is accepted. Paused and malformed
 // requests take no token; everything after the rate limit has taken one,
@@ -87,6 +91,17 @@ type Config struct {
 	// EmailPaused answers every SendEmail with SendingPausedException and
 	// makes GetAccount report SendingEnabled=false.
 	EmailPaused bool `json:"emailPaused"`
+	// SenderUnverified answers every SendEmail with MessageRejected
+	// "Email address is not verified. The following identities failed the
+	// check in region …: <From>", as SES does when the sender identity is
+	// not verified, and makes GetEmailIdentity report every identity
+	// unverified.
+	SenderUnverified bool `json:"senderUnverified"`
+	// Sandbox is an account still in the SES sandbox that has verified no
+	// recipient: every SendEmail gets the same MessageRejected, naming the
+	// recipients' addresses, and GetAccount reports
+	// ProductionAccessEnabled=false.
+	Sandbox bool `json:"sandbox"`
 	// FailRecipients maps an email address (compared case-insensitively,
 	// in To, Cc or Bcc) to the SES error code returned for any message to
 	// it, e.g. "MessageRejected". See SESErrorCodes.
@@ -226,7 +241,8 @@ type APIStats struct {
 	// in Injected, so a test can tell the client's pacing from the noise.
 	Throttled int64 `json:"throttled"`
 	// Injected counts configured faults by error code: random throttles
-	// and 5xx, EmailPaused, FailRecipients and FailEndpoints.
+	// and 5xx, EmailPaused, SenderUnverified and Sandbox (as
+	// MessageRejected), FailRecipients and FailEndpoints.
 	Injected map[string]int64 `json:"injected,omitempty"`
 	// Invalid counts requests refused as malformed, by error code.
 	Invalid map[string]int64 `json:"invalid,omitempty"`
@@ -477,6 +493,8 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v2/email/outbound-emails", s.sendEmail)
 	mux.HandleFunc("GET /v2/email/account", s.getAccount)
+	mux.HandleFunc("GET /v2/email/identities/{identity}", s.getEmailIdentity)
+	mux.HandleFunc("GET /v2/email/configuration-sets/{name}", s.getConfigurationSet)
 	mux.HandleFunc("/v2/", s.sesUnknown)
 	mux.HandleFunc("POST /{$}", s.sns)
 	mux.HandleFunc("GET /_fault/stats", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, s.Stats()) })

@@ -109,6 +109,12 @@ func TestSESErrors(t *testing.T) {
 		{name: "recipient rejected, address matched case-insensitively",
 			cfg:   Config{FailRecipients: map[string]string{"User@Example.COM": "MessageRejected"}},
 			typed: isA[*sestypes.MessageRejected](), status: 400, code: "MessageRejected", counted: "injected"},
+		{name: "sender identity not verified", cfg: Config{SenderUnverified: true},
+			typed: isA[*sestypes.MessageRejected](), status: 400, code: "MessageRejected",
+			message: "Email address is not verified. The following identities failed the check in region US-EAST-1: security@example.com", counted: "injected"},
+		{name: "sandbox, recipient not verified", cfg: Config{Sandbox: true},
+			typed: isA[*sestypes.MessageRejected](), status: 400, code: "MessageRejected",
+			message: "Email address is not verified. The following identities failed the check in region US-EAST-1: " + to, counted: "injected"},
 		{name: "configured bad request", cfg: Config{FailRecipients: map[string]string{to: "BadRequestException"}},
 			typed: isA[*sestypes.BadRequestException](), status: 400, code: "BadRequestException", counted: "injected"},
 		{name: "daily quota", cfg: Config{FailRecipients: map[string]string{to: "LimitExceededException"}},
@@ -508,6 +514,32 @@ func TestGetAccount(t *testing.T) {
 	}
 	if st := srv.Stats().GetAccount; st.Requests != 1 || st.Accepted != 1 {
 		t.Errorf("GetAccount stats = %+v", st)
+	}
+}
+
+// TestIdentitiesAndSandbox: what preflight reads follows SenderUnverified
+// and Sandbox.
+func TestIdentitiesAndSandbox(t *testing.T) {
+	for _, cfg := range []Config{{}, {SenderUnverified: true}, {Sandbox: true}} {
+		srv := start(t, cfg)
+		ses, _ := clients(srv)
+		for _, id := range []string{"security@example.com", "example.com"} {
+			out, err := ses.GetEmailIdentity(bg, &sesv2.GetEmailIdentityInput{EmailIdentity: aws.String(id)})
+			if err != nil {
+				t.Fatalf("%+v: GetEmailIdentity(%s): %v", cfg, id, err)
+			}
+			if out.VerifiedForSendingStatus == cfg.SenderUnverified {
+				t.Errorf("%+v: %s VerifiedForSendingStatus = %v", cfg, id, out.VerifiedForSendingStatus)
+			}
+		}
+		cs, err := ses.GetConfigurationSet(bg, &sesv2.GetConfigurationSetInput{ConfigurationSetName: aws.String("breachnotify")})
+		if err != nil || aws.ToString(cs.ConfigurationSetName) != "breachnotify" || cs.SendingOptions == nil || !cs.SendingOptions.SendingEnabled {
+			t.Errorf("%+v: GetConfigurationSet = %+v, %v", cfg, cs, err)
+		}
+		acct, err := ses.GetAccount(bg, &sesv2.GetAccountInput{})
+		if err != nil || acct.ProductionAccessEnabled == cfg.Sandbox {
+			t.Errorf("%+v: ProductionAccessEnabled = %v (%v)", cfg, acct != nil && acct.ProductionAccessEnabled, err)
+		}
 	}
 }
 

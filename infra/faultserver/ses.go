@@ -55,7 +55,8 @@ type messageTag struct{ Name, Value string }
 // sendEmailRequest holds only what the server checks or records; the
 // decoder skips the rest (bodies, attachments) without allocating it.
 type sendEmailRequest struct {
-	Destination *struct {
+	FromEmailAddress string
+	Destination      *struct {
 		ToAddresses, CcAddresses, BccAddresses []string
 	}
 	Content *struct {
@@ -157,6 +158,12 @@ func (s *Server) sendEmail(w http.ResponseWriter, r *http.Request) {
 	case cfg.EmailPaused:
 		code = "SendingPausedException"
 		bump(&st.Injected, code)
+	case cfg.SenderUnverified:
+		code, msg = "MessageRejected", notVerified(r, []string{in.FromEmailAddress})
+		bump(&st.Injected, code)
+	case cfg.Sandbox:
+		code, msg = "MessageRejected", notVerified(r, in.recipients())
+		bump(&st.Injected, code)
 	case !s.buckets[email].take(now):
 		code = sesThrottle
 		st.Throttled++
@@ -221,13 +228,58 @@ func (s *Server) getAccount(w http.ResponseWriter, r *http.Request) {
 		// enforces none.
 		SendQuota:               sendQuota{-1, s.cfg.EmailRate, float64(s.stats.SendEmail.Accepted)},
 		SendingEnabled:          !s.cfg.EmailPaused,
-		ProductionAccessEnabled: true,
+		ProductionAccessEnabled: !s.cfg.Sandbox,
 		EnforcementStatus:       "HEALTHY",
 	}
 	latency := s.cfg.Latency
 	s.mu.Unlock()
 	sleep(r.Context(), latency)
 	writeSESJSON(w, reqID, out)
+}
+
+// getEmailIdentity reports any identity as existing, verified for sending
+// unless SenderUnverified.
+func (s *Server) getEmailIdentity(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("identity")
+	s.mu.Lock()
+	reqID := s.nextRequestID()
+	verified := !s.cfg.SenderUnverified
+	latency := s.cfg.Latency
+	s.mu.Unlock()
+	kind, status := "DOMAIN", "SUCCESS"
+	if strings.Contains(id, "@") {
+		kind = "EMAIL_ADDRESS"
+	}
+	if !verified {
+		status = "PENDING"
+	}
+	sleep(r.Context(), latency)
+	writeSESJSON(w, reqID, map[string]any{"IdentityType": kind, "VerifiedForSendingStatus": verified, "VerificationStatus": status})
+}
+
+// getConfigurationSet reports any configuration set as existing, with
+// sending enabled.
+func (s *Server) getConfigurationSet(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	reqID := s.nextRequestID()
+	latency := s.cfg.Latency
+	s.mu.Unlock()
+	sleep(r.Context(), latency)
+	writeSESJSON(w, reqID, map[string]any{"ConfigurationSetName": r.PathValue("name"), "SendingOptions": map[string]bool{"SendingEnabled": true}})
+}
+
+// notVerified is SES's rejection of unverified identities, in the region
+// the request was signed for.
+func notVerified(r *http.Request, ids []string) string {
+	region := "us-east-1"
+	// Authorization: AWS4-HMAC-SHA256 Credential=KEY/DATE/REGION/SERVICE/aws4_request, ...
+	if _, cred, ok := strings.Cut(r.Header.Get("Authorization"), "Credential="); ok {
+		if parts := strings.Split(cred, "/"); len(parts) > 2 {
+			region = parts[2]
+		}
+	}
+	return fmt.Sprintf("Email address is not verified. The following identities failed the check in region %s: %s",
+		strings.ToUpper(region), strings.Join(ids, ", "))
 }
 
 // sesUnknown answers the SES operations the server does not implement in
@@ -243,7 +295,7 @@ func (s *Server) sesUnknown(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNotFound)
 	_ = json.NewEncoder(w).Encode(map[string]string{
 		"__type":  "UnknownOperationException",
-		"message": fmt.Sprintf("faultserver implements SendEmail and GetAccount only, not %s %s", r.Method, r.URL.Path),
+		"message": fmt.Sprintf("faultserver implements SendEmail, GetAccount, GetEmailIdentity and GetConfigurationSet only, not %s %s", r.Method, r.URL.Path),
 	})
 }
 

@@ -40,7 +40,7 @@ func TestIncidentBusAdmitsOnlyDetectors(t *testing.T) {
 	if err := json.Unmarshal([]byte(aws.ToString(bus.Policy)), &policy); err != nil {
 		t.Fatalf("bus policy %q: %v", aws.ToString(bus.Policy), err)
 	}
-	detectors := []any{deploymentOwned["DetectorPrincipals"]}
+	detectors := []any{LocalParams["DetectorPrincipals"]}
 	var allowed, denied bool
 	for _, st := range policy.Statement {
 		if st.Action != "events:PutEvents" {

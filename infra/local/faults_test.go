@@ -2,8 +2,10 @@ package local
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,9 +17,11 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"breachnotify/infra/faultserver"
+	"breachnotify/shared/admin"
 	"breachnotify/shared/dynamo"
 	"breachnotify/shared/incident"
 	"breachnotify/shared/ledger"
+	"breachnotify/shared/preflight"
 )
 
 // The fault matrix: the real bootstraps under the emulator, against moto for
@@ -154,6 +158,82 @@ func TestFaultMatrix(t *testing.T) {
 			t.Errorf("%d emails sent after resume, want 6", got)
 		}
 		checkNoDuplicates(t, srv)
+	})
+
+	t.Run("SES rejects unverified identities (the sandbox), then an admin resumes", func(t *testing.T) {
+		const id = "INC-F-SANDBOX"
+		cfg := base
+		cfg.Sandbox = true
+		entries := run(t, id, cfg, 1)
+		inc := &dynamo.Incidents{Client: dynamodb.NewFromConfig(s.Config()), Table: s.Names["IncidentsTable"]}
+		paused, err := inc.Paused(ctx, id)
+		if err != nil || paused[incident.Email] != "IdentityNotVerified" {
+			t.Fatalf("paused = %v (%v), want email paused for IdentityNotVerified", paused, err)
+		}
+		parked, err := inc.Parked(ctx, id, incident.Email)
+		if err != nil || len(parked) == 0 {
+			t.Fatalf("parked = %d (%v)", len(parked), err)
+		}
+		for _, e := range entries {
+			if e.Status == ledger.Failed {
+				t.Errorf("%s recorded failed (%s): a configuration fault failed a recipient", e.Key, e.Reason)
+			}
+		}
+		if calls := srv.Stats().SendEmail.Injected["MessageRejected"]; calls > 2 {
+			t.Errorf("SES asked %d times after rejecting the identity: a retry storm", calls)
+		}
+		// SES's message named the recipients: no address may be logged.
+		log, err := os.ReadFile(filepath.Join(dir, "logs", "WorkerFunction.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if addr := regexp.MustCompile(`[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+`).Find(log); addr != nil {
+			t.Errorf("the worker logged the address %s", addr)
+		}
+		sesChecks := func() map[string]preflight.Check {
+			t.Helper()
+			body, err := s.Invoke(ctx, "AdminFunction", []byte(`{"operation":"preflight","actor":"secops:omar"}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var r admin.Response
+			if err := json.Unmarshal(body, &r); err != nil || r.Preflight == nil {
+				t.Fatalf("preflight answered %s (%v)", body, err)
+			}
+			out := map[string]preflight.Check{}
+			for _, c := range r.Preflight.Checks {
+				out[c.Name] = c
+			}
+			return out
+		}
+		if c := sesChecks()["ses-account"]; c.Status != preflight.Fail || !strings.Contains(c.Reason, "sandbox") {
+			t.Errorf("preflight in the sandbox: ses-account = %+v, want fail naming the sandbox", c)
+		}
+
+		srv.SetConfig(base) // production access granted
+		for name, c := range sesChecks() {
+			if strings.HasPrefix(name, "ses-") && c.Status != preflight.OK {
+				t.Errorf("preflight after the fix: %s = %+v, want ok", name, c)
+			}
+		}
+		body, err := s.Invoke(ctx, "AdminFunction", []byte(`{"operation":"resume","actor":"secops:omar","incidentId":"`+id+`","channel":"email"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(body), `"email":`+strconv.Itoa(len(parked))) {
+			t.Errorf("resume answered %s, want %d email batches", body, len(parked))
+		}
+		if err := s.Drain(ctx, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		entries, err = s.Deliveries(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkOnce(t, srv, entries, wantSends) // the six pushes during the run, the six emails after resume
+		if got := countSent(entries, incident.Email); got != 6 {
+			t.Errorf("%d emails sent after resume, want 6", got)
+		}
 	})
 
 	t.Run("a poison message ends in the dead-letter queue", func(t *testing.T) {

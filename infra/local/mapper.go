@@ -17,13 +17,16 @@ import (
 )
 
 // RunMapper plays the event source mappings, and serves the functions'
-// URLs, until ctx ends: it receives
+// URLs and the SES front (ServeSES), until ctx ends: it receives
 // from each mapped queue and invokes the function as Lambda would. For an
 // SQS mapping it sends events.SQSEvent batches, deletes what succeeded and
 // leaves reported failures for redelivery (SQS moves a message to the
 // dead-letter queue after maxReceiveCount). For a rule inbox it invokes once
 // per event and deletes the event only when the function succeeded.
 func (s *State) RunMapper(ctx context.Context, log *slog.Logger) error {
+	if err := s.ServeSES(ctx); err != nil {
+		return err
+	}
 	for id := range s.FunctionURLs {
 		if _, err := s.ServeFunctionURL(ctx, id); err != nil {
 			return err

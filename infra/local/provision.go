@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"path"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -40,7 +41,7 @@ func (s *State) Env() map[string]string {
 		"AWS_ACCESS_KEY_ID":      "local",
 		"AWS_SECRET_ACCESS_KEY":  "local",
 		"AWS_ENDPOINT_URL":       s.MotoURL,
-		"AWS_ENDPOINT_URL_SESV2": s.SESURL,
+		"AWS_ENDPOINT_URL_SESV2": s.SESEndpoint,
 	}
 	for svc, url := range s.Endpoints {
 		env["AWS_ENDPOINT_URL_"+svc] = url
@@ -50,13 +51,6 @@ func (s *State) Env() map[string]string {
 
 func physical(logicalID string) string { return stackName + "-" + logicalID }
 
-// deploymentOwned are values of parameters with no default, which name
-// things each deployment brings (here the detectors' roles); the local
-// stack stands in for them unless overridden.
-var deploymentOwned = map[string]string{
-	"DetectorPrincipals": "arn:aws:iam::" + accountID + ":role/" + stackName + "-detector",
-}
-
 // provision creates what template.yaml declares, in the order its
 // references need: queues, tables, then functions with their event sources.
 func (s *State) provision(ctx context.Context, t *Template, overrides map[string]string, timeouts map[string]int) error {
@@ -64,12 +58,22 @@ func (s *State) provision(ctx context.Context, t *Template, overrides map[string
 	db, q, sn, eb := dynamodb.NewFromConfig(cfg), sqs.NewFromConfig(cfg), sns.NewFromConfig(cfg), eventbridge.NewFromConfig(cfg)
 	r := &resolver{params: map[string]any{}, refs: map[string]string{}, arns: map[string]string{}, region: s.Region}
 	for name, p := range t.Parameters {
-		v := scalar(p.Default)
-		if d, ok := deploymentOwned[name]; ok && p.Default == nil {
-			v = d
+		v, ok := overrides[name]
+		switch {
+		case !ok && p.Default == nil:
+			return fmt.Errorf("parameter %s has no default: pass a value", name)
+		case !ok:
+			v = scalar(p.Default)
 		}
-		if o, ok := overrides[name]; ok {
-			v = o
+		if p.AllowedPattern != "" {
+			// CloudFormation matches the whole value.
+			re, err := regexp.Compile("^(?:" + p.AllowedPattern + ")$")
+			if err != nil {
+				return fmt.Errorf("parameter %s: AllowedPattern: %w", name, err)
+			}
+			if !re.MatchString(v) {
+				return fmt.Errorf("parameter %s: %q does not match its AllowedPattern %s", name, v, p.AllowedPattern)
+			}
 		}
 		r.params[name] = v
 		if p.Type == "CommaDelimitedList" {
@@ -94,7 +98,9 @@ func (s *State) provision(ctx context.Context, t *Template, overrides map[string
 	} {
 		out, err := sn.CreatePlatformApplication(ctx, &sns.CreatePlatformApplicationInput{
 			Name: aws.String(stackName + "-" + platform), Platform: aws.String(spec.kind),
-			Attributes: map[string]string{"PlatformCredential": "local", "PlatformPrincipal": "local"},
+			// Enabled is what SNS reports of a working application
+			// (preflight reads it); moto reports the attributes it was given.
+			Attributes: map[string]string{"PlatformCredential": "local", "PlatformPrincipal": "local", "Enabled": "true"},
 		})
 		if err != nil {
 			return fmt.Errorf("create %s platform application: %w", platform, err)
@@ -152,14 +158,20 @@ func (s *State) provision(ctx context.Context, t *Template, overrides map[string
 			r.refs[id], r.arns[id] = path.Base(arn), arn
 			s.EventBus = r.refs[id]
 		case "AWS::SES::ConfigurationSet":
-			// aws-ses-v2-local accepts any configuration set name.
+			// aws-ses-v2-local accepts any configuration set name; the
+			// SES front answers GetConfigurationSet for these.
 			name, err := r.resolve(res.Properties["Name"])
 			if err != nil {
 				return err
 			}
 			r.refs[id] = fmt.Sprint(name)
+			s.ConfigurationSets = append(s.ConfigurationSets, fmt.Sprint(name))
 		}
 	}
+	// The local account has verified the sender's address and domain, as
+	// a deployment must before its first send (see ServeSES).
+	sender := fmt.Sprint(r.params["SenderAddress"])
+	s.SESIdentities = []string{sender, sender[strings.LastIndexByte(sender, '@')+1:]}
 	s.Names = r.refs
 	s.Params = r.params
 	for _, id := range ids {

@@ -55,6 +55,14 @@ func TestAdminSampleEvents(t *testing.T) {
 			if err != nil || r.Preview == nil || len(r.Preview.Samples) == 0 {
 				t.Errorf("preview: %+v %v", r.Preview, err)
 			}
+			if r.Preview != nil && (r.Preview.Preflight == nil || len(r.Preview.Preflight.Checks) == 0) {
+				t.Errorf("preview shows no preflight verdict: %+v", r.Preview.Preflight)
+			}
+		}},
+		{"admin-preflight.json", func(t *testing.T, r admin.Response, err error) {
+			if err != nil || r.Preflight == nil || r.Preflight.Status == "" || len(r.Preflight.Checks) == 0 {
+				t.Errorf("preflight: %+v %v", r.Preflight, err)
+			}
 		}},
 		{"admin-verify.json", func(t *testing.T, r admin.Response, err error) {
 			if err != nil || r.Verify == nil || !r.Verify.OK || r.Verify.Entries == 0 {

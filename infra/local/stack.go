@@ -56,6 +56,15 @@ type Options struct {
 	Timeouts map[string]int
 }
 
+// LocalParams are the parameter values the local deployment passes, as
+// `sam deploy --parameter-overrides` would, for parameters the template
+// leaves without a default; Options.Params override them.
+var LocalParams = map[string]string{
+	"SenderAddress": "security@example.com",
+	// The detectors' roles are each deployment's; this one stands in.
+	"DetectorPrincipals": "arn:aws:iam::" + accountID + ":role/" + stackName + "-detector",
+}
+
 // localAccount is what the local SES reports from GetAccount: a production
 // account's sending quota, so the worker paces as it would on AWS.
 const localAccount = `{"DedicatedIpAutoWarmupEnabled":false,"Details":{"AdditionalContactEmailAddresses":[],"ContactLanguage":"EN","MailType":"TRANSACTIONAL","ReviewDetails":{"CaseId":"local","Status":"GRANTED"},"UseCaseDescription":"breach notices","WebsiteURL":"https://example.com"},"EnforcementStatus":"HEALTHY","ProductionAccessEnabled":true,"SendingEnabled":true,"SendQuota":{"Max24HourSend":50000,"MaxSendRate":200,"SentLast24Hours":0},"SuppressionAttributes":{"SuppressedReasons":["BOUNCE","COMPLAINT"]}}`
@@ -92,21 +101,30 @@ type Mapping struct {
 
 // State is a running stack, saved in Dir so that other commands find it.
 type State struct {
-	Dir       string              `json:"dir"`
-	MotoURL   string              `json:"motoUrl"`
-	SESURL    string              `json:"sesUrl"`
-	Region    string              `json:"region"`
-	Functions map[string]Function `json:"functions"`
-	Mappings  []Mapping           `json:"mappings"`
-	Names     map[string]string   `json:"names"` // logical id -> table name or queue URL
-	Params    map[string]any      `json:"params"`
-	EventBus  string              `json:"eventBus"`
-	PIDs      map[string]int      `json:"pids"`
-	StartedAt time.Time           `json:"startedAt"`
-	Platforms map[string]string   `json:"platforms"` // device platform -> SNS platform application ARN
-	QueueARNs map[string]string   `json:"queueArns"`
-	Endpoints map[string]string   `json:"endpoints,omitempty"`
-	RIE       string              `json:"rie"`
+	Dir     string `json:"dir"`
+	MotoURL string `json:"motoUrl"`
+	SESURL  string `json:"sesUrl"`
+	// SESEndpoint is the SES v2 endpoint the functions use: a front to
+	// aws-ses-v2-local that also answers identity and configuration set
+	// reads (see ServeSES).
+	SESEndpoint string `json:"sesEndpoint"`
+	// SESIdentities are the identities the local account has verified for
+	// sending: the sender address and its domain, as a deployer would.
+	SESIdentities []string `json:"sesIdentities"`
+	// ConfigurationSets are the template's SES configuration sets.
+	ConfigurationSets []string            `json:"configurationSets"`
+	Region            string              `json:"region"`
+	Functions         map[string]Function `json:"functions"`
+	Mappings          []Mapping           `json:"mappings"`
+	Names             map[string]string   `json:"names"` // logical id -> table name or queue URL
+	Params            map[string]any      `json:"params"`
+	EventBus          string              `json:"eventBus"`
+	PIDs              map[string]int      `json:"pids"`
+	StartedAt         time.Time           `json:"startedAt"`
+	Platforms         map[string]string   `json:"platforms"` // device platform -> SNS platform application ARN
+	QueueARNs         map[string]string   `json:"queueArns"`
+	Endpoints         map[string]string   `json:"endpoints,omitempty"`
+	RIE               string              `json:"rie"`
 	// FunctionURLs are the local doors of functions with a FunctionUrlConfig
 	// (AuthType AWS_IAM, checked as Lambda does); the mapper serves them.
 	FunctionURLs map[string]string `json:"functionUrls,omitempty"`
@@ -291,7 +309,14 @@ func Up(ctx context.Context, o Options) (_ *State, err error) {
 	if err := waitHTTP(ctx, s.SESURL+"/health-check"); err != nil {
 		return nil, fmt.Errorf("aws-ses-v2-local did not start (see %s): %w", s.logPath("ses"), err)
 	}
-	if err := s.provision(ctx, tpl, o.Params, o.Timeouts); err != nil {
+	frontPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	s.SESEndpoint = fmt.Sprintf("http://127.0.0.1:%d", frontPort)
+	params := maps.Clone(LocalParams)
+	maps.Copy(params, o.Params)
+	if err := s.provision(ctx, tpl, params, o.Timeouts); err != nil {
 		return nil, err
 	}
 	for _, id := range slices.Sorted(maps.Keys(s.Functions)) {

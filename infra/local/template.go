@@ -17,6 +17,8 @@ type Template struct {
 	Parameters map[string]struct {
 		Type    string `json:"Type"`
 		Default any    `json:"Default"`
+		// AllowedPattern is a regular expression the whole value must match.
+		AllowedPattern string `json:"AllowedPattern"`
 	} `json:"Parameters"`
 	Globals struct {
 		Function map[string]any `json:"Function"`

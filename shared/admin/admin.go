@@ -20,6 +20,7 @@ import (
 	"breachnotify/shared/intake"
 	"breachnotify/shared/ledger"
 	"breachnotify/shared/lifecycle"
+	"breachnotify/shared/preflight"
 )
 
 // Request is one admin operation.
@@ -55,6 +56,8 @@ type Response struct {
 	Verify     *Verification  `json:"verify,omitempty"`
 	Resumed    map[string]int `json:"resumed,omitempty"`
 	Replay     *Replay        `json:"replay,omitempty"`
+	// Preflight is the preflight operation's verdict.
+	Preflight *preflight.Verdict `json:"preflight,omitempty"`
 	// Requeued counts batches queued again (approve, cancel, send,
 	// resend-failed).
 	Requeued int `json:"requeued,omitempty"`
@@ -140,18 +143,21 @@ type Handler struct {
 	KnownTemplate   func(string) bool
 	TemplateVersion func(string) string
 	BatchSize       int
-	Log             *slog.Logger
-	Now             func() time.Time
+	// Probes are preflight's checks of the providers; preview shows their
+	// verdict too.
+	Probes []Prober
+	Log    *slog.Logger
+	Now    func() time.Time
 
 	// IntakeFailures and Intake replay the events intake failed on.
 	IntakeFailures IntakeFailures
 	Intake         Intake
 }
 
-var operations = []string{"preview", "confirm", "approve", "cancel", "resume", "send", "resend-failed", "status", "export", "verify", "authority-notified", "replay-intake"}
+var operations = []string{"preview", "confirm", "approve", "cancel", "resume", "send", "resend-failed", "status", "export", "verify", "authority-notified", "replay-intake", "preflight"}
 
-// unscoped operations act on the stack, not on one incident.
-var unscoped = []string{"replay-intake"}
+// withoutIncident are the operations that concern no incident.
+var withoutIncident = []string{"replay-intake", "preflight"}
 
 // Handle runs one operation. Errors wrap ErrBadRequest,
 // incident.ErrIllegalTransition or lifecycle.ErrNotFound when the request
@@ -191,6 +197,8 @@ func (h *Handler) Handle(ctx context.Context, r Request) (Response, error) {
 		err = h.authorityNotified(ctx, r, &resp)
 	case "replay-intake":
 		err = h.replayIntake(ctx, r, &resp)
+	case "preflight":
+		h.preflight(ctx, &resp)
 	}
 	if err != nil {
 		// Admin ids may be emails: the error goes back to the caller, and
@@ -226,9 +234,9 @@ func (h *Handler) validate(r Request) error {
 	if strings.TrimSpace(r.Actor) == "" {
 		p = append(p, "actor is required: who is doing this is recorded")
 	}
-	if slices.Contains(unscoped, r.Operation) {
+	if slices.Contains(withoutIncident, r.Operation) {
 		if r.IncidentID != "" {
-			p = append(p, fmt.Sprintf("%s acts on no one incident: leave incidentId out", r.Operation))
+			p = append(p, fmt.Sprintf("%s concerns no incident: leave incidentId out", r.Operation))
 		}
 	} else if !incident.ValidID(r.IncidentID) {
 		p = append(p, fmt.Sprintf("incidentId %q is not an incident id", r.IncidentID))

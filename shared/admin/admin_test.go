@@ -15,6 +15,7 @@ import (
 	"breachnotify/shared/dispatch"
 	"breachnotify/shared/incident"
 	"breachnotify/shared/intake"
+	"breachnotify/shared/preflight"
 )
 
 type lot struct {
@@ -214,5 +215,32 @@ func TestSendIsRefusedWithAReason(t *testing.T) {
 	}
 	if n := len(h.Audit.(*memAudit).entries); n != 0 {
 		t.Errorf("refused sends left %d audit entries", n)
+	}
+}
+
+type probe []preflight.Check
+
+func (p probe) Probe(context.Context) []preflight.Check { return p }
+
+func TestPreflightNeedsNoIncident(t *testing.T) {
+	h := newHandler()
+	h.Probes = []Prober{
+		probe{{Name: "ses-account", Status: preflight.OK, Reason: "production access"}},
+		probe{{Name: "sns-android", Status: preflight.Fail, Reason: "disabled"}, {Name: "sns-ios", Status: preflight.OK, Reason: "enabled"}},
+	}
+	resp, err := h.Handle(context.Background(), Request{Operation: "preflight", Actor: "secops:omar"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := resp.Preflight
+	if v == nil || v.Status != preflight.Fail || len(v.Checks) != 3 || v.Checks[1].Name != "sns-android" {
+		t.Errorf("preflight = %+v, want the three checks, failed", v)
+	}
+	if n := len(h.Audit.(*memAudit).entries); n != 0 {
+		t.Errorf("preflight wrote %d audit entries", n)
+	}
+	// Only preflight goes without an incident.
+	if _, err := h.Handle(context.Background(), Request{Operation: "status", Actor: "secops:omar"}); !errors.Is(err, ErrBadRequest) {
+		t.Errorf("status without an incident: err = %v, want a bad request", err)
 	}
 }

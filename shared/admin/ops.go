@@ -18,6 +18,7 @@ import (
 	"breachnotify/shared/ledger"
 	"breachnotify/shared/notice"
 	"breachnotify/shared/plan"
+	"breachnotify/shared/preflight"
 	"breachnotify/shared/status"
 )
 
@@ -60,6 +61,10 @@ type Preview struct {
 	Samples    []Sample `json:"samples"`
 	ETASeconds *float64 `json:"etaSeconds,omitempty"`
 	Note       string   `json:"note,omitempty"`
+	// Preflight says whether the providers would take these notices now
+	// (an unverified sender, the SES sandbox, a disabled platform
+	// application), so an approver sees it before approving.
+	Preflight *preflight.Verdict `json:"preflight,omitempty"`
 }
 
 // PreviewCount is one notice × channel × locale.
@@ -182,6 +187,10 @@ func (h *Handler) preview(ctx context.Context, r Request, resp *Response) error 
 	}
 	if st, err := h.status(ctx, r.IncidentID); err == nil {
 		p.ETASeconds = st.ETASeconds
+	}
+	if len(h.Probes) > 0 {
+		v := h.verdict(ctx)
+		p.Preflight = &v
 	}
 	resp.Preview = p
 	return nil

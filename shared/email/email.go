@@ -87,8 +87,10 @@ func (s *Sender) Send(ctx context.Context, m dispatch.Mail) (string, error) {
 
 // classify maps SES errors to what the dispatcher must do, in one place.
 // Only errors that concern this one recipient are permanent. Errors that
-// stop the whole account pause the channel. Throttling, 5xx and anything
-// unknown are retryable, so no recipient is given up for them.
+// stop the whole account, or that refuse every message until the
+// deployment is fixed (an unverified identity), pause the channel.
+// Throttling, 5xx and anything unknown are retryable, so no recipient is
+// given up for them.
 func classify(err error) error {
 	var (
 		rejected   *types.MessageRejected
@@ -104,6 +106,11 @@ func classify(err error) error {
 		return &dispatch.SendError{Class: dispatch.Paused, Reason: "AccountSuspended", Err: err}
 	case errors.As(err, &unverified):
 		return &dispatch.SendError{Class: dispatch.Paused, Reason: "MailFromDomainNotVerified", Err: err}
+	case errors.As(err, &rejected) && identityNotVerified(rejected.ErrorMessage()):
+		// The message names the failing identities (the sender's, or in
+		// the sandbox the recipients' addresses): it is dropped here, so
+		// no address reaches the logs or the pause record.
+		return &dispatch.SendError{Class: dispatch.Paused, Reason: "IdentityNotVerified", Err: errIdentityNotVerified}
 	case errors.As(err, &rejected):
 		return &dispatch.SendError{Class: dispatch.Permanent, Reason: "MessageRejected", Err: err}
 	case errors.As(err, &badRequest):
@@ -116,6 +123,22 @@ func classify(err error) error {
 	}
 	return &dispatch.SendError{Class: dispatch.Retryable, Reason: reason, Throttled: reason == "TooManyRequestsException",
 		Err: fmt.Errorf("ses send: %w", err)}
+}
+
+// errIdentityNotVerified stands for SES's "Email address is not verified"
+// rejection without its list of addresses.
+var errIdentityNotVerified = errors.New("ses send: MessageRejected: an identity failed SES's verification check")
+
+// identityNotVerified reports whether a MessageRejected is SES's refusal of
+// an unverified identity: "Email address is not verified. The following
+// identities failed the check in region …". It comes from an unverified
+// sender (From, Source, Sender or Return-Path) or, while the account is in
+// the SES sandbox, from any unverified recipient; either way it is the
+// deployment's configuration, not the recipient, so no recipient is given
+// up for it. Other rejections (content, viruses) stay permanent.
+func identityNotVerified(msg string) bool {
+	msg = strings.ToLower(msg)
+	return strings.Contains(msg, "address is not verified") || strings.Contains(msg, "identities failed the check")
 }
 
 // Rates returns the send rates by channel: email from emailRate, or the

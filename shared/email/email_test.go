@@ -3,8 +3,11 @@ package email
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2/types"
 	"github.com/aws/smithy-go"
@@ -26,6 +29,14 @@ func TestErrorClasses(t *testing.T) {
 		reason string
 	}{
 		{"rejected", &types.MessageRejected{}, dispatch.Permanent, "MessageRejected"},
+		{"content rejected", &types.MessageRejected{Message: aws.String("Message rejected: the message contains a virus.")}, dispatch.Permanent, "MessageRejected"},
+		{"sender not verified", &types.MessageRejected{Message: aws.String("Email address is not verified. The following identities failed the check in region US-EAST-1: security@example.com")},
+			dispatch.Paused, "IdentityNotVerified"},
+		{"sandbox recipient not verified", &types.MessageRejected{Message: aws.String("Email address is not verified. The following identities failed the check in region EU-WEST-1: ana@example.com")},
+			dispatch.Paused, "IdentityNotVerified"},
+		{"wrapped in an operation error", &smithy.OperationError{ServiceID: "SESv2", OperationName: "SendEmail",
+			Err: &types.MessageRejected{Message: aws.String("Email address is not verified. The following identities failed the check in region US-EAST-1: ana@example.com, security@example.com")}},
+			dispatch.Paused, "IdentityNotVerified"},
 		{"bad address", &types.BadRequestException{}, dispatch.Permanent, "BadRequest"},
 		{"paused", &types.SendingPausedException{}, dispatch.Paused, "SendingPaused"},
 		{"suspended", &types.AccountSuspendedException{}, dispatch.Paused, "AccountSuspended"},
@@ -45,6 +56,20 @@ func TestErrorClasses(t *testing.T) {
 				t.Fatalf("err = %#v, want class %d reason %s", err, tc.class, tc.reason)
 			}
 		})
+	}
+}
+
+// An unverified identity's rejection names addresses; none of them may
+// reach the error the worker logs and unwraps.
+func TestNotVerifiedKeepsNoAddress(t *testing.T) {
+	s := &Sender{Client: sendFunc(func(context.Context, *sesv2.SendEmailInput, ...func(*sesv2.Options)) (*sesv2.SendEmailOutput, error) {
+		return nil, &types.MessageRejected{Message: aws.String("Email address is not verified. The following identities failed the check in region US-EAST-1: ana@example.com")}
+	}), From: "security@example.com", ConfigurationSet: "cs"}
+	_, err := s.Send(context.Background(), dispatch.Mail{To: "ana@example.com", Subject: "s"})
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if strings.Contains(fmt.Sprintf("%v %+v", e, e), "@") {
+			t.Errorf("error chain keeps an address: %v", e)
+		}
 	}
 }
 

@@ -58,7 +58,7 @@ func run(ctx context.Context, args []string, stdout *os.File) error {
 	fs.StringVar(&o.local, "local", "", "use the local stack in this directory (e.g. .local/stack) instead of -url")
 	fs.BoolVar(&o.direct, "direct", false, "with -local: invoke the function directly, naming -actor, instead of through a Function URL")
 	fs.StringVar(&o.actor, "actor", "local:"+cmp.Or(os.Getenv("USER"), "unknown"), "with -local -direct: who is acting")
-	fs.StringVar(&o.req.IncidentID, "incident", "", "the incident id (required)")
+	fs.StringVar(&o.req.IncidentID, "incident", "", "the incident id (required, except for preflight)")
 	fs.StringVar(&o.req.Channel, "channel", "", "email or push (default: every channel)")
 	fs.StringVar(&o.users, "users", "", "send: comma-separated user ids")
 	fs.StringVar(&o.req.Template, "template", "", "send: the notice template, e.g. update-app")
@@ -121,9 +121,9 @@ func (o options) check(set map[string]bool) error {
 		return errors.New("no operation")
 	case !slices.Contains(admincli.Operations, o.req.Operation):
 		return fmt.Errorf("unknown operation %q", o.req.Operation)
-	case o.req.IncidentID == "" && !slices.Contains(admincli.Unscoped, o.req.Operation):
+	case o.req.IncidentID == "" && !slices.Contains(admincli.WithoutIncident, o.req.Operation):
 		return errors.New("-incident is required")
-	case o.req.IncidentID != "" && slices.Contains(admincli.Unscoped, o.req.Operation):
+	case o.req.IncidentID != "" && slices.Contains(admincli.WithoutIncident, o.req.Operation):
 		return fmt.Errorf("%s acts on no one incident: leave -incident out", o.req.Operation)
 	case o.watch && o.req.Operation != "status":
 		return errors.New("-watch goes with status")

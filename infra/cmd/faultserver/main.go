@@ -48,6 +48,8 @@ func run(args []string) error {
 	fs.Float64Var(&c.PushThrottlePercent, "push-throttle-percent", 0, "percent of Publish calls answered 429 Throttled")
 	fs.Float64Var(&c.PushServerErrorPercent, "push-5xx-percent", 0, "percent of Publish calls answered 500 InternalError")
 	fs.BoolVar(&c.EmailPaused, "email-paused", false, "answer every SendEmail with SendingPausedException")
+	fs.BoolVar(&c.SenderUnverified, "sender-unverified", false, "answer every SendEmail with MessageRejected: the sender identity is not verified")
+	fs.BoolVar(&c.Sandbox, "sandbox", false, "an account in the SES sandbox: every SendEmail rejected for its unverified recipients")
 	fs.Int64Var(&c.Seed, "seed", 0, "seed of the random faults")
 	rcpts, eps := map[string]string{}, map[string]string{}
 	fs.Func("fail-recipient", "ADDRESS=SES_ERROR_CODE, repeatable (codes: "+strings.Join(faultserver.SESErrorCodes(), ", ")+")", pairInto(rcpts))
@@ -117,6 +119,10 @@ func merge(fs *flag.FlagSet, flags faultserver.Config, rcpts, eps map[string]str
 				cfg.PushServerErrorPercent = flags.PushServerErrorPercent
 			case "email-paused":
 				cfg.EmailPaused = flags.EmailPaused
+			case "sender-unverified":
+				cfg.SenderUnverified = flags.SenderUnverified
+			case "sandbox":
+				cfg.Sandbox = flags.Sandbox
 			case "seed":
 				cfg.Seed = flags.Seed
 			}

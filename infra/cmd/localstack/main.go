@@ -162,6 +162,7 @@ func printStack(s *local.State) {
 	fmt.Printf("local stack %s (state in %s, logs in %s/logs)\n", state, s.Dir, s.Dir)
 	fmt.Printf("  moto (DynamoDB, SQS, SNS, EventBridge): %s\n", s.MotoURL)
 	fmt.Printf("  SES v2 (aws-ses-v2-local):               %s  <- sent mail in a browser\n", s.SESURL)
+	fmt.Printf("  SES v2 endpoint of the functions:        %s  (identities, configuration sets; the rest to aws-ses-v2-local)\n", s.SESEndpoint)
 	for _, id := range slices.Sorted(maps.Keys(s.Functions)) {
 		fmt.Printf("  %-40s %s\n", id+" (emulator):", s.Functions[id].URL)
 	}
