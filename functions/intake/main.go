@@ -41,5 +41,7 @@ func main() {
 		Log:           log,
 		Now:           time.Now,
 	}
-	lambda.StartHandlerFunc(h.Handle)
+	// Invoke, not the typed Handle: the typed entry point decodes only the
+	// first JSON value of the payload, so data after it would go unseen.
+	lambda.Start(h)
 }

@@ -1,5 +1,14 @@
 package incident
 
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
 // The limits every door enforces, in one place. Each bound names the store
 // or service limit it keeps us under, so that an input too large for a later
 // step is rejected at the door, with a reason, instead of failing that step
@@ -95,3 +104,73 @@ const (
 	// MaxBatchCallBytes is SQS's limit on one SendMessageBatch call.
 	MaxBatchCallBytes = 1 << 20
 )
+
+// Earliest and MaxAhead bound the times an event or an admin may state
+// (detectedAt, confirmedAt, authority-notified): nothing this system
+// records happened before 2000, and a clock may run ahead by minutes,
+// not by more than a day. Outside these, a time is a typo (the year 9999)
+// that would skew every deadline computed from it.
+var Earliest = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+const MaxAhead = 24 * time.Hour
+
+// TimeProblem says what is wrong with a stated time, or "" if it is sane.
+func TimeProblem(at, now time.Time) string {
+	switch {
+	case at.Before(Earliest):
+		return fmt.Sprintf("%s is before %s", at.UTC().Format(time.RFC3339), Earliest.Format("2006"))
+	case at.After(now.Add(MaxAhead)):
+		return fmt.Sprintf("%s is more than %s in the future", at.UTC().Format(time.RFC3339), MaxAhead)
+	}
+	return ""
+}
+
+// Quote quotes s for a problem message, cut to MaxQuoteBytes (on a rune
+// boundary) with its full length, so that no reason grows with its input.
+func Quote(s string) string {
+	if len(s) <= MaxQuoteBytes {
+		return strconv.Quote(s)
+	}
+	n := MaxQuoteBytes
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return fmt.Sprintf("%q… (%d bytes)", s[:n], len(s))
+}
+
+// Hidden reports a character that shows as nothing or as something else:
+// controls (C0, DEL, C1), format characters (Cf: zero-width spaces and
+// joiners, bidi overrides and isolates, the soft hyphen), the line and
+// paragraph separators, non-characters, and U+FFFD (invalid UTF-8).
+func Hidden(r rune) bool {
+	return r == utf8.RuneError || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) ||
+		unicode.In(r, unicode.Zl, unicode.Zp, unicode.Noncharacter_Code_Point, unicode.Bidi_Control)
+}
+
+// ValidKey reports whether s can be a key part: 1 to maxBytes bytes of
+// valid UTF-8, nothing hidden, no whitespace (NBSP included), and no '#',
+// which separates key parts.
+func ValidKey(s string, maxBytes int) bool {
+	if s == "" || len(s) > maxBytes || !utf8.ValidString(s) {
+		return false
+	}
+	return !strings.ContainsFunc(s, func(r rune) bool { return Hidden(r) || unicode.IsSpace(r) || r == '#' })
+}
+
+// TextProblem says what is wrong with a piece of prose (a title, a
+// summary, a name), or "" if nothing is: it must be valid UTF-8 of at most
+// maxRunes characters, with nothing hidden; multiline text may also hold
+// line feeds and tabs.
+func TextProblem(s string, maxRunes int, multiline bool) string {
+	if !utf8.ValidString(s) {
+		return "is not valid UTF-8"
+	}
+	if n := utf8.RuneCountInString(s); n > maxRunes {
+		return fmt.Sprintf("has %d characters, more than %d", n, maxRunes)
+	}
+	if i := strings.IndexFunc(s, func(r rune) bool { return Hidden(r) && !(multiline && (r == '\n' || r == '\t')) }); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(s[i:])
+		return fmt.Sprintf("holds the invisible or control character %U", r)
+	}
+	return ""
+}
