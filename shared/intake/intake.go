@@ -385,4 +385,3 @@ func (h *Handler) audit(ctx context.Context, id string, at time.Time, actor stri
 	}
 	return nil
 }
-
