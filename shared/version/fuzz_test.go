@@ -18,7 +18,7 @@ func FuzzParse(f *testing.F) {
 			if !errors.Is(err, ErrInvalid) {
 				t.Fatalf("Parse(%q) error %v is not ErrInvalid", a, err)
 			}
-			if len(err.Error()) > 128 {
+			if len(err.Error()) > 256 {
 				t.Fatalf("Parse error is %d bytes", len(err.Error()))
 			}
 			if !IsUnparsedKey(KeyOf(a)) {
