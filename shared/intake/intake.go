@@ -304,14 +304,29 @@ func (h *Handler) apply(ctx context.Context, rec Record) (res Result, confirmedN
 		return Result{IncidentID: id, Outcome: Recorded}, false, nil
 	}
 	confirmedNow = !found || old.State == incident.StateSuspected
-	if found && (old.State == incident.StateConfirmed || old.State == incident.StateSending) && old.Tasks > 0 {
-		// Queued before, but not marked: the planner may already be at
-		// work, and rewriting the record would reset its progress. Queue
-		// the recorded incident's tasks again; finished ones are no-ops.
+	if found && !confirmedNow {
+		// An event never moves an incident backwards, and never rewrites
+		// one another door (an admin's send) created: only an incident
+		// this door confirmed and did not finish queueing is taken up
+		// again. Queued before, but not marked: the planner may already
+		// be at work, and rewriting the record would reset its progress,
+		// so the recorded incident's tasks are queued again; finished
+		// ones are no-ops.
+		if !old.Automated || (old.State != incident.StateConfirmed && old.State != incident.StateSending) || old.Tasks == 0 {
+			return Result{IncidentID: id, Outcome: Duplicate, Reason: fmt.Sprintf("incident is already %s (%s); a confirmed event changes nothing", old.State, origin(old))}, false, nil
+		}
 		rec = old
 	}
 	res, err = h.Plan(ctx, rec)
 	return res, confirmedNow && err == nil, err
+}
+
+// origin says which door created an incident.
+func origin(r Record) string {
+	if r.Automated {
+		return "from an event"
+	}
+	return "created by an admin"
 }
 
 // Plan queues the planning of a confirmed incident. One that may need an

@@ -962,3 +962,45 @@ func TestPlanCountsFirstWhenApprovalMayBeNeeded(t *testing.T) {
 		})
 	}
 }
+
+// TestConfirmedEventNeverRewritesAnIncident: a confirmed event for an
+// incident that an admin created, or that has moved on, is a duplicate:
+// the record, its state and its notices stay as they are.
+func TestConfirmedEventNeverRewritesAnIncident(t *testing.T) {
+	manual := incident.Notice{Template: "account-accessed", Channels: []incident.Channel{incident.Email}, Audience: incident.Audience{UserIDs: []string{"u-9"}}}
+	tests := []struct {
+		name string
+		old  Record
+	}{
+		{"an admin's send, sending", Record{Incident: incident.Incident{ID: exampleID, Status: incident.Confirmed, Title: "t", ConfirmedBy: "admin:omar", Notices: []incident.Notice{manual}},
+			State: incident.StateSending, Source: "admin"}},
+		{"an admin's send, completed", Record{Incident: incident.Incident{ID: exampleID, Status: incident.Confirmed, Title: "t", ConfirmedBy: "admin:omar", Notices: []incident.Notice{manual}},
+			State: incident.StateCompleted, Source: "admin"}},
+		{"an event's incident, completed", Record{Incident: incident.Incident{ID: exampleID, Status: incident.Confirmed, Title: "t", ConfirmedBy: "secops:jane"},
+			State: incident.StateCompleted, Automated: true, Tasks: 65}},
+		{"an event's incident, awaiting approval", Record{Incident: incident.Incident{ID: exampleID, Status: incident.Confirmed, Title: "t", ConfirmedBy: "secops:jane"},
+			State: incident.StateAwaitingApproval, Automated: true, Tasks: 65}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv()
+			e.incidents.records[exampleID] = tc.old
+			res, err := e.handler.Handle(context.Background(), event(t, nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Outcome != Duplicate || !strings.Contains(res.Reason, "already "+string(tc.old.State)) {
+				t.Errorf("result = %+v, want a duplicate naming the state", res)
+			}
+			if got := e.incidents.records[exampleID]; !reflect.DeepEqual(got, tc.old) {
+				t.Errorf("record changed:\n  %+v\nwas\n  %+v", got, tc.old)
+			}
+			if e.incidents.puts != 0 || e.queue.calls != 0 {
+				t.Errorf("%d writes, %d queue calls; want none", e.incidents.puts, e.queue.calls)
+			}
+			if slices.Contains(e.audit.kinds(exampleID), audit.Confirmed) {
+				t.Error("a confirmation was audited")
+			}
+		})
+	}
+}
