@@ -120,6 +120,21 @@ lint: tools ## gofmt, go vet, cfn-lint
 test: tools build-local lint ## unit tests, integration tests through the real bootstraps against the local stack, and every benchmark once (small sizes)
 	BENCH_COHORT_USERS=2000 $(GO) test -count=1 -timeout 30m -bench . -benchtime 1x ./...
 
+# ---- fuzzing -------------------------------------------------------------------
+
+# Each target runs for FUZZTIME; what it finds is written under the package's
+# testdata/fuzz/<Target>/ and replayed by every later `go test` as a
+# regression case: commit those files.
+FUZZTIME ?= 60s
+FUZZ_TARGETS := FuzzHandle:./shared/intake FuzzImport:./infra/seed FuzzParse:./shared/version FuzzRender:./shared/notice FuzzPayload:./shared/push
+
+.PHONY: fuzz
+fuzz: ## run each fuzz test for FUZZTIME (default 60s): the event decoder, the user-line parser, the version parser, the notice renderer
+	@for t in $(FUZZ_TARGETS); do \
+	  echo "== $${t%%:*} ($${t#*:}) for $(FUZZTIME)"; \
+	  $(GO) test -run '^$$' -fuzz "^$${t%%:*}$$" -fuzztime $(FUZZTIME) "$${t#*:}"; \
+	done
+
 # ---- benchmarks ------------------------------------------------------------------
 
 BENCH_OUT := $(LOCAL)/bench

@@ -25,5 +25,7 @@ func main() {
 		log.Error("configuration", "error", err.Error())
 		os.Exit(1)
 	}
-	lambda.StartHandlerFunc(h.Handle)
+	// Invoke, not the typed Handle: the typed entry point decodes only the
+	// first JSON value of the payload, so data after it would go unseen.
+	lambda.StartHandler(h)
 }

@@ -220,7 +220,7 @@ func newCPURig(v Variant) (*cpuRig, error) {
 
 // batch i is a new notice each time, so every delivery is new to the ledger.
 func (r *cpuRig) batch(i int) dispatch.Batch {
-	return dispatch.Batch{IncidentID: "INC-BENCH-CPU", Title: "Benchmark incident", NoticeID: "n" + strconv.Itoa(i) + "-update-app",
+	return dispatch.Batch{IncidentID: "INC-BENCH-CPU", NoticeID: "n" + strconv.Itoa(i) + "-update-app",
 		Template: "update-app", Channels: []incident.Channel{incident.Email, incident.Push}, FixedVersion: "8.9.0", Members: r.members}
 }
 

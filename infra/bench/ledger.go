@@ -103,7 +103,7 @@ type Sending struct{}
 
 // Gate implements dispatch.Control.
 func (Sending) Gate(context.Context, string) (dispatch.Gate, error) {
-	return dispatch.Gate{State: incident.StateSending}, nil
+	return dispatch.Gate{State: incident.StateSending, Title: "Benchmark incident"}, nil
 }
 
 // Pause implements dispatch.Control.

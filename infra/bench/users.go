@@ -72,7 +72,7 @@ func Batches(n Notice, users []audience.User, size int) []dispatch.Batch {
 			}
 		}
 		out = append(out, dispatch.Batch{
-			IncidentID: n.IncidentID, Title: "Benchmark incident", NoticeID: n.NoticeID, Template: n.Template,
+			IncidentID: n.IncidentID, NoticeID: n.NoticeID, Template: n.Template,
 			Channels: n.Channels, FixedVersion: n.FixedVersion, Members: ms,
 		})
 	}

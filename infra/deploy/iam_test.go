@@ -33,9 +33,12 @@ package deploy
 // are not walked (none calls AWS); reflection is not followed (none is
 // used); a type never built by a composite literal (a zero value used as
 // is) has its methods unreached, which cannot happen to an adapter, since
-// it needs its client. Code outside the module calling back into it (a
-// handler passed to lambda.Start) is covered because taking a function
-// value counts as calling it.
+// it needs its client. Code outside the module calling back into it is
+// covered: taking a function value counts as calling it
+// (lambda.StartHandlerFunc(h.Handle)), and a value passed to an outside
+// function's interface parameter has that interface's methods called
+// (lambda.StartHandler(h)); an empty interface parameter (lambda.Start)
+// says nothing, so the mains do not use one.
 
 import (
 	"bufio"
@@ -252,6 +255,13 @@ func (prog *program) addPackage(pkg *types.Package, files []*ast.File, info *typ
 					default:
 						n.mcalls[key(callee)] = typeKey(sig.Recv().Type())
 					}
+				case *ast.CallExpr:
+					// A value handed to code outside the module through
+					// an interface (lambda.StartHandler(h)) has that
+					// interface's methods called there.
+					for _, m := range externalInterfaceMethods(info, x) {
+						n.dyn[m] = true
+					}
 				case *ast.CompositeLit:
 					t := info.Types[x].Type
 					for _, a := range action(t) {
@@ -266,6 +276,36 @@ func (prog *program) addPackage(pkg *types.Package, files []*ast.File, info *typ
 			prog.nodes[key(fn)] = n
 		}
 	}
+}
+
+// externalInterfaceMethods are the methods, as name+signature, of the
+// non-empty interface parameters of a call to a function outside the
+// module.
+func externalInterfaceMethods(info *types.Info, call *ast.CallExpr) []string {
+	var id *ast.Ident
+	switch f := call.Fun.(type) {
+	case *ast.Ident:
+		id = f
+	case *ast.SelectorExpr:
+		id = f.Sel
+	}
+	callee, ok := info.Uses[id].(*types.Func)
+	if id == nil || !ok || callee.Pkg() == nil || callee.Pkg().Path() == module || strings.HasPrefix(callee.Pkg().Path(), module+"/") {
+		return nil
+	}
+	var out []string
+	params := callee.Type().(*types.Signature).Params()
+	for i := range params.Len() {
+		iface, ok := params.At(i).Type().Underlying().(*types.Interface)
+		if !ok {
+			continue
+		}
+		for j := range iface.NumMethods() {
+			m := iface.Method(j)
+			out = append(out, signature(m.Name(), m.Type().(*types.Signature)))
+		}
+	}
+	return out
 }
 
 // reach is what can run from root (a function's main): the nodes reached

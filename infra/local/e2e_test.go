@@ -470,7 +470,7 @@ func TestPoisonMessageIsFailedTowardsTheDeadLetterQueue(t *testing.T) {
 }
 
 func dispatchBatch() dispatch.Batch {
-	return dispatch.Batch{IncidentID: "INC-2014-0527", Title: "t", NoticeID: "n0-account-accessed", Template: "account-accessed",
+	return dispatch.Batch{IncidentID: "INC-2014-0527", NoticeID: "n0-account-accessed", Template: "account-accessed",
 		Channels: []incident.Channel{incident.Email}, Members: []audience.Member{{UserID: "u-000123", AllDevices: true}}}
 }
 

@@ -3,11 +3,14 @@ package seed
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"testing"
 
 	"breachnotify/shared/audience"
+	"breachnotify/shared/incident"
 )
 
 type memStore map[string]audience.User
@@ -60,12 +63,119 @@ func TestImportSkipsBadLinesAndKeepsGoodOnes(t *testing.T) {
 	}
 }
 
-func TestImportStopsOnStoreFailure(t *testing.T) {
-	boom := errors.New("throttled")
-	store := storeFunc(func(context.Context, audience.User) error { return boom })
-	_, err := Import(context.Background(), strings.NewReader(`{"userId":"u-1"}`), store, nil)
-	if !errors.Is(err, boom) {
-		t.Errorf("err = %v, want the store's error", err)
+// apiError has the shape of an AWS SDK API error.
+type apiError struct{ code string }
+
+func (e apiError) Error() string     { return "api error " + e.code + ": put user u-secret" }
+func (e apiError) ErrorCode() string { return e.code }
+
+// TestImportKeepsGoingPastRefusedLines: a line the store or the registrar
+// refuses is reported by number, without its content, and the next lines
+// are imported.
+func TestImportKeepsGoingPastRefusedLines(t *testing.T) {
+	input := strings.Join([]string{
+		`{"userId":"u-1"}`,
+		`{"userId":"u-secret"}`,
+		`{"userId":"u-3","devices":[{"deviceId":"d-1","platform":"ios","appVersion":"1","pushToken":"bad-token"}]}`,
+		`{"userId":"u-4"}`,
+	}, "\n")
+	store := memStore{}
+	refusing := storeFunc(func(ctx context.Context, u audience.User) error {
+		if u.ID == "u-secret" {
+			return fmt.Errorf("put user %s: %w", u.ID, apiError{"ValidationException"})
+		}
+		return store.Put(ctx, u)
+	})
+	reg := regFunc(func(_ context.Context, _, token string) (string, error) {
+		return "", fmt.Errorf("register %s: %w", token, apiError{"InvalidParameter"})
+	})
+	rep, err := Import(context.Background(), strings.NewReader(input), refusing, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Imported != 2 || len(store) != 2 || store["u-4"].ID == "" {
+		t.Errorf("imported %d (store %v), want u-1 and u-4", rep.Imported, store)
+	}
+	var lines []int
+	for _, r := range rep.Refused {
+		lines = append(lines, r.Line)
+		if msg := r.Error(); strings.Contains(msg, "secret") || strings.Contains(msg, "bad-token") {
+			t.Errorf("refusal quotes the line: %s", msg)
+		}
+	}
+	if !slices.Equal(lines, []int{2, 3}) || len(rep.Bad) != 0 || rep.Lines != 4 {
+		t.Errorf("refused lines %v, bad %v, %d lines read; want refused [2 3]", lines, rep.Bad, rep.Lines)
+	}
+}
+
+// TestImportStopsWhenEveryLineWouldFail: credentials, connections and a
+// cancelled context stop the import, naming the line to resume from.
+func TestImportStopsWhenEveryLineWouldFail(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+	}{
+		{"expired credentials", apiError{"ExpiredTokenException"}},
+		{"no table", apiError{"ResourceNotFoundException"}},
+		{"throttled past the retries", apiError{"ProvisionedThroughputExceededException"}},
+		{"connection refused", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}},
+		{"cancelled", context.Canceled},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			calls := 0
+			store := storeFunc(func(_ context.Context, u audience.User) error {
+				calls++
+				if u.ID == "u-2" {
+					return fmt.Errorf("put user %s: %w", u.ID, tc.err)
+				}
+				return nil
+			})
+			rep, err := Import(context.Background(), strings.NewReader("{\"userId\":\"u-1\"}\n{\"userId\":\"u-2\"}\n{\"userId\":\"u-3\"}"), store, nil)
+			if err == nil || !strings.Contains(err.Error(), "line 2") {
+				t.Fatalf("err = %v, want a stop at line 2", err)
+			}
+			if strings.Contains(err.Error(), "u-2") {
+				t.Errorf("error quotes the user: %v", err)
+			}
+			if calls != 2 || rep.Imported != 1 {
+				t.Errorf("%d writes, %d imported; want the import to stop after the failing line", calls, rep.Imported)
+			}
+		})
+	}
+}
+
+// TestImportIsStrictAndBounded: lines are read by the strict decoder and
+// bounded in length; a long line does not stop the lines after it.
+func TestImportIsStrictAndBounded(t *testing.T) {
+	long := `{"userId":"u-long","name":"` + strings.Repeat("n", incident.MaxLineBytes) + `"}`
+	input := strings.Join([]string{
+		`{"userId":"u-1"} {"userId":"u-x"}`,
+		`{"USERID":"u-2"}`,
+		`{"userId":"u-3","deviceſ":[]}`,
+		`{"userId":"u-4","userId":"u-5"}`,
+		long,
+		`{"userId":"u-6"}`,
+		`{"userId":"u-7","devices":[{"deviceId":"d-1","platform":"android","appVersion":"` + strings.Repeat("9", 2000) + `"}]}`,
+		`{"userId":"u-8"}`,
+	}, "\n")
+	store := memStore{}
+	rep, err := Import(context.Background(), strings.NewReader(input), store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []int
+	for _, b := range rep.Bad {
+		lines = append(lines, b.Line)
+		if len(b.Error()) > 1024 {
+			t.Errorf("line %d: error of %d bytes", b.Line, len(b.Error()))
+		}
+	}
+	if want := []int{1, 2, 3, 4, 5, 7}; !slices.Equal(lines, want) {
+		t.Errorf("bad lines %v, want %v (%v)", lines, want, rep.Bad)
+	}
+	if rep.Imported != 2 || store["u-6"].ID == "" || store["u-8"].ID == "" {
+		t.Errorf("imported %d: %v, want u-6 and u-8", rep.Imported, store)
 	}
 }
 

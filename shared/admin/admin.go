@@ -306,6 +306,9 @@ func (h *Handler) authorityNotified(ctx context.Context, r Request, resp *Respon
 	if at.IsZero() {
 		at = h.Now()
 	}
+	if msg := incident.TimeProblem(at, h.Now()); msg != "" {
+		return fmt.Errorf("%w: at %s", ErrBadRequest, msg)
+	}
 	if at.Before(rec.DetectedAt) {
 		return fmt.Errorf("%w: at %s is before the incident was detected", ErrBadRequest, at.Format(time.RFC3339))
 	}

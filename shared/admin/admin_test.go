@@ -187,6 +187,36 @@ func TestFunctionURLDoor(t *testing.T) {
 	}
 }
 
+func TestAuthorityNotifiedTimeIsSane(t *testing.T) {
+	h := newHandler()
+	detected := time.Date(2014, 5, 26, 22, 10, 0, 0, time.UTC)
+	h.Incidents.(*memIncidents).recs["INC-1"] = intake.Record{Incident: incident.Incident{ID: "INC-1", Title: "t", DetectedAt: detected}, State: incident.StateSending}
+	tests := []struct {
+		name string
+		at   time.Time
+		want string // in the error; empty: accepted
+	}{
+		{"an hour ago", h.Now().Add(-time.Hour), ""},
+		{"the year 9999", time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), "in the future"},
+		{"two days ahead", h.Now().Add(48 * time.Hour), "in the future"},
+		{"before detection", detected.Add(-time.Hour), "before the incident was detected"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := h.Handle(context.Background(), Request{Operation: "authority-notified", Actor: "dpo:ann", IncidentID: "INC-1", At: tc.at})
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("err = %v, want accepted", err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrBadRequest) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want a bad request about %q", err, tc.want)
+			}
+		})
+	}
+}
+
 func TestSendIsRefusedWithAReason(t *testing.T) {
 	h := newHandler()
 	h.KnownTemplate = func(s string) bool { return s == "account-accessed" }

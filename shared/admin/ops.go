@@ -287,7 +287,7 @@ func (h *Handler) send(ctx context.Context, r Request, resp *Response) error {
 	if err := h.Progress.Plan(ctx, rec.ID, map[string]int{noticeID: fresh}, true); err != nil {
 		return err
 	}
-	b := dispatch.Batch{IncidentID: rec.ID, Title: rec.Title, NoticeID: noticeID, Template: r.Template,
+	b := dispatch.Batch{IncidentID: rec.ID, NoticeID: noticeID, Template: r.Template,
 		Channels: n.Channels, FixedVersion: r.FixedVersion}
 	resp.Requeued, err = h.queue(ctx, b, members)
 	resp.Message = fmt.Sprintf("%d queued, %d already notified", len(members), len(resp.AlreadyNotified))
@@ -397,7 +397,7 @@ func (h *Handler) resendFailed(ctx context.Context, r Request, resp *Response) e
 	for _, k := range slices.SortedFunc(maps.Keys(groups), func(a, b key) int {
 		return strings.Compare(a.notice+string(a.ch), b.notice+string(b.ch))
 	}) {
-		b := dispatch.Batch{IncidentID: rec.ID, Title: rec.Title, NoticeID: k.notice, Template: k.template,
+		b := dispatch.Batch{IncidentID: rec.ID, NoticeID: k.notice, Template: k.template,
 			Channels: []incident.Channel{k.ch}, FixedVersion: fixed[k.notice]}
 		n, err := h.queue(ctx, b, groups[k])
 		resp.Requeued += n

@@ -41,7 +41,21 @@ func TestUserValidate(t *testing.T) {
 		{name: "email with display name", mutate: func(u *User) { u.Email = "Ana <ana@example.com>" }, wantErr: "email"},
 		{name: "not an email", mutate: func(u *User) { u.Email = "not-an-email" }, wantErr: "email"},
 		{name: "bad locale", mutate: func(u *User) { u.Locale = "español!" }, wantErr: "locale"},
-		{name: "duplicate deviceId", mutate: func(u *User) { u.Devices[1].ID = "d1" }, wantErr: `devices[1].deviceId "d1" is listed twice`},
+		{name: "duplicate deviceId", mutate: func(u *User) { u.Devices[1].ID = "d1" }, wantErr: `devices[1].deviceId is listed twice (as devices[0])`},
+		{name: "userId with a C1 control", mutate: func(u *User) { u.ID = "u\u00851" }, wantErr: "userId"},
+		{name: "userId with a bidi override", mutate: func(u *User) { u.ID = "u\u202e1" }, wantErr: "userId"},
+		{name: "userId with a zero-width space", mutate: func(u *User) { u.ID = "u\u200b1" }, wantErr: "userId"},
+		{name: "name with a line separator", mutate: func(u *User) { u.Name = "Ana\u2028Bcc" }, wantErr: "name holds"},
+		{name: "name over the limit", mutate: func(u *User) { u.Name = strings.Repeat("n", incident.MaxNameRunes+1) }, wantErr: "name has"},
+		{name: "locale over the limit", mutate: func(u *User) { u.Locale = "en" + strings.Repeat("-abcdefgh", 5) }, wantErr: "locale"},
+		{name: "50 devices", mutate: func(u *User) {
+			u.Devices = nil
+			for i := range incident.MaxDevices + 1 {
+				u.Devices = append(u.Devices, Device{ID: fmt.Sprintf("d%d", i), Platform: "android", AppVersion: "1"})
+			}
+		}, wantErr: "50 devices, more than 49"},
+		{name: "appVersion over the sort-key budget", mutate: func(u *User) { u.Devices[0].AppVersion = strings.Repeat("9", 2000) }, wantErr: "devices[0].appVersion"},
+		{name: "push token over the limit", mutate: func(u *User) { u.Devices[0].PushToken = strings.Repeat("t", incident.MaxPushTokenBytes+1) }, wantErr: "devices[0].pushToken"},
 		{name: "empty deviceId", mutate: func(u *User) { u.Devices[0].ID = "" }, wantErr: "devices[0].deviceId"},
 		{name: "deviceId with #", mutate: func(u *User) { u.Devices[1].ID = "d#2" }, wantErr: "devices[1].deviceId"},
 		{name: "unknown platform", mutate: func(u *User) { u.Devices[1].Platform = "windows" }, wantErr: "devices[1].platform"},
@@ -68,6 +82,20 @@ func TestUserValidate(t *testing.T) {
 	}
 }
 
+// TestValidateQuotesNoPersonalData: the importer reports problems by
+// line; the problems name fields, never their values.
+func TestValidateQuotesNoPersonalData(t *testing.T) {
+	u := User{ID: "secret#id", Email: "secret-mail@localhost", Name: "Secret\u2028Name", Locale: "secret-locale!",
+		Devices: []Device{{ID: "secret-device", Platform: "secret-platform", AppVersion: "1"}, {ID: "secret-device", Platform: "ios", PushToken: "secret token"}}}
+	err := u.Validate()
+	if err == nil {
+		t.Fatal("Validate accepted an invalid user")
+	}
+	if strings.Contains(err.Error(), "secret") {
+		t.Errorf("error quotes the record: %v", err)
+	}
+}
+
 func TestValidEmail(t *testing.T) {
 	tests := []struct {
 		email string
@@ -82,6 +110,38 @@ func TestValidEmail(t *testing.T) {
 		{"not-an-email", false},
 		{"", false},
 		{" ana@example.com", false},
+		{"xn--80ak6aa92e@example.com", true},
+		{"ana@xn--bcher-kva.example", true},
+		{"ana@example.xn--p1ai", true},
+		{"o'brien.j+x@mail.example.co.uk", true},
+		{strings.Repeat("a", 64) + "@example.com", true},
+		{strings.Repeat("a", 65) + "@example.com", false},
+		{strings.Repeat("a", 300) + "@example.com", false},
+		{"a@" + strings.Repeat("b", 63) + "." + strings.Repeat("c", 63) + "." + strings.Repeat("d", 63) + "." + strings.Repeat("e", 57) + ".com", false},
+		{"ana\u2028@example.com", false},
+		{"ana@example.com\u2028", false},
+		{"ana\u0085@example.com", false},
+		{"ana\u202e@example.com", false},
+		{"an\u200ba@example.com", false},
+		{"ana\u00a0@example.com", false},
+		{"añа@example.com", false},
+		{"ana@bücher.example", false},
+		{"a@[127.0.0.1]", false},
+		{"a@127.0.0.1", false},
+		{"a@localhost", false},
+		{"a@example.c", false},
+		{"a@example.123", false},
+		{"a@-example.com", false},
+		{"a@example-.com", false},
+		{"a@example..com", false},
+		{"a@.example.com", false},
+		{"a@example.com.", false},
+		{".a@example.com", false},
+		{"a..b@example.com", false},
+		{"a.@example.com", false},
+		{`"a b"@example.com`, false},
+		{"a@b@example.com", false},
+		{"a(comment)@example.com", false},
 	}
 	for _, tc := range tests {
 		t.Run(fmt.Sprintf("%q", tc.email), func(t *testing.T) {

@@ -13,10 +13,11 @@ import (
 
 // Batch is the body of one recipients-queue message: one notice for up to
 // BATCH_SIZE members. It carries ids only; contact data is read when sending,
-// so the queue holds no personal data and a send uses the freshest address.
+// so the queue holds no personal data and a send uses the freshest address,
+// and the incident's title is read from its record (Gate), so a message
+// stays small whatever the title.
 type Batch struct {
 	IncidentID   string             `json:"incidentId"`
-	Title        string             `json:"title"`
 	NoticeID     string             `json:"noticeId"`
 	Template     string             `json:"template"`
 	Channels     []incident.Channel `json:"channels"`

@@ -25,8 +25,8 @@ func TestParseBatch(t *testing.T) {
 			t.Fatalf("ParseBatch: %v", err)
 		}
 		want := Batch{
-			IncidentID: "INC-2014-0527", Title: "Unauthorised access to internal systems",
-			NoticeID: "n1-update-app", Template: "update-app",
+			IncidentID: "INC-2014-0527",
+			NoticeID:   "n1-update-app", Template: "update-app",
 			Channels: []incident.Channel{incident.Email, incident.Push}, FixedVersion: "8.9.0",
 			Members: []audience.Member{{UserID: "u-1", AllDevices: true}, {UserID: "u-2", DeviceIDs: []string{"d3", "d4"}}},
 		}
@@ -123,8 +123,8 @@ func TestSampleWorkerEvent(t *testing.T) {
 				t.Fatalf("ParseBatch: %v", err)
 			}
 			want := Batch{
-				IncidentID: "INC-2014-0527", Title: "Unauthorised access to internal systems",
-				NoticeID: "n0-account-accessed", Template: "account-accessed",
+				IncidentID: "INC-2014-0527",
+				NoticeID:   "n0-account-accessed", Template: "account-accessed",
 				Channels: []incident.Channel{incident.Email, incident.Push},
 				Members:  []audience.Member{{UserID: "u-000123", AllDevices: true}},
 			}
@@ -152,7 +152,7 @@ func TestSampleWorkerEvent(t *testing.T) {
 }
 
 func equalBatch(a, b Batch) bool {
-	return a.IncidentID == b.IncidentID && a.Title == b.Title && a.NoticeID == b.NoticeID &&
+	return a.IncidentID == b.IncidentID && a.NoticeID == b.NoticeID &&
 		a.Template == b.Template && a.FixedVersion == b.FixedVersion &&
 		slices.Equal(a.Channels, b.Channels) &&
 		slices.EqualFunc(a.Members, b.Members, func(x, y audience.Member) bool {

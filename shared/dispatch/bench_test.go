@@ -46,7 +46,7 @@ func BenchmarkProcessPerRecipient(b *testing.B) {
 	runtime.ReadMemStats(&before)
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		batch := Batch{IncidentID: "INC-1", Title: "t", NoticeID: fmt.Sprintf("n%d-update-app", i), Template: "update-app",
+		batch := Batch{IncidentID: "INC-1", NoticeID: fmt.Sprintf("n%d-update-app", i), Template: "update-app",
 			Channels: []incident.Channel{incident.Email, incident.Push}, FixedVersion: "8.9.0", Members: ms}
 		if _, err := w.Process(ctx, batch); err != nil {
 			b.Fatal(err)

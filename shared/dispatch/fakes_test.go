@@ -124,6 +124,7 @@ func (l *memLedger) snapshot() map[string]ledger.Entry {
 type memControl struct {
 	mu     sync.Mutex
 	state  incident.State
+	title  string
 	paused map[incident.Channel]string
 	parked map[string]Batch
 	held   []Batch
@@ -131,14 +132,14 @@ type memControl struct {
 }
 
 func newMemControl() *memControl {
-	return &memControl{state: incident.StateSending, paused: map[incident.Channel]string{}, parked: map[string]Batch{}}
+	return &memControl{state: incident.StateSending, title: testTitle, paused: map[incident.Channel]string{}, parked: map[string]Batch{}}
 }
 
 func (m *memControl) Gate(context.Context, string) (Gate, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.gates++
-	return Gate{State: m.state, Paused: maps.Clone(m.paused)}, nil
+	return Gate{State: m.state, Paused: maps.Clone(m.paused), Title: m.title}, nil
 }
 
 func (m *memControl) Hold(_ context.Context, b Batch) error {

@@ -70,10 +70,13 @@ type Control interface {
 	Hold(ctx context.Context, b Batch) error
 }
 
-// Gate is an incident's state and paused channels, as a worker needs them.
+// Gate is an incident's state and paused channels, as a worker needs them,
+// and its title, which notices quote: it is read here rather than carried
+// in every queue message.
 type Gate struct {
 	State  incident.State
 	Paused map[incident.Channel]string
+	Title  string
 }
 
 // ErrNotHeld: the incident may send (or is cancelled), so the batch was
@@ -554,7 +557,7 @@ func (w *Worker) member(ctx context.Context, b Batch, m audience.Member, u audie
 			c.count(e.Channel, func(n *channelCounts) { n.pending++ })
 		default:
 			var err error
-			e, err = w.deliver(ctx, b, m, u, j, c)
+			e, err = w.deliver(ctx, b, g.Title, m, u, j, c)
 			errs = append(errs, err)
 		}
 		outcomes = append(outcomes, e)
@@ -634,22 +637,22 @@ func targetDevices(m audience.Member, u audience.User) []audience.Device {
 	return out
 }
 
-func (w *Worker) render(b Batch, u audience.User, platform string) (notice.Message, error) {
+func (w *Worker) render(b Batch, title string, u audience.User, platform string) (notice.Message, error) {
 	return notice.Render(b.Template, u.Locale, notice.Data{
-		Name: u.Name, IncidentID: b.IncidentID, Title: b.Title,
+		Name: u.Name, IncidentID: b.IncidentID, Title: title,
 		FixedVersion: b.FixedVersion, Platform: platform, Brand: w.Brand,
 	})
 }
 
 // deliver renders and sends one delivery and returns its outcome, with an
 // error when it must be retried.
-func (w *Worker) deliver(ctx context.Context, b Batch, m audience.Member, u audience.User, j job, c *tally) (ledger.Entry, error) {
+func (w *Worker) deliver(ctx context.Context, b Batch, title string, m audience.Member, u audience.User, j job, c *tally) (ledger.Entry, error) {
 	e := j.Entry
 	platform := j.device.Platform
 	if e.Channel == incident.Email {
 		platform = emailPlatform(m, u)
 	}
-	msg, err := w.render(b, u, platform)
+	msg, err := w.render(b, title, u, platform)
 	if err != nil {
 		c.retry.Add(1)
 		c.count(e.Channel, func(n *channelCounts) { n.pending++ })

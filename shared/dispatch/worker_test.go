@@ -51,7 +51,7 @@ func explicit(ids ...string) []audience.Member {
 
 func batch(template string, channels []incident.Channel, members []audience.Member) Batch {
 	b := Batch{
-		IncidentID: testIncident, Title: testTitle, NoticeID: incident.NoticeID(0, template),
+		IncidentID: testIncident, NoticeID: incident.NoticeID(0, template),
 		Template: template, Channels: channels, Members: members,
 	}
 	if template == "update-app" {
@@ -482,7 +482,7 @@ func checkMessages(t *testing.T, e *env, b Batch) {
 		if len(u.Devices) > 0 {
 			platform = u.Devices[0].Platform
 		}
-		msg := mustRender(t, b.Template, u.Locale, notice.Data{Name: u.Name, IncidentID: b.IncidentID, Title: b.Title,
+		msg := mustRender(t, b.Template, u.Locale, notice.Data{Name: u.Name, IncidentID: b.IncidentID, Title: testTitle,
 			FixedVersion: b.FixedVersion, Platform: platform, Brand: "Acme"})
 		if m.Subject != msg.Email.Subject || m.Text != msg.Email.Text || m.HTML != msg.Email.HTML {
 			t.Errorf("mail to %s is not the rendered %s/%s notice: subject %q", m.To, b.Template, msg.Locale, m.Subject)
@@ -494,7 +494,7 @@ func checkMessages(t *testing.T, e *env, b Batch) {
 	}
 	for _, p := range e.pusher.sent {
 		u := byEndpoint[p.endpoint]
-		msg := mustRender(t, b.Template, u.Locale, notice.Data{Name: u.Name, IncidentID: b.IncidentID, Title: b.Title,
+		msg := mustRender(t, b.Template, u.Locale, notice.Data{Name: u.Name, IncidentID: b.IncidentID, Title: testTitle,
 			FixedVersion: b.FixedVersion, Platform: platformOf[p.endpoint], Brand: "Acme"})
 		if p.push != msg.Push {
 			t.Errorf("push to %s = %+v, want the rendered %s/%s push %+v", p.endpoint, p.push, b.Template, msg.Locale, msg.Push)

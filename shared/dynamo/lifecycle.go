@@ -57,13 +57,13 @@ func (s *Incidents) Transition(ctx context.Context, id string, from, to incident
 }
 
 // Gate reads what a worker needs to decide on a batch: the incident's
-// state and its paused channels.
+// state and its paused channels, and the title its notices quote.
 func (s *Incidents) Gate(ctx context.Context, id string) (dispatch.Gate, error) {
 	out, err := s.Client.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:                &s.Table,
 		Key:                      map[string]types.AttributeValue{"pk": str(id), "sk": str(incidentSK)},
-		ProjectionExpression:     aws.String("#s"),
-		ExpressionAttributeNames: map[string]string{"#s": "state"},
+		ProjectionExpression:     aws.String("#s, #t"),
+		ExpressionAttributeNames: map[string]string{"#s": "state", "#t": "title"},
 		ConsistentRead:           aws.Bool(true),
 	})
 	if err != nil {
@@ -71,6 +71,7 @@ func (s *Incidents) Gate(ctx context.Context, id string) (dispatch.Gate, error) 
 	}
 	var st struct {
 		State incident.State `json:"state"`
+		Title string         `json:"title"`
 	}
 	if err := unmarshal(out.Item, &st); err != nil {
 		return dispatch.Gate{}, fmt.Errorf("decode state of %s: %w", id, err)
@@ -79,7 +80,7 @@ func (s *Incidents) Gate(ctx context.Context, id string) (dispatch.Gate, error) 
 	if err != nil {
 		return dispatch.Gate{}, err
 	}
-	return dispatch.Gate{State: st.State, Paused: paused}, nil
+	return dispatch.Gate{State: st.State, Paused: paused, Title: st.Title}, nil
 }
 
 // holdable are the states in which a batch waits instead of sending.

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"breachnotify/shared/audience"
+	"breachnotify/shared/incident"
 	"breachnotify/shared/version"
 )
 
@@ -44,8 +45,9 @@ type deviceItem struct {
 }
 
 // maxDevices keeps one user's write inside one transaction (100 items: the
-// profile, the new devices and the removed ones).
-const maxDevices = 49
+// profile, the new devices and the removed ones); the importer refuses a
+// user with more before it gets here.
+const maxDevices = incident.MaxDevices
 
 // Put creates or replaces a user and its device index items in one
 // transaction, removing index items of devices the user no longer has.

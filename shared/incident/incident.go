@@ -72,12 +72,20 @@ func NoticeID(i int, template string) string { return fmt.Sprintf("n%d-%s", i, t
 // pointless, so callers record and reject it.
 var ErrInvalid = errors.New("invalid incident")
 
-// InvalidError lists every problem found, so a detector's author can fix
-// the event in one go.
-type InvalidError struct{ Problems []string }
+// InvalidError lists the problems found, so a detector's author can fix
+// the event in one go: the first MaxReasonProblems by name, the others
+// counted, so that the reason stays bounded whatever the event.
+type InvalidError struct {
+	Problems []string
+	More     int
+}
 
 func (e *InvalidError) Error() string {
-	return "invalid incident: " + strings.Join(e.Problems, "; ")
+	s := "invalid incident: " + strings.Join(e.Problems, "; ")
+	if e.More > 0 {
+		s += fmt.Sprintf("; and %d more problems", e.More)
+	}
+	return s
 }
 
 func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
@@ -87,30 +95,52 @@ func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // ValidID reports whether s may be used as an incident id.
-func ValidID(s string) bool { return idPattern.MatchString(s) }
+func ValidID(s string) bool { return len(s) <= MaxIDBytes && idPattern.MatchString(s) }
 
-// MaxUserIDs bounds an explicit audience; larger audiences are cohorts.
-const MaxUserIDs = 1000
-
-// Validate checks the incident against the contract. knownTemplate says
-// whether a template name can be rendered.
+// Validate checks the incident against the contract, with times judged
+// against the clock. knownTemplate says whether a template name can be
+// rendered.
 func (in *Incident) Validate(knownTemplate func(string) bool) error {
+	return in.ValidateAt(knownTemplate, time.Now())
+}
+
+// ValidateAt is Validate with times judged against now.
+func (in *Incident) ValidateAt(knownTemplate func(string) bool, now time.Time) error {
 	var p problems
 	if !ValidID(in.ID) {
-		p.add("incidentId %q must be 1-64 letters, digits, '_' or '-'", in.ID)
+		p.add("incidentId %s must be 1-%d letters, digits, '_' or '-'", Quote(in.ID), MaxIDBytes)
 	}
 	switch in.Status {
 	case Suspected, Confirmed:
 	case "":
 		p.add("status is required")
 	default:
-		p.add("status %q must be %q or %q", in.Status, Confirmed, Suspected)
+		p.add("status %s must be %q or %q", Quote(string(in.Status)), Confirmed, Suspected)
 	}
 	if strings.TrimSpace(in.Title) == "" {
 		p.add("title is required")
+	} else if msg := TextProblem(in.Title, MaxTitleRunes, false); msg != "" {
+		p.add("title %s", msg)
+	}
+	if msg := TextProblem(in.Summary, MaxSummaryRunes, true); msg != "" {
+		p.add("summary %s", msg)
 	}
 	if in.DetectedAt.IsZero() {
 		p.add("detectedAt is required")
+	} else if msg := TimeProblem(in.DetectedAt, now); msg != "" {
+		p.add("detectedAt %s", msg)
+	}
+	if !in.ConfirmedAt.IsZero() {
+		if msg := TimeProblem(in.ConfirmedAt, now); msg != "" {
+			p.add("confirmedAt %s", msg)
+		}
+	}
+	if in.ConfirmedBy != "" {
+		if len(in.ConfirmedBy) > MaxActorBytes {
+			p.add("confirmedBy is %d bytes, more than %d", len(in.ConfirmedBy), MaxActorBytes)
+		} else if msg := TextProblem(in.ConfirmedBy, MaxActorBytes, false); msg != "" {
+			p.add("confirmedBy %s", msg)
+		}
 	}
 	if in.Status == Confirmed {
 		if in.ConfirmedAt.IsZero() {
@@ -125,27 +155,31 @@ func (in *Incident) Validate(knownTemplate func(string) bool) error {
 			p.add("a confirmed incident needs at least one notice")
 		}
 	}
+	if len(in.Notices) > MaxNotices {
+		p.add("notices has %d notices, more than %d", len(in.Notices), MaxNotices)
+	}
 	for i, n := range in.Notices {
 		n.validate(fmt.Sprintf("notices[%d]", i), knownTemplate, &p)
 	}
-	if len(p) > 0 {
-		return &InvalidError{Problems: p}
+	if len(p.named) > 0 {
+		return &InvalidError{Problems: p.named, More: p.more}
 	}
 	return nil
 }
 
 func (n Notice) validate(at string, knownTemplate func(string) bool, p *problems) {
-	if n.Template == "" {
+	switch {
+	case n.Template == "":
 		p.add("%s.template is required", at)
-	} else if !knownTemplate(n.Template) {
-		p.add("%s.template %q is unknown", at, n.Template)
+	case len(n.Template) > MaxTemplateBytes || !knownTemplate(n.Template):
+		p.add("%s.template %s is unknown", at, Quote(n.Template))
 	}
 	if len(n.Channels) == 0 {
 		p.add("%s.channels must name at least one of %q, %q", at, Email, Push)
 	}
 	for j, c := range n.Channels {
 		if c != Email && c != Push {
-			p.add("%s.channels[%d] %q must be %q or %q", at, j, c, Email, Push)
+			p.add("%s.channels[%d] %s must be %q or %q", at, j, Quote(string(c)), Email, Push)
 		} else if slices.Index(n.Channels, c) != j {
 			p.add("%s.channels lists %q twice", at, c)
 		}
@@ -158,13 +192,15 @@ func (n Notice) validate(at string, knownTemplate func(string) bool, p *problems
 		p.add("%s.audience.userIds has %d ids, more than %d: use a cohort", at, len(a.UserIDs), MaxUserIDs)
 	}
 	for j, id := range a.UserIDs {
-		if strings.TrimSpace(id) == "" || strings.Contains(id, "#") {
-			p.add("%s.audience.userIds[%d] %q is not a user id", at, j, id)
+		if !ValidKey(id, MaxUserIDBytes) {
+			p.add("%s.audience.userIds[%d] %s is not a user id (1-%d bytes, no '#', spaces or control characters)", at, j, Quote(id), MaxUserIDBytes)
 		}
 	}
 	for j, pl := range a.Platforms {
 		if !slices.Contains(Platforms, pl) {
-			p.add("%s.audience.platforms[%d] %q must be one of %q", at, j, pl, Platforms)
+			p.add("%s.audience.platforms[%d] %s must be one of %q", at, j, Quote(pl), Platforms)
+		} else if slices.Index(a.Platforms, pl) != j {
+			p.add("%s.audience.platforms lists %q twice", at, pl)
 		}
 	}
 	switch {
@@ -188,6 +224,16 @@ func (n Notice) validate(at string, knownTemplate func(string) bool, p *problems
 	}
 }
 
-type problems []string
+// problems keeps the first MaxReasonProblems problems and counts the rest.
+type problems struct {
+	named []string
+	more  int
+}
 
-func (p *problems) add(format string, args ...any) { *p = append(*p, fmt.Sprintf(format, args...)) }
+func (p *problems) add(format string, args ...any) {
+	if len(p.named) >= MaxReasonProblems {
+		p.more++
+		return
+	}
+	p.named = append(p.named, fmt.Sprintf(format, args...))
+}

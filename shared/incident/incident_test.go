@@ -105,6 +105,31 @@ func TestValidate(t *testing.T) {
 		{name: "too many userIds", mutate: func(in *Incident) { in.Notices[0].Audience.UserIDs = manyIDs }, wantField: "notices[0].audience.userIds"},
 		{name: "userId with #", mutate: func(in *Incident) { in.Notices[0].Audience.UserIDs = []string{"u#1"} }, wantField: "notices[0].audience.userIds[0]"},
 		{name: "blank userId", mutate: func(in *Incident) { in.Notices[0].Audience.UserIDs = []string{"u-1", " "} }, wantField: "notices[0].audience.userIds[1]"},
+		{name: "title at the limit", mutate: func(in *Incident) { in.Title = strings.Repeat("é", MaxTitleRunes) }},
+		{name: "title over the limit", mutate: func(in *Incident) { in.Title = strings.Repeat("t", MaxTitleRunes+1) }, wantField: "title has 201 characters"},
+		{name: "title with a zero-width space", mutate: func(in *Incident) { in.Title = "a\u200bb" }, wantField: "title holds"},
+		{name: "title with a line separator", mutate: func(in *Incident) { in.Title = "a\u2028b" }, wantField: "title holds"},
+		{name: "title with a newline", mutate: func(in *Incident) { in.Title = "a\nb" }, wantField: "title holds"},
+		{name: "title not UTF-8", mutate: func(in *Incident) { in.Title = "a\xffb" }, wantField: "title is not valid UTF-8"},
+		{name: "summary may hold lines", mutate: func(in *Incident) { in.Summary = "line one\n\tline two" }},
+		{name: "summary with a bidi override", mutate: func(in *Incident) { in.Summary = "a\u202eb" }, wantField: "summary holds"},
+		{name: "summary over the limit", mutate: func(in *Incident) { in.Summary = strings.Repeat("s", MaxSummaryRunes+1) }, wantField: "summary has"},
+		{name: "confirmedBy too long", mutate: func(in *Incident) { in.ConfirmedBy = strings.Repeat("c", MaxActorBytes+1) }, wantField: "confirmedBy is"},
+		{name: "detected in the year 9999", mutate: func(in *Incident) {
+			in.Status, in.ConfirmedAt, in.ConfirmedBy = Suspected, time.Time{}, ""
+			in.DetectedAt = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+		}, wantField: "detectedAt 9999"},
+		{name: "detected before 2000", mutate: func(in *Incident) { in.DetectedAt = time.Date(1999, 12, 31, 0, 0, 0, 0, time.UTC) }, wantField: "detectedAt 1999"},
+		{name: "too many notices", mutate: func(in *Incident) {
+			for len(in.Notices) <= MaxNotices {
+				in.Notices = append(in.Notices, in.Notices[1])
+			}
+		}, wantField: "notices has 11 notices"},
+		{name: "userId longer than a key", mutate: func(in *Incident) { in.Notices[0].Audience.UserIDs = []string{strings.Repeat("u", MaxUserIDBytes+1)} }, wantField: "notices[0].audience.userIds[0]"},
+		{name: "userId with a C1 control", mutate: func(in *Incident) { in.Notices[0].Audience.UserIDs = []string{"u\u0085"} }, wantField: "notices[0].audience.userIds[0]"},
+		{name: "userId with a bidi override", mutate: func(in *Incident) { in.Notices[0].Audience.UserIDs = []string{"u\u202e1"} }, wantField: "notices[0].audience.userIds[0]"},
+		{name: "userId with NBSP", mutate: func(in *Incident) { in.Notices[0].Audience.UserIDs = []string{"u\u00a01"} }, wantField: "notices[0].audience.userIds[0]"},
+		{name: "platform listed twice", mutate: func(in *Incident) { in.Notices[1].Audience.Platforms = []string{"android", "android"} }, wantField: "notices[1].audience.platforms lists"},
 		{name: "suspected notices are still checked", mutate: func(in *Incident) {
 			in.Status = Suspected
 			in.Notices[0].Template = "reset-password"
@@ -155,6 +180,61 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		if !slices.ContainsFunc(ie.Problems, func(p string) bool { return strings.Contains(p, want) }) {
 			t.Errorf("problems %q do not mention %q", ie.Problems, want)
 		}
+	}
+}
+
+// TestValidateBoundsItsReason: an incident with thousands of problems is
+// described in a bounded reason that names the first and counts the rest.
+func TestValidateBoundsItsReason(t *testing.T) {
+	in := validConfirmed()
+	in.ID = strings.Repeat("I", 100_000)
+	in.Notices[0].Audience.UserIDs = make([]string, 10_000)
+	err := in.ValidateAt(knownTemplates, in.ConfirmedAt)
+	var ie *InvalidError
+	if !errors.As(err, &ie) {
+		t.Fatalf("Validate = %v, want *InvalidError", err)
+	}
+	if len(ie.Problems) != MaxReasonProblems || ie.More < 10_000-MaxReasonProblems {
+		t.Errorf("%d problems named and %d counted, want %d named and the rest counted", len(ie.Problems), ie.More, MaxReasonProblems)
+	}
+	if msg := err.Error(); len(msg) > MaxReasonBytes || !strings.Contains(msg, "more problems") || !strings.Contains(msg, "(100000 bytes)") {
+		t.Errorf("reason is %d bytes: %.300s", len(msg), msg)
+	}
+}
+
+func TestValidateJudgesTimesAgainstNow(t *testing.T) {
+	in := validConfirmed()
+	if err := in.ValidateAt(knownTemplates, in.ConfirmedAt.Add(-MaxAhead+time.Minute)); err != nil {
+		t.Errorf("a confirmation less than a day ahead of the clock: %v", err)
+	}
+	if err := in.ValidateAt(knownTemplates, in.ConfirmedAt.Add(-MaxAhead-time.Minute)); err == nil || !strings.Contains(err.Error(), "confirmedAt") {
+		t.Errorf("a confirmation more than a day ahead of the clock: %v", err)
+	}
+}
+
+func TestValidKey(t *testing.T) {
+	for _, tc := range []struct {
+		s    string
+		want bool
+	}{
+		{"u-000123", true}, {"Zoë_1", true}, {"用户1", true},
+		{"", false}, {"u#1", false}, {"u 1", false}, {"u\u00a01", false}, {"u\u200b1", false},
+		{"u\u20281", false}, {"u\u0085", false}, {"u\u202e", false}, {"u\x00", false}, {"u\xff", false},
+		{strings.Repeat("u", MaxUserIDBytes), true}, {strings.Repeat("u", MaxUserIDBytes+1), false},
+	} {
+		if got := ValidKey(tc.s, MaxUserIDBytes); got != tc.want {
+			t.Errorf("ValidKey(%q) = %v, want %v", tc.s, got, tc.want)
+		}
+	}
+}
+
+func TestQuoteIsBounded(t *testing.T) {
+	if got := Quote("short"); got != `"short"` {
+		t.Errorf("Quote(short) = %s", got)
+	}
+	long := strings.Repeat("é", 10_000)
+	if got := Quote(long); len(got) > 4*MaxQuoteBytes || !strings.HasSuffix(got, "(20000 bytes)") {
+		t.Errorf("Quote(long) = %s", got)
 	}
 }
 

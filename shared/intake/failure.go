@@ -61,6 +61,6 @@ func ParseFailure(handle string, body []byte) (Failure, error) {
 	return Failure{
 		Handle: handle, Event: rec.RequestPayload, EventID: ev.ID,
 		Attempts: rec.RequestContext.ApproximateInvokeCount,
-		Error:    truncate(rec.ResponsePayload.ErrorMessage, maxFailureError),
+		Error:    bounded(rec.ResponsePayload.ErrorMessage, maxFailureError),
 	}, nil
 }

@@ -5,16 +5,21 @@ package intake
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"breachnotify/shared/audit"
 	"breachnotify/shared/dispatch"
 	"breachnotify/shared/incident"
 	"breachnotify/shared/plan"
+	"breachnotify/shared/strictjson"
 )
 
 // Event is the EventBridge envelope as delivered to a rule target.
@@ -96,8 +101,12 @@ type Receipt struct {
 	ReceivedAt time.Time `json:"receivedAt"`
 	Outcome    Outcome   `json:"outcome"`
 	Reason     string    `json:"reason,omitempty"`
-	// Raw is kept for rejected events only, so the sender can see what was wrong.
-	Raw string `json:"raw,omitempty"`
+	// Raw is kept for rejected events only, so the sender can see what was
+	// wrong: the first incident.MaxExcerptBytes of it, with the size and
+	// SHA-256 of the whole, so that a rejection always fits its item.
+	Raw       string `json:"raw,omitempty"`
+	RawBytes  int    `json:"rawBytes,omitempty"`
+	RawSHA256 string `json:"rawSha256,omitempty"`
 }
 
 // Result is the intake function's response.
@@ -138,28 +147,39 @@ type Handler struct {
 	Now           func() time.Time
 }
 
-// maxRaw bounds what is kept of a rejected event.
-const maxRaw = 16 << 10
+// Invoke is the Lambda entry point. It takes the payload as Lambda
+// received it (the typed entry point decodes only the first JSON value and
+// drops what follows), so that trailing data is seen and rejected.
+func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	res, err := h.Handle(ctx, payload)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(res)
+}
 
 // Handle processes one event. Invalid events are answered with Rejected and
 // a nil error: retrying cannot fix them. Errors are returned only for
 // failures worth retrying (storage, queue).
 func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (Result, error) {
 	now := h.Now()
-	ev, in, err := h.parse(raw)
+	ev, in, err := h.parse(raw, now)
 	if err != nil {
-		rc := Receipt{IncidentID: in.ID, EventID: ev.ID, DetailType: ev.DetailType, Source: ev.Source,
-			ReceivedAt: now, Outcome: Rejected, Reason: err.Error(), Raw: truncate(string(raw), maxRaw)}
+		sum := sha256.Sum256(raw)
+		rc := Receipt{IncidentID: in.ID, EventID: eventKey(ev.ID), DetailType: bounded(ev.DetailType, incident.MaxSourceBytes),
+			Source: bounded(ev.Source, incident.MaxSourceBytes), ReceivedAt: now, Outcome: Rejected,
+			Reason: bounded(err.Error(), incident.MaxReasonBytes), Raw: bounded(string(raw), incident.MaxExcerptBytes),
+			RawBytes: len(raw), RawSHA256: hex.EncodeToString(sum[:])}
 		if !incident.ValidID(rc.IncidentID) {
 			rc.IncidentID = ""
 		}
-		h.Log.WarnContext(ctx, "event rejected", "eventId", ev.ID, "incidentId", rc.IncidentID, "reason", rc.Reason)
+		h.Log.WarnContext(ctx, "event rejected", "eventId", rc.EventID, "incidentId", rc.IncidentID, "reason", rc.Reason, "rawSha256", rc.RawSHA256)
 		if err := h.Incidents.AddReceipt(ctx, rc); err != nil {
-			return Result{}, fmt.Errorf("record rejected event %s: %w", ev.ID, err)
+			return Result{}, fmt.Errorf("record rejected event %s: %w", rc.EventID, err)
 		}
 		if rc.IncidentID != "" {
 			// The reason stays in the receipt: it may quote the event.
-			if err := h.audit(ctx, rc.IncidentID, now, "source:"+ev.Source, audit.EventRejected, map[string]string{"eventId": ev.ID}); err != nil {
+			if err := h.audit(ctx, rc.IncidentID, now, "source:"+rc.Source, audit.EventRejected, map[string]string{"eventId": rc.EventID}); err != nil {
 				return Result{}, err
 			}
 		}
@@ -200,26 +220,64 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (Result, erro
 	return res, nil
 }
 
-func (h *Handler) parse(raw json.RawMessage) (Event, incident.Incident, error) {
+func (h *Handler) parse(raw json.RawMessage, now time.Time) (Event, incident.Incident, error) {
 	var ev Event
 	var in incident.Incident
-	if err := json.Unmarshal(raw, &ev); err != nil {
+	if len(raw) > incident.MaxEventBytes {
+		return ev, in, fmt.Errorf("event is %d bytes, more than %d", len(raw), incident.MaxEventBytes)
+	}
+	// The envelope is EventBridge's, which may gain fields (a replayed
+	// event has "replay-name"); the detail is ours, and strict.
+	if err := strictjson.DecodeOpen(raw, &ev); err != nil {
 		return ev, in, fmt.Errorf("not an EventBridge event: %w", err)
 	}
+	if ev.ID != eventKey(ev.ID) {
+		return ev, in, fmt.Errorf("id %s is not an event id (at most %d bytes, no control characters)", incident.Quote(ev.ID), incident.MaxEventIDBytes)
+	}
 	if ev.DetailType != DetailConfirmed && ev.DetailType != DetailSuspected {
-		return ev, in, fmt.Errorf("detail-type %q must be %q or %q", ev.DetailType, DetailConfirmed, DetailSuspected)
+		return ev, in, fmt.Errorf("detail-type %s must be %q or %q", incident.Quote(ev.DetailType), DetailConfirmed, DetailSuspected)
+	}
+	if len(ev.Source) > incident.MaxSourceBytes || incident.TextProblem(ev.Source, incident.MaxSourceBytes, false) != "" {
+		return ev, in, fmt.Errorf("source %s is not a source name", incident.Quote(ev.Source))
 	}
 	if len(bytes.TrimSpace(ev.Detail)) == 0 || bytes.Equal(bytes.TrimSpace(ev.Detail), []byte("null")) {
 		return ev, in, errors.New("detail is missing")
 	}
-	if err := json.Unmarshal(ev.Detail, &in); err != nil {
+	if len(ev.Detail) > incident.MaxDetailBytes {
+		return ev, in, fmt.Errorf("detail is %d bytes, more than %d", len(ev.Detail), incident.MaxDetailBytes)
+	}
+	if err := strictjson.Decode(ev.Detail, &in); err != nil {
 		// Keep the id if it decoded, so the rejection is filed under it.
 		return ev, in, fmt.Errorf("detail: %w", err)
 	}
-	if err := in.Validate(h.KnownTemplate); err != nil {
+	if err := in.ValidateAt(h.KnownTemplate, now); err != nil {
 		return ev, in, err
 	}
 	return ev, in, nil
+}
+
+// eventKey is the event id as a receipt's key may hold it: the id itself
+// when it is short and printable, else a hash of it, so that a receipt is
+// recorded whatever the id.
+func eventKey(id string) string {
+	if len(id) <= incident.MaxEventIDBytes && incident.TextProblem(id, incident.MaxEventIDBytes, false) == "" {
+		return id
+	}
+	sum := sha256.Sum256([]byte(id))
+	return "sha256-" + hex.EncodeToString(sum[:16])
+}
+
+// bounded cuts s to at most n bytes on a rune boundary, marking the cut.
+func bounded(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	const mark = "…"
+	cut := n - len(mark)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return strings.ToValidUTF8(s[:cut], "") + mark
 }
 
 // apply stores the incident and, when it is confirmed and not yet planned,
@@ -246,14 +304,29 @@ func (h *Handler) apply(ctx context.Context, rec Record) (res Result, confirmedN
 		return Result{IncidentID: id, Outcome: Recorded}, false, nil
 	}
 	confirmedNow = !found || old.State == incident.StateSuspected
-	if found && (old.State == incident.StateConfirmed || old.State == incident.StateSending) && old.Tasks > 0 {
-		// Queued before, but not marked: the planner may already be at
-		// work, and rewriting the record would reset its progress. Queue
-		// the recorded incident's tasks again; finished ones are no-ops.
+	if found && !confirmedNow {
+		// An event never moves an incident backwards, and never rewrites
+		// one another door (an admin's send) created: only an incident
+		// this door confirmed and did not finish queueing is taken up
+		// again. Queued before, but not marked: the planner may already
+		// be at work, and rewriting the record would reset its progress,
+		// so the recorded incident's tasks are queued again; finished
+		// ones are no-ops.
+		if !old.Automated || (old.State != incident.StateConfirmed && old.State != incident.StateSending) || old.Tasks == 0 {
+			return Result{IncidentID: id, Outcome: Duplicate, Reason: fmt.Sprintf("incident is already %s (%s); a confirmed event changes nothing", old.State, origin(old))}, false, nil
+		}
 		rec = old
 	}
 	res, err = h.Plan(ctx, rec)
 	return res, confirmedNow && err == nil, err
+}
+
+// origin says which door created an incident.
+func origin(r Record) string {
+	if r.Automated {
+		return "from an event"
+	}
+	return "created by an admin"
 }
 
 // Plan queues the planning of a confirmed incident. One that may need an
@@ -296,7 +369,7 @@ func (h *Handler) QueueSending(ctx context.Context, rec Record) (int, error) {
 func (h *Handler) queue(ctx context.Context, id string, tasks []plan.Task) error {
 	bodies := make([][]byte, len(tasks))
 	for i, t := range tasks {
-		b, err := json.Marshal(t)
+		b, err := t.Encode()
 		if err != nil {
 			return fmt.Errorf("encode task %s of %s: %w", t.ID(), id, err)
 		}
@@ -326,11 +399,4 @@ func (h *Handler) audit(ctx context.Context, id string, at time.Time, actor stri
 		return fmt.Errorf("audit %s of %s: %w", k, id, err)
 	}
 	return nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
 }

@@ -2,6 +2,8 @@ package intake
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -100,7 +102,7 @@ func taskCount(in incident.Incident) int {
 
 // checkTasks checks that tasks plan every notice of in (whose ids are
 // wantNoticeIDs) for each of its shards exactly once, carrying the
-// incident's title and the notice.
+// incident's id (not its title) and the notice with the shard's user ids.
 func checkTasks(t *testing.T, tasks []plan.Task, in incident.Incident, wantNoticeIDs []string) {
 	t.Helper()
 	if len(wantNoticeIDs) != len(in.Notices) {
@@ -120,11 +122,18 @@ func checkTasks(t *testing.T, tasks []plan.Task, in incident.Incident, wantNotic
 		if !slices.Contains(wantShards(in.Notices[i]), task.Shard) {
 			t.Errorf("task %s: shard %d holds none of the notice's audience", task.ID(), task.Shard)
 		}
-		if task.IncidentID != in.ID || task.Title != in.Title {
-			t.Errorf("task %s: incident %q title %q, want %q %q", task.ID(), task.IncidentID, task.Title, in.ID, in.Title)
+		if task.IncidentID != in.ID {
+			t.Errorf("task %s: incident %q, want %q", task.ID(), task.IncidentID, in.ID)
 		}
-		if !reflect.DeepEqual(task.Notice, in.Notices[i]) {
-			t.Errorf("task %s: notice %+v, want %+v", task.ID(), task.Notice, in.Notices[i])
+		want := in.Notices[i]
+		want.Audience.UserIDs = nil
+		for _, id := range in.Notices[i].Audience.UserIDs {
+			if audience.UserShard(id) == task.Shard {
+				want.Audience.UserIDs = append(want.Audience.UserIDs, id)
+			}
+		}
+		if !reflect.DeepEqual(task.Notice, want) {
+			t.Errorf("task %s: notice %+v, want %+v", task.ID(), task.Notice, want)
 		}
 	}
 	for i, id := range wantNoticeIDs {
@@ -676,18 +685,142 @@ func TestHandleRejectedIDs(t *testing.T) {
 	}
 }
 
-func TestHandleTruncatesRaw(t *testing.T) {
+func TestRejectedReceiptKeepsAnExcerptAndAHash(t *testing.T) {
 	e := newEnv()
 	raw := event(t, func(_, d map[string]any) {
 		delete(d, "title")
-		d["summary"] = strings.Repeat("x", 2*maxRaw)
+		d["summary"] = strings.Repeat("x", 2*incident.MaxExcerptBytes)
 	})
 	res, err := e.handler.Handle(context.Background(), raw)
 	if err != nil || res.Outcome != Rejected {
 		t.Fatalf("Handle = %+v, %v; want rejected", res, err)
 	}
-	if got := e.incidents.receipts[0].Raw; len(got) != maxRaw || !strings.HasPrefix(string(raw), got) {
-		t.Errorf("raw kept is %d bytes, want the first %d of the event", len(got), maxRaw)
+	rc := e.incidents.receipts[0]
+	kept := strings.TrimSuffix(rc.Raw, "…")
+	if len(rc.Raw) > incident.MaxExcerptBytes || len(kept) < incident.MaxExcerptBytes-8 || !strings.HasPrefix(string(raw), kept) {
+		t.Errorf("raw kept is %d bytes, want the first %d of the event", len(rc.Raw), incident.MaxExcerptBytes)
+	}
+	sum := sha256.Sum256(raw)
+	if rc.RawBytes != len(raw) || rc.RawSHA256 != hex.EncodeToString(sum[:]) {
+		t.Errorf("receipt says %d bytes, sha256 %s; want %d, %x", rc.RawBytes, rc.RawSHA256, len(raw), sum)
+	}
+}
+
+// TestHostileEventsAreRejectedWithinBounds: whatever an event holds, it is
+// rejected with a bounded reason, its receipt stays far below a DynamoDB
+// item, and nothing is stored or queued.
+func TestHostileEventsAreRejectedWithinBounds(t *testing.T) {
+	big := strings.Repeat("<", 200_000)
+	emptyIDs := make([]any, 10_000)
+	for i := range emptyIDs {
+		emptyIDs[i] = ""
+	}
+	notices := func(n int) []any {
+		var out []any
+		for range n {
+			out = append(out, map[string]any{"template": "update-app", "channels": []any{"push"}, "fixedVersion": "8.9.0",
+				"audience": map[string]any{"platforms": []any{"android"}, "appVersionBelow": "8.9.0"}})
+		}
+		return out
+	}
+	detail := func(edit func(d map[string]any)) json.RawMessage {
+		return event(t, func(_, d map[string]any) { edit(d) })
+	}
+	replace := func(old, new string) json.RawMessage {
+		return json.RawMessage(strings.Replace(confirmedEvent, old, new, 1))
+	}
+	tests := []struct {
+		name string
+		raw  json.RawMessage
+		want string // in the reason
+	}{
+		{"10,000 empty user ids", detail(func(d map[string]any) {
+			d["notices"].([]any)[0].(map[string]any)["audience"] = map[string]any{"userIds": emptyIDs}
+		}), "more problems"},
+		{"100 KB incident id", detail(func(d map[string]any) { d["incidentId"] = strings.Repeat("I", 100_000) }), "incidentId"},
+		{"200 KB title of '<'", detail(func(d map[string]any) { d["title"] = big }), "event is"},
+		{"140 KB title", detail(func(d map[string]any) { d["title"] = strings.Repeat("t", 140_000) }), "detail is"},
+		{"title over the limit", detail(func(d map[string]any) { d["title"] = strings.Repeat("t", incident.MaxTitleRunes+1) }), "title has 201 characters"},
+		{"title with a line separator", detail(func(d map[string]any) { d["title"] = "a\u2028b" }), "title holds"},
+		{"summary of 1 MB", detail(func(d map[string]any) { d["summary"] = strings.Repeat("s", 1<<20) }), "event is"},
+		{"summary over the limit", detail(func(d map[string]any) { d["summary"] = strings.Repeat("s", incident.MaxSummaryRunes+1) }), "summary has"},
+		{"eleven notices", detail(func(d map[string]any) { d["notices"] = notices(incident.MaxNotices + 1) }), "notices has 11 notices"},
+		{"2,100 cohort notices", detail(func(d map[string]any) { d["notices"] = notices(2100) }), "event is"},
+		{"900 cohort notices", detail(func(d map[string]any) { d["notices"] = notices(900) }), "notices has 900 notices"},
+		{"user id longer than a key", detail(func(d map[string]any) {
+			d["notices"].([]any)[0].(map[string]any)["audience"] = map[string]any{"userIds": []any{strings.Repeat("u", 3000)}}
+		}), "is not a user id"},
+		{"user id with a bidi override", detail(func(d map[string]any) {
+			d["notices"].([]any)[0].(map[string]any)["audience"] = map[string]any{"userIds": []any{"u-\u202e1"}}
+		}), "is not a user id"},
+		{"user id with a C1 control", detail(func(d map[string]any) {
+			d["notices"].([]any)[0].(map[string]any)["audience"] = map[string]any{"userIds": []any{"u-\u00851"}}
+		}), "is not a user id"},
+		{"detected in the year 9999", detail(func(d map[string]any) { d["detectedAt"] = "9999-01-01T00:00:00Z" }), "detectedAt 9999"},
+		{"confirmed before 2000", detail(func(d map[string]any) { d["confirmedAt"] = "1999-12-31T00:00:00Z" }), "confirmedAt 1999"},
+		{"unparseable long time", detail(func(d map[string]any) { d["detectedAt"] = strings.Repeat("9", 100_000) }), "detail: parsing time"},
+		{"long unknown template", detail(func(d map[string]any) {
+			d["notices"].([]any)[0].(map[string]any)["template"] = strings.Repeat("x", 50_000)
+		}), "is unknown"},
+		{"trailing data", json.RawMessage(confirmedEvent + " junk"), "trailing data"},
+		{"case-variant key confirms", replace(`"status":"confirmed"`, `"status":"suspected","Status":"confirmed"`), `key must be spelt "status"`},
+		{"duplicate key", replace(`"status":"confirmed"`, `"status":"suspected","status":"confirmed"`), "duplicate key"},
+		{"unknown field by name", replace(`"status":"confirmed"`, `"status":"confirmed","severity":"high"`), `"severity": unknown field`},
+		{"envelope key in another case", replace(`"detail-type"`, `"Detail-Type"`), "key must be spelt"},
+		{"event id longer than a key", replace(`"6a7e8feb-b491-4cf7-a9f1-bf3703467718"`, `"`+strings.Repeat("e", 5000)+`"`), "not an event id"},
+		{"long source", replace(`"acme.detection"`, `"`+strings.Repeat("s", 5000)+`"`), "not a source name"},
+		{"whole event over the limit", json.RawMessage(`{"x":"` + strings.Repeat("x", incident.MaxEventBytes) + `"}`), "event is"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv()
+			res, err := e.handler.Handle(context.Background(), tc.raw)
+			if err != nil {
+				t.Fatalf("Handle: %v", err)
+			}
+			if res.Outcome != Rejected || !strings.Contains(res.Reason, tc.want) {
+				t.Errorf("result = %s %.300q, want rejected mentioning %q", res.Outcome, res.Reason, tc.want)
+			}
+			if len(res.Reason) > incident.MaxReasonBytes {
+				t.Errorf("reason is %d bytes, more than %d", len(res.Reason), incident.MaxReasonBytes)
+			}
+			if len(e.incidents.receipts) != 1 {
+				t.Fatalf("%d receipts, want 1", len(e.incidents.receipts))
+			}
+			b, _ := json.Marshal(e.incidents.receipts[0])
+			if len(b) > 16<<10 {
+				t.Errorf("receipt is %d bytes", len(b))
+			}
+			if e.incidents.puts != 0 || e.queue.calls != 0 {
+				t.Errorf("rejected event stored %d times and queued %d times", e.incidents.puts, e.queue.calls)
+			}
+		})
+	}
+}
+
+// TestInvokeSeesTrailingData: the Lambda entry point gets the payload
+// whole, so data after the event is rejected rather than dropped unseen.
+func TestInvokeSeesTrailingData(t *testing.T) {
+	for name, tc := range map[string]struct {
+		payload string
+		want    Outcome
+	}{
+		"event":              {confirmedEvent, Planned},
+		"event and junk":     {confirmedEvent + " junk", Rejected},
+		"two events":         {confirmedEvent + confirmedEvent, Rejected},
+		"event and newlines": {confirmedEvent + "\n\n", Planned},
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv()
+			out, err := e.handler.Invoke(context.Background(), []byte(tc.payload))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var res Result
+			if err := json.Unmarshal(out, &res); err != nil || res.Outcome != tc.want {
+				t.Errorf("Invoke = %s (%v), want outcome %s", out, err, tc.want)
+			}
+		})
 	}
 }
 
@@ -714,6 +847,8 @@ func TestSampleEvents(t *testing.T) {
 			}
 			e := newEnv()
 			e.handler.KnownTemplate = notice.Has
+			// The samples are dated up to June 2014: receive them after.
+			e.clock.t = time.Date(2014, 6, 3, 0, 0, 0, 0, time.UTC)
 			res, err := e.handler.Handle(context.Background(), raw)
 			if err != nil {
 				t.Fatalf("Handle: %v", err)
@@ -823,6 +958,48 @@ func TestPlanCountsFirstWhenApprovalMayBeNeeded(t *testing.T) {
 			}
 			if st := e.incidents.records[exampleID].State; st != tc.wantState {
 				t.Errorf("state %s, want %s", st, tc.wantState)
+			}
+		})
+	}
+}
+
+// TestConfirmedEventNeverRewritesAnIncident: a confirmed event for an
+// incident that an admin created, or that has moved on, is a duplicate:
+// the record, its state and its notices stay as they are.
+func TestConfirmedEventNeverRewritesAnIncident(t *testing.T) {
+	manual := incident.Notice{Template: "account-accessed", Channels: []incident.Channel{incident.Email}, Audience: incident.Audience{UserIDs: []string{"u-9"}}}
+	tests := []struct {
+		name string
+		old  Record
+	}{
+		{"an admin's send, sending", Record{Incident: incident.Incident{ID: exampleID, Status: incident.Confirmed, Title: "t", ConfirmedBy: "admin:omar", Notices: []incident.Notice{manual}},
+			State: incident.StateSending, Source: "admin"}},
+		{"an admin's send, completed", Record{Incident: incident.Incident{ID: exampleID, Status: incident.Confirmed, Title: "t", ConfirmedBy: "admin:omar", Notices: []incident.Notice{manual}},
+			State: incident.StateCompleted, Source: "admin"}},
+		{"an event's incident, completed", Record{Incident: incident.Incident{ID: exampleID, Status: incident.Confirmed, Title: "t", ConfirmedBy: "secops:jane"},
+			State: incident.StateCompleted, Automated: true, Tasks: 65}},
+		{"an event's incident, awaiting approval", Record{Incident: incident.Incident{ID: exampleID, Status: incident.Confirmed, Title: "t", ConfirmedBy: "secops:jane"},
+			State: incident.StateAwaitingApproval, Automated: true, Tasks: 65}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv()
+			e.incidents.records[exampleID] = tc.old
+			res, err := e.handler.Handle(context.Background(), event(t, nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Outcome != Duplicate || !strings.Contains(res.Reason, "already "+string(tc.old.State)) {
+				t.Errorf("result = %+v, want a duplicate naming the state", res)
+			}
+			if got := e.incidents.records[exampleID]; !reflect.DeepEqual(got, tc.old) {
+				t.Errorf("record changed:\n  %+v\nwas\n  %+v", got, tc.old)
+			}
+			if e.incidents.puts != 0 || e.queue.calls != 0 {
+				t.Errorf("%d writes, %d queue calls; want none", e.incidents.puts, e.queue.calls)
+			}
+			if slices.Contains(e.audit.kinds(exampleID), audit.Confirmed) {
+				t.Error("a confirmation was audited")
 			}
 		})
 	}

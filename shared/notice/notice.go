@@ -300,7 +300,8 @@ func clean(s string, maxRunes int) string {
 // space and trims the ends. unicode.IsSpace covers CR, LF, NEL (U+0085) and
 // the line and paragraph separators (U+2028, U+2029), so no line break
 // survives. Bidi controls are dropped too: they can make a subject display
-// something other than what it says. Invalid UTF-8 comes out as U+FFFD.
+// something other than what it says, and other invisible format characters
+// are removed. Invalid UTF-8 comes out as U+FFFD.
 func oneLine(s string) string {
 	var b strings.Builder
 	b.Grow(len(s))
@@ -308,6 +309,12 @@ func oneLine(s string) string {
 	for _, r := range s {
 		if unicode.IsSpace(r) || unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
 			gap = true
+			continue
+		}
+		if unicode.Is(unicode.Cf, r) {
+			// Other format characters (zero-width space and joiners, the
+			// soft hyphen, the BOM) are invisible: they would hide text
+			// from whoever reads or filters the notice.
 			continue
 		}
 		if gap && b.Len() > 0 {

@@ -511,6 +511,7 @@ func TestClean(t *testing.T) {
 		{"a\x00\x07\x1b\x7fb", 200, "a b"},
 		{"a\tb\vc\fd", 200, "a b c d"},
 		{"\u202eevil\u202c", 200, "evil"},
+		{"in\u200bvis\u200d\u2060i\u00adble\ufeff", 200, "invisible"},
 		{"bad \xff byte", 200, "bad \uFFFD byte"},
 		{"abcdef", 6, "abcdef"},
 		{"abcdefg", 6, "abcde…"},

@@ -5,6 +5,7 @@
 package plan
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -20,10 +21,11 @@ import (
 )
 
 // Task plans one notice for one shard of users. Shards hold whole users, so
-// the tasks of a notice never share a member.
+// the tasks of a notice never share a member. It carries ids and the
+// notice's rules, never the incident's prose: the worker reads the title
+// from the incident record, so a message stays small whatever the title.
 type Task struct {
 	IncidentID string          `json:"incidentId"`
-	Title      string          `json:"title"`
 	NoticeID   string          `json:"noticeId"`
 	Notice     incident.Notice `json:"notice"`
 	Shard      int             `json:"shard"`
@@ -45,22 +47,43 @@ func (t Task) ID() string {
 
 // Tasks splits an incident's planning into one task per notice and shard
 // that can hold its members: every shard for a cohort, only the named
-// users' shards otherwise, so that notifying one user is one task. With
+// users' shards otherwise, so that notifying one user is one task. Each
+// task names only the user ids of its shard (the others are not its
+// members), so the tasks of a notice together carry each id once. With
 // count, the tasks only count (Task.Count).
 func Tasks(in incident.Incident, count bool) []Task {
 	var out []Task
 	for i, n := range in.Notices {
-		shards := make([]bool, audience.Shards)
+		ids := make([][]string, audience.Shards)
 		for _, id := range n.Audience.UserIDs {
-			shards[audience.UserShard(id)] = true
+			s := audience.UserShard(id)
+			ids[s] = append(ids[s], id)
 		}
 		for shard := range audience.Shards {
-			if n.Audience.HasCohort() || shards[shard] {
-				out = append(out, Task{IncidentID: in.ID, Title: in.Title, NoticeID: incident.NoticeID(i, n.Template), Notice: n, Shard: shard, Count: count})
+			if n.Audience.HasCohort() || len(ids[shard]) > 0 {
+				tn := n
+				tn.Audience.UserIDs = ids[shard]
+				out = append(out, Task{IncidentID: in.ID, NoticeID: incident.NoticeID(i, n.Template), Notice: tn, Shard: shard, Count: count})
 			}
 		}
 	}
 	return out
+}
+
+// Encode is a task as a queue message. HTML characters are not escaped:
+// json.Marshal would make each '<' in a user id six bytes, so a message
+// would no longer stay near the size of the event it came from.
+func (t Task) Encode() ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(t); err != nil {
+		return nil, err
+	}
+	if b.Len() > incident.MaxMessageBytes {
+		return nil, fmt.Errorf("task %s/%s is %d bytes, more than %d", t.IncidentID, t.ID(), b.Len(), incident.MaxMessageBytes)
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 // ParseTask decodes a planning queue message.
@@ -207,7 +230,7 @@ func (p *Planner) batches(t Task, members []audience.Member) ([][]byte, error) {
 	var bodies [][]byte
 	for start := 0; start < len(members); start += size {
 		b := dispatch.Batch{
-			IncidentID: t.IncidentID, Title: t.Title, NoticeID: t.NoticeID, Template: t.Notice.Template,
+			IncidentID: t.IncidentID, NoticeID: t.NoticeID, Template: t.Notice.Template,
 			Channels: t.Notice.Channels, FixedVersion: t.Notice.FixedVersion,
 			Members: members[start:min(start+size, len(members))],
 		}

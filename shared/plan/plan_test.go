@@ -58,7 +58,7 @@ func allShardTasks(in incident.Incident) []Task {
 	var out []Task
 	for i, n := range in.Notices {
 		for shard := range audience.Shards {
-			out = append(out, Task{IncidentID: in.ID, Title: in.Title, NoticeID: incident.NoticeID(i, n.Template), Notice: n, Shard: shard})
+			out = append(out, Task{IncidentID: in.ID, NoticeID: incident.NoticeID(i, n.Template), Notice: n, Shard: shard})
 		}
 	}
 	return out
@@ -212,7 +212,7 @@ func checkBatches(t *testing.T, task Task, batches []dispatch.Batch, size int) [
 	t.Helper()
 	var members []audience.Member
 	for i, b := range batches {
-		if b.IncidentID != task.IncidentID || b.Title != task.Title || b.NoticeID != task.NoticeID || b.Template != task.Notice.Template ||
+		if b.IncidentID != task.IncidentID || b.NoticeID != task.NoticeID || b.Template != task.Notice.Template ||
 			!slices.Equal(b.Channels, task.Notice.Channels) || b.FixedVersion != task.Notice.FixedVersion {
 			t.Errorf("task %s batch %d = %+v, want the task's incident and notice", task.ID(), i, b)
 		}
@@ -241,7 +241,7 @@ func checkBatches(t *testing.T, task Task, batches []dispatch.Batch, size int) [
 // send is lost, at most one SendMessageBatch again).
 func TestRunResumes(t *testing.T) {
 	ids := usersInShards(25, inShard(7))
-	task := Task{IncidentID: incID, Title: title, NoticeID: "n0-account-accessed", Shard: 7,
+	task := Task{IncidentID: incID, NoticeID: "n0-account-accessed", Shard: 7,
 		Notice: incident.Notice{Template: "account-accessed", Channels: []incident.Channel{incident.Email}, Audience: incident.Audience{UserIDs: ids}}}
 	tests := []struct {
 		name   string
@@ -652,7 +652,7 @@ func TestTasks(t *testing.T) {
 			var want []Task
 			for i, shards := range tc.wantShards {
 				for _, s := range shards {
-					want = append(want, Task{IncidentID: incID, Title: title, NoticeID: incident.NoticeID(i, tc.templates[i]), Notice: in.Notices[i], Shard: s})
+					want = append(want, Task{IncidentID: incID, NoticeID: incident.NoticeID(i, tc.templates[i]), Notice: shardOnly(in.Notices[i], s), Shard: s})
 				}
 			}
 			if !reflect.DeepEqual(got, want) {
@@ -763,7 +763,7 @@ func TestParseTask(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ParseTask: %v", err)
 			}
-			if got.ID() != tc.wantID || got.IncidentID != incID || got.Title != title || got.Notice.Template != "update-app" ||
+			if got.ID() != tc.wantID || got.IncidentID != incID || got.Notice.Template != "update-app" ||
 				got.Notice.FixedVersion != "8.9.0" || got.Notice.Audience.AppVersionBelow != "8.9.0" {
 				t.Errorf("ParseTask = %+v, want task %s of the example", got, tc.wantID)
 			}
@@ -778,6 +778,67 @@ func TestParseTask(t *testing.T) {
 		if got, err := ParseTask(b); err != nil || !reflect.DeepEqual(got, task) {
 			t.Errorf("round trip of %s = %+v, %v", task.ID(), got, err)
 		}
+		enc, err := task.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := ParseTask(enc); err != nil || !reflect.DeepEqual(got, task) {
+			t.Errorf("round trip of %s through Encode = %+v, %v", task.ID(), got, err)
+		}
+	}
+}
+
+// shardOnly is n as the task for shard s carries it: only the named users
+// of that shard.
+func shardOnly(n incident.Notice, s int) incident.Notice {
+	var ids []string
+	for _, id := range n.Audience.UserIDs {
+		if audience.UserShard(id) == s {
+			ids = append(ids, id)
+		}
+	}
+	n.Audience.UserIDs = ids
+	return n
+}
+
+// TestTaskMessagesCarryIDsNotProse: a task names its incident, not its
+// title, and only its own shard's users, and '<' stays one byte, so the
+// messages of an incident add up to about the size of its event.
+func TestTaskMessagesCarryIDsNotProse(t *testing.T) {
+	var ids []string
+	for i := range 300 {
+		ids = append(ids, fmt.Sprintf("<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<%05d", i))
+	}
+	title := strings.Repeat("<", incident.MaxTitleRunes)
+	in := incident.Incident{ID: incID, Title: title, Notices: []incident.Notice{
+		{Template: "account-accessed", Channels: []incident.Channel{incident.Email}, Audience: incident.Audience{UserIDs: ids}},
+	}}
+	total, named := 0, 0
+	for _, task := range Tasks(in, false) {
+		body, err := task.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(body), title) || strings.Contains(string(body), `\u003c`) {
+			t.Errorf("task %s carries the title or escapes '<': %.120s", task.ID(), body)
+		}
+		for _, id := range task.Notice.Audience.UserIDs {
+			if audience.UserShard(id) != task.Shard {
+				t.Errorf("task %s names %s of shard %d", task.ID(), id, audience.UserShard(id))
+			}
+		}
+		named += len(task.Notice.Audience.UserIDs)
+		total += len(body)
+	}
+	idBytes := 0
+	for _, id := range ids {
+		idBytes += len(id) + 3
+	}
+	if named != len(ids) {
+		t.Errorf("tasks name %d ids, want each of the %d once", named, len(ids))
+	}
+	if limit := idBytes + 64*300; total > limit {
+		t.Errorf("tasks total %d bytes, want at most %d", total, limit)
 	}
 }
 

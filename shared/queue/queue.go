@@ -14,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"breachnotify/shared/incident"
 )
 
 // Client is the part of the SQS API this package calls.
@@ -35,11 +37,24 @@ type Sender struct {
 // sendBatchMax is SendMessageBatch's limit on entries per call.
 const sendBatchMax = 10
 
-// Send enqueues bodies, ten per call, re-sending entries SQS reports as
-// failed so that no batch is silently dropped.
+// Send enqueues bodies, up to ten per call and never more bytes per call
+// than SQS takes (incident.MaxBatchCallBytes), re-sending entries SQS
+// reports as failed so that no batch is silently dropped. A body larger
+// than incident.MaxMessageBytes is refused before anything is sent.
 func (s *Sender) Send(ctx context.Context, bodies [][]byte) error {
-	for start := 0; start < len(bodies); start += sendBatchMax {
-		chunk := bodies[start:min(start+sendBatchMax, len(bodies))]
+	for _, b := range bodies {
+		if len(b) > incident.MaxMessageBytes {
+			return fmt.Errorf("send to %s: a message of %d bytes, more than %d", s.URL, len(b), incident.MaxMessageBytes)
+		}
+	}
+	for start := 0; start < len(bodies); {
+		end, size := start, 0
+		for end < len(bodies) && end-start < sendBatchMax && size+len(bodies[end]) <= incident.MaxBatchCallBytes {
+			size += len(bodies[end])
+			end++
+		}
+		chunk := bodies[start:end]
+		start = end
 		entries := make([]types.SendMessageBatchRequestEntry, len(chunk))
 		for i, b := range chunk {
 			entries[i] = types.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String(string(b))}

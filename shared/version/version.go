@@ -17,6 +17,9 @@ const (
 	// partWidth is the zero-padded width of one part in a Key; nine digits
 	// keeps every part inside an int64 and covers date-like build numbers.
 	partWidth = 9
+	// maxLen is the longest version Parse can accept; a longer input is
+	// rejected without being quoted, so an error never grows with it.
+	maxLen = MaxParts*(partWidth+1) - 1
 )
 
 // ErrInvalid reports a version that is not 1 to MaxParts dot-separated
@@ -37,6 +40,9 @@ func Parse(s string) (Version, error) {
 	v := Version{raw: s}
 	if s == "" {
 		return v, fmt.Errorf("%w: empty", ErrInvalid)
+	}
+	if len(s) > maxLen {
+		return v, fmt.Errorf("%w: %d bytes, longer than any version", ErrInvalid, len(s))
 	}
 	fields := strings.Split(s, ".")
 	if len(fields) > MaxParts {

@@ -2,6 +2,7 @@ package version
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -95,4 +96,15 @@ func cmpStrings(a, b string) int {
 		return 1
 	}
 	return 0
+}
+
+func TestParseErrorsAreBounded(t *testing.T) {
+	long := strings.Repeat("1", 100_000)
+	_, err := Parse(long)
+	if !errors.Is(err, ErrInvalid) || len(err.Error()) > 100 {
+		t.Errorf("Parse(100 KB) = %.200v", err)
+	}
+	if _, err := Parse("123456789.123456789.123456789.123456789"); err != nil {
+		t.Errorf("the longest version: %v", err)
+	}
 }

@@ -59,15 +59,16 @@ func run() error {
 		fmt.Fprintln(os.Stderr, "seed: no platform application ARNs set; push tokens are not registered")
 	}
 	rep, err := seed.Import(ctx, in, &dynamo.Users{Client: dynamodb.NewFromConfig(cfg), Table: env["USERS_TABLE"]}, reg)
-	for _, b := range rep.Bad {
+	for _, b := range append(rep.Bad, rep.Refused...) {
 		fmt.Fprintln(os.Stderr, "seed: skipped", b.Error())
 	}
-	fmt.Printf("imported %d users (%d push endpoints registered), skipped %d bad lines\n", rep.Imported, rep.Endpoints, len(rep.Bad))
+	fmt.Printf("imported %d users (%d push endpoints registered), skipped %d bad lines and %d refused ones\n",
+		rep.Imported, rep.Endpoints, len(rep.Bad), len(rep.Refused))
 	if err != nil {
 		return err
 	}
-	if len(rep.Bad) > 0 {
-		return fmt.Errorf("%d bad lines", len(rep.Bad))
+	if n := len(rep.Bad) + len(rep.Refused); n > 0 {
+		return fmt.Errorf("%d lines skipped", n)
 	}
 	return nil
 }
