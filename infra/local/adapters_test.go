@@ -188,8 +188,8 @@ func TestPauseParkUnpark(t *testing.T) {
 	if err != nil || len(parked) != 1 || parked[0].Batch.NoticeID != "n0-x" {
 		t.Fatalf("parked = %+v (%v)", parked, err)
 	}
-	if other, _ := inc.Parked(ctx, id, incident.Push); len(other) != 0 {
-		t.Errorf("push has parked batches: %+v", other)
+	if other, err := inc.Parked(ctx, id, incident.Push); err != nil || len(other) != 0 {
+		t.Errorf("push has parked batches: %+v (%v)", other, err)
 	}
 	if err := inc.Unpark(ctx, id, parked[0].ID); err != nil {
 		t.Fatal(err)
@@ -197,10 +197,10 @@ func TestPauseParkUnpark(t *testing.T) {
 	if err := inc.Unpause(ctx, id, incident.Email); err != nil {
 		t.Fatal(err)
 	}
-	if paused, _ := inc.Paused(ctx, id); len(paused) != 0 {
-		t.Errorf("still paused: %v", paused)
+	if paused, err := inc.Paused(ctx, id); err != nil || len(paused) != 0 {
+		t.Errorf("still paused: %v (%v)", paused, err)
 	}
-	if left, _ := inc.Parked(ctx, id, incident.Email); len(left) != 0 {
-		t.Errorf("still parked: %d", len(left))
+	if left, err := inc.Parked(ctx, id, incident.Email); err != nil || len(left) != 0 {
+		t.Errorf("still parked: %d (%v)", len(left), err)
 	}
 }

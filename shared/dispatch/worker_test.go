@@ -225,6 +225,22 @@ func TestProcess(t *testing.T) {
 			}},
 		},
 		{
+			// checkMessages renders each email with the platform its targeted
+			// devices share: none for Ana (android and ios), android for Bo,
+			// ios for the cohort that matched only d7 (d6, first, is android).
+			name: "update-app email gives the targeted devices' platform, or every platform when they differ",
+			batch: batch("update-app", emailPush, []audience.Member{
+				{UserID: "u-1", AllDevices: true},
+				{UserID: "u-2", AllDevices: true},
+				{UserID: "u-noendpoint", DeviceIDs: []string{"d7"}},
+			}),
+			steps: []step{{
+				wantCounts: Counts{Sent: 8},
+				wantMails:  []string{"ana@example.com", "bo@example.com", "ne@example.com"},
+				wantPushes: []string{arn("d1"), arn("d2"), arn("d3"), arn("d4"), arn("d7")},
+			}},
+		},
+		{
 			name:  "permanent email failure is recorded, not retried",
 			batch: batch("account-accessed", emailPush, explicit("u-1", "u-2")),
 			steps: []step{{
@@ -478,12 +494,8 @@ func checkMessages(t *testing.T, e *env, b Batch) {
 	}
 	for _, m := range e.mailer.sent {
 		u := byEmail[m.To]
-		platform := ""
-		if len(u.Devices) > 0 {
-			platform = u.Devices[0].Platform
-		}
 		msg := mustRender(t, b.Template, u.Locale, notice.Data{Name: u.Name, IncidentID: b.IncidentID, Title: testTitle,
-			FixedVersion: b.FixedVersion, Platform: platform, Brand: "Acme"})
+			FixedVersion: b.FixedVersion, Platform: mailPlatform(b, u), Brand: "Acme"})
 		if m.Subject != msg.Email.Subject || m.Text != msg.Email.Text || m.HTML != msg.Email.HTML {
 			t.Errorf("mail to %s is not the rendered %s/%s notice: subject %q", m.To, b.Template, msg.Locale, m.Subject)
 		}
@@ -504,6 +516,28 @@ func checkMessages(t *testing.T, e *env, b Batch) {
 			t.Errorf("push to %s data = %v, want %v", p.endpoint, p.data, wantData)
 		}
 	}
+}
+
+// mailPlatform is the platform an email to u must give instructions for:
+// that of the devices the batch targets for u when they all share one, else
+// none (instructions for every store).
+func mailPlatform(b Batch, u audience.User) string {
+	i := slices.IndexFunc(b.Members, func(m audience.Member) bool { return m.UserID == u.ID })
+	if i < 0 {
+		return ""
+	}
+	platforms := map[string]bool{}
+	for _, d := range u.Devices {
+		if b.Members[i].AllDevices || slices.Contains(b.Members[i].DeviceIDs, d.ID) {
+			platforms[d.Platform] = true
+		}
+	}
+	if len(platforms) == 1 {
+		for p := range platforms {
+			return p
+		}
+	}
+	return ""
 }
 
 func mustRender(t *testing.T, template, locale string, d notice.Data) notice.Message {

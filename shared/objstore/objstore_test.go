@@ -139,12 +139,14 @@ func startMoto(t *testing.T) *s3.Client {
 	if testing.Short() {
 		t.Skip("starts moto: not with -short")
 	}
+	// Missing moto fails rather than skips: a skip would pass a full run
+	// without the only S3 wire test having run.
 	python, err := exec.LookPath("python3")
 	if err != nil {
-		t.Skip("python3 not found")
+		t.Fatalf("python3 not found (needed for moto; run with -short to skip): %v", err)
 	}
 	if err := exec.Command(python, "-c", "import moto.server").Run(); err != nil {
-		t.Skip("moto server not importable")
+		t.Fatalf("moto is not importable by %s (moto 5.x with its server extra is required; run with -short to skip): %v", python, err)
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

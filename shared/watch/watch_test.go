@@ -132,8 +132,8 @@ func TestRun(t *testing.T) {
 				t.Errorf("metric line %s (%v)", emitted.String(), err)
 			}
 			// The next run raises nothing new.
-			if r, _ := w.Run(context.Background()); len(r.Alarms) != 0 {
-				t.Errorf("second run raised %v again", r.Alarms)
+			if r, err := w.Run(context.Background()); err != nil || len(r.Alarms) != 0 {
+				t.Errorf("second run raised %v again (%v)", r.Alarms, err)
 			}
 		})
 	}
