@@ -1,10 +1,12 @@
-// Command admin is the AdminFunction: operations on an incident, invoked
-// directly (aws lambda invoke, make invoke) or through its Function URL
-// (AuthType AWS_IAM), by people allowed to.
+// Command admin is the AdminFunction: operations on an incident, through
+// its Function URL (AuthType AWS_IAM), whose caller the admin directory
+// names, or invoked directly (aws lambda invoke, make invoke) for the kill
+// switch, reads and small sends.
 package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"slices"
@@ -19,6 +21,7 @@ import (
 	"breachnotify/shared/admin"
 	"breachnotify/shared/awsconfig"
 	"breachnotify/shared/dynamo"
+	"breachnotify/shared/identity"
 	"breachnotify/shared/notice"
 	"breachnotify/shared/objstore"
 	"breachnotify/shared/queue"
@@ -37,13 +40,17 @@ func main() {
 
 func setup(ctx context.Context, log *slog.Logger) (*admin.Handler, error) {
 	cfg, env, err := awsconfig.ForFunction(ctx, slices.Concat(wire.LifecycleEnv, wire.DeadlineEnv, []string{"DELIVERIES_TABLE", "USERS_TABLE",
-		"EXPORT_BUCKET", "BATCH_SIZE"})...)
+		"EXPORT_BUCKET", "BATCH_SIZE", "ADMIN_DIRECTORY"})...)
 	if err != nil {
 		return nil, err
 	}
 	num, err := awsconfig.Numbers(env, "BATCH_SIZE")
 	if err != nil {
 		return nil, err
+	}
+	directory, err := identity.Parse(env["ADMIN_DIRECTORY"])
+	if err != nil {
+		return nil, fmt.Errorf("ADMIN_DIRECTORY: %w", err)
 	}
 	policy, rates, err := wire.Deadlines(cfg, env)
 	if err != nil {
@@ -77,6 +84,8 @@ func setup(ctx context.Context, log *slog.Logger) (*admin.Handler, error) {
 		KnownTemplate:   notice.Has,
 		TemplateVersion: notice.Version,
 		BatchSize:       int(num["BATCH_SIZE"]),
+		Directory:       directory,
+		AutoSendLimit:   lc.AutoSendLimit,
 		Log:             log,
 		Now:             time.Now,
 	}, nil
