@@ -278,7 +278,11 @@ func Up(ctx context.Context, o Options) (_ *State, err error) {
 	if err := waitHTTP(ctx, s.SESURL+"/health-check"); err != nil {
 		return nil, fmt.Errorf("aws-ses-v2-local did not start (see %s): %w", s.logPath("ses"), err)
 	}
-	if err := s.provision(ctx, tpl, o.Params, o.Timeouts); err != nil {
+	// A deployment names its admins; a local stack's are the principals
+	// its Function URL knows, unless the options say otherwise.
+	params := map[string]string{"AdminDirectory": localDirectory}
+	maps.Copy(params, o.Params)
+	if err := s.provision(ctx, tpl, params, o.Timeouts); err != nil {
 		return nil, err
 	}
 	for _, id := range slices.Sorted(maps.Keys(s.Functions)) {
