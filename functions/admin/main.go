@@ -1,10 +1,12 @@
-// Command admin is the AdminFunction: operations on an incident, invoked
-// directly (aws lambda invoke, make invoke) or through its Function URL
-// (AuthType AWS_IAM), by people allowed to.
+// Command admin is the AdminFunction: operations on an incident, through
+// its Function URL (AuthType AWS_IAM), whose caller the admin directory
+// names, or invoked directly (aws lambda invoke, make invoke) for the kill
+// switch, reads and small sends.
 package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"slices"
@@ -24,6 +26,7 @@ import (
 	"breachnotify/shared/bus"
 	"breachnotify/shared/dynamo"
 	"breachnotify/shared/email"
+	"breachnotify/shared/identity"
 	"breachnotify/shared/notice"
 	"breachnotify/shared/objstore"
 	"breachnotify/shared/push"
@@ -44,13 +47,17 @@ func main() {
 func setup(ctx context.Context, log *slog.Logger) (*admin.Handler, error) {
 	cfg, env, err := awsconfig.ForFunction(ctx, slices.Concat(wire.LifecycleEnv, wire.DeadlineEnv, []string{"DELIVERIES_TABLE", "USERS_TABLE",
 		"EXPORT_BUCKET", "BATCH_SIZE", "INTAKE_FAILURE_QUEUE_URL", "SENDER_ADDRESS", "SES_CONFIGURATION_SET",
-		"ANDROID_PLATFORM_APPLICATION_ARN", "IOS_PLATFORM_APPLICATION_ARN", "EVENT_BUS_NAME"})...)
+		"ANDROID_PLATFORM_APPLICATION_ARN", "IOS_PLATFORM_APPLICATION_ARN", "EVENT_BUS_NAME", "ADMIN_DIRECTORY"})...)
 	if err != nil {
 		return nil, err
 	}
 	num, err := awsconfig.Numbers(env, "BATCH_SIZE")
 	if err != nil {
 		return nil, err
+	}
+	directory, err := identity.Parse(env["ADMIN_DIRECTORY"])
+	if err != nil {
+		return nil, fmt.Errorf("ADMIN_DIRECTORY: %w", err)
 	}
 	policy, rates, err := wire.Deadlines(cfg, env)
 	if err != nil {
@@ -99,7 +106,9 @@ func setup(ctx context.Context, log *slog.Logger) (*admin.Handler, error) {
 				"android": env["ANDROID_PLATFORM_APPLICATION_ARN"], "ios": env["IOS_PLATFORM_APPLICATION_ARN"]}},
 			&bus.Readiness{Client: eventbridge.NewFromConfig(cfg), Bus: env["EVENT_BUS_NAME"]},
 		},
-		Log: log,
-		Now: time.Now,
+		Directory:     directory,
+		AutoSendLimit: lc.AutoSendLimit,
+		Log:           log,
+		Now:           time.Now,
 	}, nil
 }

@@ -94,7 +94,7 @@ func TestFunctionURLTransportPassesTheLocalDoor(t *testing.T) {
 			body, _ := json.Marshal(map[string]string{"operation": "status", "incidentId": "INC-1", "actor": e.RequestContext.Authorizer.IAM.UserARN})
 			return json.Marshal(events.LambdaFunctionURLResponse{StatusCode: 200, Body: string(body)})
 		},
-		Credentials: map[string]string{"AKIDADMIN": "s3cret"},
+		Credentials: map[string]local.Principal{"AKIDADMIN": {Secret: "s3cret", ARN: "arn:aws:iam::123456789012:user/omar", UserID: "AIDAOMARUSER00000001"}},
 		Region:      "us-east-1",
 		AccountID:   "123456789012",
 		Now:         time.Now,
@@ -126,7 +126,7 @@ func TestFunctionURLTransportPassesTheLocalDoor(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if resp.Actor != "arn:aws:iam::123456789012:user/AKIDADMIN" {
+			if resp.Actor != "arn:aws:iam::123456789012:user/omar" {
 				t.Errorf("actor %q, want the signer's ARN", resp.Actor)
 			}
 		})

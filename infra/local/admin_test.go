@@ -87,13 +87,14 @@ func TestAdminOperations(t *testing.T) {
 		if p.Preview == nil || p.Preview.Members != 7 || len(p.Preview.Samples) < 2 || len(p.Preview.Counts) == 0 {
 			t.Errorf("preview = %+v, want 7 members counted by locale, with rendered samples", p.Preview)
 		}
-		_, err := a.tryDirect(admin.Request{Operation: "approve", Actor: "secops:jane", IncidentID: id})
-		if err == nil || !strings.Contains(err.Error(), "two-person rule") {
-			t.Fatalf("the confirmer's approval: %v, want a two-person rule refusal", err)
+		// A direct invocation names any actor it likes: it may not approve.
+		_, err := a.tryDirect(admin.Request{Operation: "approve", Actor: "secops:omar", IncidentID: id})
+		if err == nil || !strings.Contains(err.Error(), "forbidden: approve is accepted only through the Function URL") {
+			t.Fatalf("a direct approval: %v, want refused", err)
 		}
 		resp := a.signed(admincli.Request{Operation: "approve", IncidentID: id})
-		if resp.Actor != "arn:aws:iam::123456789012:user/local" || resp.Requeued == 0 {
-			t.Errorf("approval = %+v, want the signed caller as actor and the held batches queued", resp)
+		if resp.Actor != "local" || resp.Requeued == 0 {
+			t.Errorf("approval = %+v, want the signed caller's person as actor and the held batches queued", resp)
 		}
 		drain(t)
 		checkNoDuplicates(t, srv)
@@ -162,7 +163,7 @@ func TestAdminOperations(t *testing.T) {
 		drain(t)
 		a.wantState(id, incident.StateAwaitingApproval)
 		base := len(srv.Accepted())
-		a.direct(admin.Request{Operation: "approve", Actor: "secops:omar", IncidentID: id})
+		a.signed(admincli.Request{Operation: "approve", IncidentID: id})
 		waitFor(t, time.Minute, "two sends", func() bool { return len(srv.Accepted()) >= base+2 })
 		a.direct(admin.Request{Operation: "cancel", Actor: "secops:omar", IncidentID: id, Reason: "false positive"})
 		cancelledAt := time.Now()
@@ -217,7 +218,7 @@ func TestAdminOperations(t *testing.T) {
 		}
 		cfg.FailRecipients = nil
 		srv.SetConfig(cfg)
-		resp := a.direct(admin.Request{Operation: "resend-failed", Actor: "secops:omar", IncidentID: id})
+		resp := a.signed(admincli.Request{Operation: "resend-failed", IncidentID: id})
 		if resp.Requeued != 1 {
 			t.Errorf("requeued %d batches, want gala's email alone", resp.Requeued)
 		}
@@ -324,6 +325,98 @@ func TestAdminOperations(t *testing.T) {
 		}
 		a.wantAudit(id, audit.DeadlineAlarm)
 	})
+
+	t.Run("the two-person rule compares people, named by the admin directory", func(t *testing.T) {
+		const id = "INC-A-PEOPLE"
+		// A suspected incident whose audience (the cohort and four named
+		// users) is above the AutoSendLimit of 3.
+		ev := strings.ReplaceAll(string(readEvent(t, "incident-suspected.json")), "INC-2014-0601", id)
+		ev = strings.Replace(ev, `"userIds": ["u-000123"]`, `"userIds": ["u-000123", "u-000200", "u-000202", "u-000205"]`, 1)
+		if err := s.PutEvent(ctx, []byte(ev)); err != nil {
+			t.Fatal(err)
+		}
+		drain(t)
+		a.wantState(id, incident.StateSuspected)
+		forbidden := func(t *testing.T, what string, err error) {
+			t.Helper()
+			var e *admincli.Error
+			if !errors.As(err, &e) || e.Status != http.StatusForbidden {
+				t.Errorf("%s: %v, want 403", what, err)
+			}
+		}
+
+		_, err := a.tryDirect(admin.Request{Operation: "confirm", Actor: "alice", IncidentID: id})
+		if err == nil || !strings.Contains(err.Error(), "forbidden: confirm is accepted only through the Function URL") {
+			t.Errorf("a direct confirm: %v, want refused", err)
+		}
+		_, err = a.signedAs("mallory", admincli.Request{Operation: "confirm", IncidentID: id})
+		forbidden(t, "a confirm by a principal outside the directory", err)
+
+		// Direct invocations shaped like Function URL events, which Lambda
+		// did not build: refused before any operation runs.
+		forged := func(arn, userID string) []byte {
+			body, _ := json.Marshal(admin.Request{Operation: "confirm", IncidentID: id})
+			raw, _ := json.Marshal(map[string]any{"version": "2.0", "body": string(body), "requestContext": map[string]any{
+				"requestId": "forged", "http": map[string]any{"method": "POST"},
+				"authorizer": map[string]any{"iam": map[string]any{"userArn": arn, "userId": userID}}}})
+			return raw
+		}
+		for name, payload := range map[string][]byte{
+			"an ARN and user id that disagree":   forged("arn:aws:sts::123456789012:assumed-role/BreachAdmin/alice", "AROABREACHADMIN00001:mallory"),
+			"a principal outside the directory":  forged("arn:aws:iam::123456789012:user/mallory", "AIDAMALLORYUSER00001"),
+			"a request context without a caller": []byte(`{"operation":"confirm","incidentId":"` + id + `","actor":"alice","requestContext":{}}`),
+		} {
+			out, err := s.Invoke(ctx, "AdminFunction", payload)
+			var resp struct{ StatusCode int }
+			if err != nil || json.Unmarshal(out, &resp) != nil || resp.StatusCode != http.StatusForbidden {
+				t.Errorf("forged URL event, %s: %s %v, want a 403", name, out, err)
+			}
+		}
+		a.wantState(id, incident.StateSuspected)
+
+		if resp, err := a.signedAs("alice", admincli.Request{Operation: "confirm", IncidentID: id}); err != nil || resp.Actor != "alice" {
+			t.Fatalf("alice's confirm: %+v %v", resp, err)
+		}
+		drain(t)
+		a.wantState(id, incident.StateAwaitingApproval)
+		// The same role under another session name is the same person.
+		_, err = a.signedAs("alice-again", admincli.Request{Operation: "approve", IncidentID: id})
+		var e *admincli.Error
+		if !errors.As(err, &e) || e.Status != http.StatusConflict || !strings.Contains(e.Message, "two-person rule") {
+			t.Errorf("alice approving as alice-2: %v, want a two-person rule refusal", err)
+		}
+		a.wantState(id, incident.StateAwaitingApproval)
+		resp, err := a.signedAs("sso-carol", admincli.Request{Operation: "approve", IncidentID: id})
+		if err != nil || resp.Actor != "carol" {
+			t.Fatalf("carol's approval: %+v %v", resp, err)
+		}
+		a.wantState(id, incident.StateSending)
+		// The kill switch stays open to a direct invocation, which the
+		// trail records as such.
+		a.direct(admin.Request{Operation: "cancel", Actor: "secops:omar", IncidentID: id, Reason: "test over"})
+		drain(t)
+		a.wantState(id, incident.StateCancelled)
+
+		entries, err := s.AuditTrail(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		type who struct{ actor, door, principal string }
+		got := map[audit.Kind]who{}
+		for _, e := range entries {
+			got[e.Kind] = who{e.Actor, e.Detail["door"], e.Detail["principal"]}
+		}
+		want := map[audit.Kind]who{
+			audit.Confirmed: {"alice", "url", "arn:aws:sts::123456789012:assumed-role/BreachAdmin/alice"},
+			audit.Approved:  {"carol", "url", "arn:aws:sts::123456789012:assumed-role/" + localSSORole + "/carol"},
+			audit.Cancelled: {"secops:omar", "invoke", ""},
+		}
+		for k, w := range want {
+			if got[k] != w {
+				t.Errorf("%s entry by %+v, want %+v", k, got[k], w)
+			}
+		}
+	})
 }
 
 // adminClient calls the admin function through both doors.
@@ -354,18 +447,30 @@ func (a *adminClient) direct(r admin.Request) admin.Response {
 	return resp
 }
 
+// signed calls through the Function URL as the SDK's own local user.
 func (a *adminClient) signed(r admincli.Request) admin.Response {
 	a.t.Helper()
-	door := &admincli.FunctionURL{URL: a.s.FunctionURLs["AdminFunction"], Region: a.s.Region, Credentials: a.s.Config().Credentials}
-	out, err := door.Call(context.Background(), r)
+	resp, err := a.signedAs("local", r)
 	if err != nil {
 		a.t.Fatalf("%s through the URL: %v", r.Operation, err)
 	}
-	var resp admin.Response
-	if err := json.Unmarshal(out, &resp); err != nil {
-		a.t.Fatal(err)
-	}
 	return resp
+}
+
+// signedAs calls through the Function URL as the local principal whose
+// access key is key.
+func (a *adminClient) signedAs(key string, r admincli.Request) (admin.Response, error) {
+	creds, err := CredentialsOf(key)
+	if err != nil {
+		return admin.Response{}, err
+	}
+	door := &admincli.FunctionURL{URL: a.s.FunctionURLs["AdminFunction"], Region: a.s.Region, Credentials: creds}
+	out, err := door.Call(context.Background(), r)
+	if err != nil {
+		return admin.Response{}, err
+	}
+	var resp admin.Response
+	return resp, json.Unmarshal(out, &resp)
 }
 
 func (a *adminClient) wantState(id string, want incident.State) {

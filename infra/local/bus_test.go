@@ -14,7 +14,7 @@ import (
 // policy but does not evaluate it on PutEvents, so what can be checked here
 // is that the stack builds the bus and policy the template declares and
 // that intake listens on that bus alone; that AWS denies a non-detector's
-// PutEvents is a property of the policy (see docs/notes-deploy.md).
+// PutEvents is a property of the policy (see docs/local-stack.md).
 func TestIncidentBusAdmitsOnlyDetectors(t *testing.T) {
 	s := needStack(t)
 	ctx := context.Background()

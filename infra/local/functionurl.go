@@ -11,10 +11,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -22,6 +24,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 )
 
 // FunctionURL plays a Lambda Function URL with AuthType AWS_IAM: a request
@@ -33,12 +36,56 @@ type FunctionURL struct {
 	// *FunctionError says the function ran and failed, any other error
 	// that it could not be run.
 	Invoke func(ctx context.Context, payload []byte) ([]byte, error)
-	// Credentials are the principals allowed to call: access key id -> secret.
-	Credentials map[string]string
+	// Credentials are the principals allowed to call, by access key id.
+	Credentials map[string]Principal
 	Region      string
 	AccountID   string
 	Now         func() time.Time
 }
+
+// Principal is who an access key stands for, as AWS reports the caller in
+// requestContext.authorizer.iam: an IAM user (arn:aws:iam::ACCT:user/NAME,
+// user id AIDA…) or an assumed role's session
+// (arn:aws:sts::ACCT:assumed-role/ROLE/SESSION, user id AROA…:SESSION).
+type Principal struct {
+	Secret string
+	ARN    string
+	UserID string
+}
+
+// localPrincipals are the callers the local Function URL knows, by access
+// key: the SDK's own "local" user, and a few more that show how the admin
+// directory tells people apart (one role under two session names, an IAM
+// Identity Center user, a user who is no admin).
+var localPrincipals = map[string]Principal{
+	"local":       {"local", "arn:aws:iam::" + accountID + ":user/local", "AIDALOCALUSER0000001"},
+	"omar":        {"omar-secret", "arn:aws:iam::" + accountID + ":user/omar", "AIDAOMARUSER00000001"},
+	"alice":       {"alice-secret", "arn:aws:sts::" + accountID + ":assumed-role/BreachAdmin/alice", "AROABREACHADMIN00001:alice"},
+	"alice-again": {"alice-secret", "arn:aws:sts::" + accountID + ":assumed-role/BreachAdmin/alice-2", "AROABREACHADMIN00001:alice-2"},
+	"sso-carol":   {"carol-secret", "arn:aws:sts::" + accountID + ":assumed-role/" + localSSORole + "/carol", "AROASSOBREACHADMIN01:carol"},
+	"mallory":     {"mallory-secret", "arn:aws:iam::" + accountID + ":user/mallory", "AIDAMALLORYUSER00001"},
+}
+
+const localSSORole = "AWSReservedSSO_BreachAdmin_0a1b2c3d4e5f6a7b"
+
+// CredentialsOf gives the credentials of the local principal whose access
+// key is key, for a client of the local Function URL to sign with.
+func CredentialsOf(key string) (aws.CredentialsProvider, error) {
+	p, ok := localPrincipals[key]
+	if !ok {
+		return nil, fmt.Errorf("no local principal %q (have %v)", key, slices.Sorted(maps.Keys(localPrincipals)))
+	}
+	return credentials.NewStaticCredentialsProvider(key, p.Secret, ""), nil
+}
+
+// localDirectory is the AdminDirectory of a local stack unless its options
+// set one: every local principal but mallory is someone.
+var localDirectory = strings.Join([]string{
+	"arn:aws:iam::" + accountID + ":user/local=local",
+	"arn:aws:iam::" + accountID + ":user/omar=omar",
+	"arn:aws:iam::" + accountID + ":role/BreachAdmin=alice",
+	"arn:aws:iam::" + accountID + ":role/aws-reserved/sso.amazonaws.com/" + localSSORole + "={session}",
+}, ",")
 
 // clockSkew is how far X-Amz-Date may be from now, as AWS allows.
 const clockSkew = 5 * time.Minute
@@ -110,7 +157,8 @@ func (f *FunctionURL) verify(r *http.Request, body []byte) (accessKey string, ok
 		return "", false
 	}
 	accessKey = scope[0]
-	secret, known := f.Credentials[accessKey]
+	p, known := f.Credentials[accessKey]
+	secret := p.Secret
 	if !known {
 		return "", false
 	}
@@ -172,6 +220,7 @@ func parseAuthorization(h string) (authorization, bool) {
 // event is the payload AWS sends for an HTTP request (format version 2.0).
 func (f *FunctionURL) event(r *http.Request, body []byte, accessKey string) events.LambdaFunctionURLRequest {
 	now := f.Now()
+	caller := f.Credentials[accessKey]
 	headers := map[string]string{"host": r.Host}
 	for k, v := range r.Header {
 		headers[strings.ToLower(k)] = strings.Join(v, ",")
@@ -205,9 +254,9 @@ func (f *FunctionURL) event(r *http.Request, body []byte, accessKey string) even
 				IAM: &events.LambdaFunctionURLRequestContextAuthorizerIAMDescription{
 					AccessKey: accessKey,
 					AccountID: f.AccountID,
-					CallerID:  accessKey,
-					UserARN:   fmt.Sprintf("arn:aws:iam::%s:user/%s", f.AccountID, accessKey),
-					UserID:    accessKey,
+					CallerID:  caller.UserID,
+					UserARN:   caller.ARN,
+					UserID:    caller.UserID,
 				},
 			},
 		},
@@ -254,15 +303,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // ServeFunctionURL serves function id behind a local Function URL door on
 // 127.0.0.1 until ctx ends, and returns its URL. The door accepts requests
-// signed with the credentials Config gives the SDK, and invokes through
-// Invoke, so it shares the per-function lock with every other caller.
+// signed by the local principals (among them the credentials Config gives
+// the SDK), and invokes through Invoke, so it shares the per-function lock
+// with every other caller.
 func (s *State) ServeFunctionURL(ctx context.Context, id string) (string, error) {
 	if _, ok := s.Functions[id]; !ok {
 		return "", fmt.Errorf("serve a function URL: no function %q in the local stack", id)
-	}
-	creds, err := s.Config().Credentials.Retrieve(ctx)
-	if err != nil {
-		return "", fmt.Errorf("serve a function URL for %s: %w", id, err)
 	}
 	addr := "127.0.0.1:0"
 	if u, ok := s.FunctionURLs[id]; ok {
@@ -274,7 +320,7 @@ func (s *State) ServeFunctionURL(ctx context.Context, id string) (string, error)
 	}
 	door := &FunctionURL{
 		Invoke:      func(ctx context.Context, payload []byte) ([]byte, error) { return s.Invoke(ctx, id, payload) },
-		Credentials: map[string]string{creds.AccessKeyID: creds.SecretAccessKey},
+		Credentials: localPrincipals,
 		Region:      s.Region,
 		AccountID:   accountID,
 		Now:         time.Now,

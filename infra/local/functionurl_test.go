@@ -89,7 +89,7 @@ func TestFunctionURL(t *testing.T) {
 					}
 					return tc.function(ctx, payload)
 				},
-				Credentials: map[string]string{"AKIDADMIN": "s3cret"},
+				Credentials: map[string]Principal{"AKIDADMIN": {"s3cret", "arn:aws:sts::123456789012:assumed-role/BreachAdmin/alice", "AROABREACHADMIN00001:alice"}},
 				Region:      "us-east-1",
 				AccountID:   "123456789012",
 				Now:         func() time.Time { return now },
@@ -138,7 +138,8 @@ func TestFunctionURL(t *testing.T) {
 				t.Fatal("the function did not run")
 			}
 			iam := got.RequestContext.Authorizer.IAM
-			if iam == nil || iam.AccessKey != "AKIDADMIN" || iam.UserARN != "arn:aws:iam::123456789012:user/AKIDADMIN" || iam.AccountID != "123456789012" {
+			if iam == nil || iam.AccessKey != "AKIDADMIN" || iam.UserARN != "arn:aws:sts::123456789012:assumed-role/BreachAdmin/alice" ||
+				iam.UserID != "AROABREACHADMIN00001:alice" || iam.AccountID != "123456789012" {
 				t.Errorf("IAM caller %+v", iam)
 			}
 			if got.Version != "2.0" || got.Body != body || got.IsBase64Encoded || got.RequestContext.HTTP.Method != "POST" ||
@@ -156,7 +157,7 @@ func TestFunctionURLEncodesABinaryBody(t *testing.T) {
 		Invoke: func(_ context.Context, payload []byte) ([]byte, error) {
 			return []byte(`{"statusCode":204}`), json.Unmarshal(payload, &got)
 		},
-		Credentials: map[string]string{"local": "local"}, Region: "us-east-1", AccountID: "123456789012",
+		Credentials: map[string]Principal{"local": localPrincipals["local"]}, Region: "us-east-1", AccountID: "123456789012",
 		Now: func() time.Time { return now },
 	}
 	body := []byte{0xff, 0xfe, 0x00}

@@ -22,7 +22,8 @@ import (
 // An event intake fails on is not lost, as on AWS: Lambda runs intake three
 // times (the first attempt and EventInvokeConfig's two retries), then sends
 // an invocation record with the original event to IntakeFailureQueue. Once
-// the cause is fixed, replay-intake plans it, and says who did.
+// the cause is fixed, replay-intake (through the Function URL) plans it,
+// and the audit trail says who did.
 func TestIntakeFailureIsKeptAndReplayed(t *testing.T) {
 	needStack(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -136,8 +137,8 @@ func TestIntakeFailureIsKeptAndReplayed(t *testing.T) {
 	for _, e := range trail {
 		if e.Kind == audit.IntakeReplayed {
 			replayed++
-			if !strings.HasPrefix(e.Actor, "arn:aws:iam::") || e.Detail["attempts"] != "3" {
-				t.Errorf("replay entry %+v: want the signed caller and 3 attempts", e)
+			if e.Actor != "local" || e.Detail["door"] != "url" || !strings.HasSuffix(e.Detail["principal"], ":user/local") || e.Detail["attempts"] != "3" {
+				t.Errorf("replay entry %+v: want the signed caller's person and principal, and 3 attempts", e)
 			}
 		}
 	}

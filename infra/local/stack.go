@@ -315,6 +315,9 @@ func Up(ctx context.Context, o Options) (_ *State, err error) {
 	}
 	s.SESEndpoint = fmt.Sprintf("http://127.0.0.1:%d", frontPort)
 	params := maps.Clone(LocalParams)
+	// A deployment names its admins; a local stack's are the principals
+	// its Function URL knows, unless the options say otherwise.
+	params["AdminDirectory"] = localDirectory
 	maps.Copy(params, o.Params)
 	if err := s.provision(ctx, tpl, params, o.Timeouts); err != nil {
 		return nil, err

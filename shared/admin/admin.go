@@ -1,7 +1,10 @@
 // Package admin is the admin function: operations an accountable person
-// runs on an incident. Every request has an actor (from the Function URL's
-// IAM caller, or the direct invocation's required actor field), and every
-// decision is written to the incident's audit trail.
+// runs on an incident. Every request has an actor and every decision is
+// written to the incident's audit trail, with the door it came through.
+// Through the Function URL the actor is the person the admin directory
+// names for the IAM caller; a direct invocation names its own actor, which
+// nothing authenticates, so it may run only the kill switch (cancel), the
+// operations that read, and a small manual send.
 package admin
 
 import (
@@ -9,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -16,6 +20,7 @@ import (
 	"breachnotify/shared/audit"
 	"breachnotify/shared/deadline"
 	"breachnotify/shared/dispatch"
+	"breachnotify/shared/identity"
 	"breachnotify/shared/incident"
 	"breachnotify/shared/intake"
 	"breachnotify/shared/ledger"
@@ -41,6 +46,37 @@ type Request struct {
 	// At is when the authority was notified (authority-notified); now if
 	// empty.
 	At time.Time `json:"at,omitzero"`
+
+	// caller is the door's word on who sent the request, for the audit.
+	caller Caller
+}
+
+// Door is how a request reached the function.
+type Door string
+
+const (
+	// DoorURL is the Function URL (AuthType AWS_IAM): the actor is the
+	// directory's person for the IAM caller.
+	DoorURL Door = "url"
+	// DoorInvoke is a direct invocation: the actor is whatever the
+	// request claims.
+	DoorInvoke Door = "invoke"
+)
+
+// Caller is who sent a request, as its door established it.
+type Caller struct {
+	Door Door
+	// Principal is the IAM caller's ARN (DoorURL only).
+	Principal string
+}
+
+// detail is what the audit records of c besides the actor.
+func (c Caller) detail() map[string]string {
+	d := map[string]string{"door": string(c.Door)}
+	if c.Principal != "" {
+		d["principal"] = c.Principal
+	}
+	return d
 }
 
 // Response reports what an operation did.
@@ -83,6 +119,11 @@ type ExportLinks struct {
 
 // ErrBadRequest marks a request that cannot be carried out as written.
 var ErrBadRequest = errors.New("bad request")
+
+// ErrForbidden marks a request its caller may not make: an operation that
+// needs the Function URL sent by direct invocation, or a Function URL
+// caller the admin directory does not know.
+var ErrForbidden = errors.New("forbidden")
 
 // Incidents reads and writes incident records.
 type Incidents interface {
@@ -146,8 +187,14 @@ type Handler struct {
 	// Probes are preflight's checks of the providers; preview shows their
 	// verdict too.
 	Probes []Prober
-	Log    *slog.Logger
-	Now    func() time.Time
+	// Directory names the person behind each IAM caller of the Function
+	// URL.
+	Directory *identity.Directory
+	// AutoSendLimit is the largest manual send a direct invocation may
+	// make: what an automated trigger may send without approval.
+	AutoSendLimit int
+	Log           *slog.Logger
+	Now           func() time.Time
 
 	// IntakeFailures and Intake replay the events intake failed on.
 	IntakeFailures IntakeFailures
@@ -159,13 +206,20 @@ var operations = []string{"preview", "confirm", "approve", "cancel", "resume", "
 // withoutIncident are the operations that concern no incident.
 var withoutIncident = []string{"replay-intake", "preflight"}
 
-// Handle runs one operation. Errors wrap ErrBadRequest,
-// incident.ErrIllegalTransition or lifecycle.ErrNotFound when the request
-// cannot succeed as written; other errors are worth retrying.
-func (h *Handler) Handle(ctx context.Context, r Request) (Response, error) {
+// Handle runs one operation for c. Errors wrap ErrBadRequest,
+// ErrForbidden, incident.ErrIllegalTransition or lifecycle.ErrNotFound
+// when the request cannot succeed as written; other errors are worth
+// retrying.
+func (h *Handler) Handle(ctx context.Context, c Caller, r Request) (Response, error) {
 	if err := h.validate(r); err != nil {
 		return Response{}, err
 	}
+	if err := h.allowed(c, r); err != nil {
+		h.Log.WarnContext(ctx, "admin operation refused at the door", "operation", r.Operation, "incidentId", r.IncidentID, "door", string(c.Door))
+		return Response{}, err
+	}
+	r.caller = c
+	by := lifecycle.By{Actor: r.Actor, Detail: c.detail()}
 	resp := Response{Operation: r.Operation, IncidentID: r.IncidentID, Actor: r.Actor}
 	var err error
 	switch r.Operation {
@@ -173,12 +227,12 @@ func (h *Handler) Handle(ctx context.Context, r Request) (Response, error) {
 		err = h.preview(ctx, r, &resp)
 	case "confirm":
 		var rec intake.Record
-		rec, err = h.Lifecycle.Confirm(ctx, r.IncidentID, r.Actor, h.KnownTemplate)
+		rec, err = h.Lifecycle.Confirm(ctx, r.IncidentID, by, h.KnownTemplate)
 		resp.State = rec.State
 	case "approve":
-		resp.Requeued, err = h.Lifecycle.Approve(ctx, r.IncidentID, r.Actor)
+		resp.Requeued, err = h.Lifecycle.Approve(ctx, r.IncidentID, by)
 	case "cancel":
-		resp.Requeued, err = h.Lifecycle.Cancel(ctx, r.IncidentID, r.Actor, r.Reason)
+		resp.Requeued, err = h.Lifecycle.Cancel(ctx, r.IncidentID, by, r.Reason)
 	case "resume":
 		err = h.resume(ctx, r, &resp)
 	case "send":
@@ -219,6 +273,8 @@ func errClass(err error) string {
 	switch {
 	case errors.Is(err, ErrBadRequest):
 		return "bad-request"
+	case errors.Is(err, ErrForbidden):
+		return "forbidden"
 	case errors.Is(err, incident.ErrIllegalTransition):
 		return "illegal-transition"
 	case errors.Is(err, lifecycle.ErrNotFound):
@@ -251,6 +307,29 @@ func (h *Handler) validate(r Request) error {
 		return fmt.Errorf("%w: %s", ErrBadRequest, strings.Join(p, "; "))
 	}
 	return nil
+}
+
+// allowed says whether c may run r. Through the Function URL, anything; by
+// direct invocation, whose actor nothing authenticates, only the kill
+// switch, the operations that read, and a manual send no larger than an
+// automated trigger may make without approval. Confirm and approve in
+// particular need the URL: the two-person rule is only as good as the
+// identities it compares.
+func (h *Handler) allowed(c Caller, r Request) error {
+	if c.Door == DoorURL {
+		return nil
+	}
+	switch r.Operation {
+	case "cancel", "preview", "status", "export", "verify", "preflight":
+		return nil
+	case "send":
+		if len(r.UserIDs) <= h.AutoSendLimit {
+			return nil
+		}
+		return fmt.Errorf("%w: a direct invocation may send to at most %d users (AutoSendLimit), not %d; send through the Function URL",
+			ErrForbidden, h.AutoSendLimit, len(r.UserIDs))
+	}
+	return fmt.Errorf("%w: %s is accepted only through the Function URL, where the actor is the signed IAM caller", ErrForbidden, r.Operation)
 }
 
 func channelsOf(r Request) []incident.Channel {
@@ -330,8 +409,11 @@ func (h *Handler) get(ctx context.Context, id string) (intake.Record, error) {
 	return rec, nil
 }
 
+// audit appends an entry by r's actor, with how the actor was identified.
 func (h *Handler) audit(ctx context.Context, r Request, k audit.Kind, detail map[string]string) error {
-	if err := h.Audit.Append(ctx, audit.Entry{IncidentID: r.IncidentID, At: h.Now(), Actor: r.Actor, Kind: k, Detail: detail}); err != nil {
+	d := r.caller.detail()
+	maps.Copy(d, detail)
+	if err := h.Audit.Append(ctx, audit.Entry{IncidentID: r.IncidentID, At: h.Now(), Actor: r.Actor, Kind: k, Detail: d}); err != nil {
 		return fmt.Errorf("audit %s of %s: %w", k, r.IncidentID, err)
 	}
 	return nil

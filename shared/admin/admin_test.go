@@ -7,14 +7,18 @@ import (
 	"errors"
 	"github.com/aws/aws-lambda-go/events"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"breachnotify/shared/audience"
 	"breachnotify/shared/audit"
 	"breachnotify/shared/dispatch"
+	"breachnotify/shared/identity"
 	"breachnotify/shared/incident"
 	"breachnotify/shared/intake"
+	"breachnotify/shared/ledger"
 	"breachnotify/shared/preflight"
 )
 
@@ -97,7 +101,11 @@ func (m *memIncidents) SetAuthorityNotified(_ context.Context, id string, at tim
 }
 
 func newHandler() *Handler {
-	return &Handler{Lot: &lot{}, Queue: &queue{}, Audit: &memAudit{}, Incidents: &memIncidents{recs: map[string]intake.Record{}},
+	dir, err := identity.Parse(directory)
+	if err != nil {
+		panic(err)
+	}
+	return &Handler{Lot: &lot{}, Queue: &queue{}, Audit: &memAudit{}, Incidents: &memIncidents{recs: map[string]intake.Record{}}, Directory: dir,
 		Log: slog.New(slog.DiscardHandler), Now: func() time.Time { return time.Date(2014, 5, 27, 10, 0, 0, 0, time.UTC) }}
 }
 
@@ -115,7 +123,7 @@ func TestHandleValidatesEveryField(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := h.Handle(context.Background(), tc.req)
+			_, err := h.Handle(context.Background(), Caller{Door: DoorURL}, tc.req)
 			if !errors.Is(err, ErrBadRequest) || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("err = %v, want a bad request about %s", err, tc.want)
 			}
@@ -131,7 +139,7 @@ func TestResumeRequeuesParkedBatches(t *testing.T) {
 	q := &queue{}
 	h := newHandler()
 	h.Lot, h.Queue = l, q
-	resp, err := h.Handle(context.Background(), Request{Operation: "resume", Actor: "secops:omar", IncidentID: "INC-1", Channel: incident.Email})
+	resp, err := h.Handle(context.Background(), Caller{Door: DoorURL}, Request{Operation: "resume", Actor: "secops:omar", IncidentID: "INC-1", Channel: incident.Email})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,34 +151,59 @@ func TestResumeRequeuesParkedBatches(t *testing.T) {
 	}
 }
 
+const directory = "arn:aws:iam::123456789012:user/omar=omar,arn:aws:iam::123456789012:role/BreachAdmin=alice"
+
+func urlEvent(iam *events.LambdaFunctionURLRequestContextAuthorizerIAMDescription, method, body string) json.RawMessage {
+	ev := events.LambdaFunctionURLRequest{Version: "2.0", Body: body, RequestContext: events.LambdaFunctionURLRequestContext{
+		RequestID: "c0ffee", HTTP: events.LambdaFunctionURLRequestContextHTTPDescription{Method: method}}}
+	if iam != nil {
+		ev.RequestContext.Authorizer = &events.LambdaFunctionURLRequestContextAuthorizerDescription{IAM: iam}
+	}
+	raw, _ := json.Marshal(ev)
+	return raw
+}
+
 func TestFunctionURLDoor(t *testing.T) {
 	h := newHandler()
 	tampered := audit.Next(nil, audit.Entry{IncidentID: "INC-1", Kind: audit.Confirmed, Actor: "a"})
 	h.Audit.(*memAudit).entries = []audit.Entry{tampered}
-	signed := &events.LambdaFunctionURLRequestContextAuthorizerDescription{IAM: &events.LambdaFunctionURLRequestContextAuthorizerIAMDescription{
-		UserARN: "arn:aws:iam::123456789012:user/omar"}}
+	omar := &events.LambdaFunctionURLRequestContextAuthorizerIAMDescription{
+		UserARN: "arn:aws:iam::123456789012:user/omar", UserID: "AIDAOMARUSER0000001"}
+	role := func(session, userID string) *events.LambdaFunctionURLRequestContextAuthorizerIAMDescription {
+		return &events.LambdaFunctionURLRequestContextAuthorizerIAMDescription{
+			UserARN: "arn:aws:sts::123456789012:assumed-role/BreachAdmin/" + session, UserID: userID}
+	}
 	body := `{"operation":"verify","incidentId":"INC-1","actor":"someone-else"}`
+	notLambdas := func(mutate func(*events.LambdaFunctionURLRequest)) json.RawMessage {
+		var ev events.LambdaFunctionURLRequest
+		_ = json.Unmarshal(urlEvent(omar, "POST", body), &ev)
+		mutate(&ev)
+		raw, _ := json.Marshal(ev)
+		return raw
+	}
 	tests := []struct {
-		name       string
-		authorizer *events.LambdaFunctionURLRequestContextAuthorizerDescription
-		method     string
-		body       string
-		wantCode   int
-		want       string
+		name     string
+		event    json.RawMessage
+		wantCode int
+		want     string
 	}{
-		{"no IAM caller", nil, "POST", body, 403, "forbidden"},
-		{"IAM context without a caller", &events.LambdaFunctionURLRequestContextAuthorizerDescription{}, "POST", body, 403, "forbidden"},
-		{"signed", signed, "POST", body, 200, `"actor":"arn:aws:iam::123456789012:user/omar"`},
-		{"GET", signed, "GET", "", 405, "POST"},
-		{"bad operation", signed, "POST", `{"operation":"nuke","incidentId":"INC-1"}`, 400, "operation"},
-		{"not JSON", signed, "POST", `nope`, 400, "decode request"},
+		{"no IAM caller", urlEvent(nil, "POST", body), 403, "forbidden"},
+		{"IAM context without a caller", urlEvent(&events.LambdaFunctionURLRequestContextAuthorizerIAMDescription{}, "POST", body), 403, "forbidden"},
+		{"a user in the directory", urlEvent(omar, "POST", body), 200, `"actor":"omar"`},
+		{"a role session is the role's person", urlEvent(role("bob", "AROAALICEROLE000001:bob"), "POST", body), 200, `"actor":"alice"`},
+		{"a caller outside the directory", urlEvent(&events.LambdaFunctionURLRequestContextAuthorizerIAMDescription{
+			UserARN: "arn:aws:iam::123456789012:user/mallory", UserID: "AIDAMALLORY00000001"}, "POST", body), 403, "not in the admin directory"},
+		{"an ARN and user id that disagree", urlEvent(role("alice", "AROAALICEROLE000001:mallory"), "POST", body), 403, "malformed"},
+		{"no format version", notLambdas(func(ev *events.LambdaFunctionURLRequest) { ev.Version = "" }), 403, "forbidden"},
+		{"no request id", notLambdas(func(ev *events.LambdaFunctionURLRequest) { ev.RequestContext.RequestID = "" }), 403, "forbidden"},
+		{"a requestContext that is not an object", json.RawMessage(`{"operation":"confirm","incidentId":"INC-1","actor":"omar","requestContext":"url"}`), 403, "forbidden"},
+		{"GET", urlEvent(omar, "GET", ""), 405, "POST"},
+		{"bad operation", urlEvent(omar, "POST", `{"operation":"nuke","incidentId":"INC-1"}`), 400, "operation"},
+		{"not JSON", urlEvent(omar, "POST", `nope`), 400, "decode request"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ev := events.LambdaFunctionURLRequest{Body: tc.body, RequestContext: events.LambdaFunctionURLRequestContext{
-				Authorizer: tc.authorizer, HTTP: events.LambdaFunctionURLRequestContextHTTPDescription{Method: tc.method}}}
-			raw, _ := json.Marshal(ev)
-			out, err := h.Invoke(context.Background(), raw)
+			out, err := h.Invoke(context.Background(), tc.event)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -180,7 +213,32 @@ func TestFunctionURLDoor(t *testing.T) {
 			}
 		})
 	}
+}
 
+func TestDirectInvocationDoor(t *testing.T) {
+	h := newHandler()
+	h.AutoSendLimit = 2
+	tests := []struct {
+		name          string
+		req           string
+		wantForbidden bool
+	}{
+		{"confirm", `{"operation":"confirm","incidentId":"INC-1","actor":"omar"}`, true},
+		{"approve", `{"operation":"approve","incidentId":"INC-1","actor":"omar"}`, true},
+		{"resume", `{"operation":"resume","incidentId":"INC-1","actor":"omar"}`, true},
+		{"resend-failed", `{"operation":"resend-failed","incidentId":"INC-1","actor":"omar"}`, true},
+		{"authority-notified", `{"operation":"authority-notified","incidentId":"INC-1","actor":"omar"}`, true},
+		{"a send above AutoSendLimit", `{"operation":"send","incidentId":"INC-1","actor":"omar","template":"t","userIds":["u-1","u-2","u-3"]}`, true},
+		{"verify", `{"operation":"verify","incidentId":"INC-1","actor":"omar"}`, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := h.Invoke(context.Background(), json.RawMessage(tc.req))
+			if errors.Is(err, ErrForbidden) != tc.wantForbidden {
+				t.Errorf("err = %v, want forbidden %v", err, tc.wantForbidden)
+			}
+		})
+	}
 	// A direct invocation must name its actor.
 	if _, err := h.Invoke(context.Background(), json.RawMessage(`{"operation":"verify","incidentId":"INC-1"}`)); !errors.Is(err, ErrBadRequest) {
 		t.Errorf("direct invocation without actor: %v", err)
@@ -203,7 +261,7 @@ func TestAuthorityNotifiedTimeIsSane(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := h.Handle(context.Background(), Request{Operation: "authority-notified", Actor: "dpo:ann", IncidentID: "INC-1", At: tc.at})
+			_, err := h.Handle(context.Background(), Caller{Door: DoorURL}, Request{Operation: "authority-notified", Actor: "dpo:ann", IncidentID: "INC-1", At: tc.at})
 			if tc.want == "" {
 				if err != nil {
 					t.Fatalf("err = %v, want accepted", err)
@@ -237,7 +295,7 @@ func TestSendIsRefusedWithAReason(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.req.Operation, tc.req.Actor = "send", "secops:omar"
-			_, err := h.Handle(context.Background(), tc.req)
+			_, err := h.Handle(context.Background(), Caller{Door: DoorURL}, tc.req)
 			if !errors.Is(err, tc.wantErr) || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("err = %v, want %v about %q", err, tc.wantErr, tc.want)
 			}
@@ -258,7 +316,7 @@ func TestPreflightNeedsNoIncident(t *testing.T) {
 		probe{{Name: "ses-account", Status: preflight.OK, Reason: "production access"}},
 		probe{{Name: "sns-android", Status: preflight.Fail, Reason: "disabled"}, {Name: "sns-ios", Status: preflight.OK, Reason: "enabled"}},
 	}
-	resp, err := h.Handle(context.Background(), Request{Operation: "preflight", Actor: "secops:omar"})
+	resp, err := h.Handle(context.Background(), Caller{Door: DoorInvoke}, Request{Operation: "preflight", Actor: "secops:omar"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +328,57 @@ func TestPreflightNeedsNoIncident(t *testing.T) {
 		t.Errorf("preflight wrote %d audit entries", n)
 	}
 	// Only preflight goes without an incident.
-	if _, err := h.Handle(context.Background(), Request{Operation: "status", Actor: "secops:omar"}); !errors.Is(err, ErrBadRequest) {
+	if _, err := h.Handle(context.Background(), Caller{Door: DoorInvoke}, Request{Operation: "status", Actor: "secops:omar"}); !errors.Is(err, ErrBadRequest) {
 		t.Errorf("status without an incident: err = %v, want a bad request", err)
+	}
+}
+
+type noLedger struct{}
+
+func (noLedger) Records(context.Context, string) ([]ledger.Record, error) { return nil, nil }
+func (noLedger) Get(context.Context, []ledger.Recipient) (map[ledger.Recipient]ledger.Record, error) {
+	return nil, nil
+}
+
+type noUsers struct{}
+
+func (noUsers) Get(context.Context, []string) (map[string]audience.User, error) { return nil, nil }
+
+type noProgress struct{}
+
+func (noProgress) Read(context.Context, string) (ledger.Progress, error) {
+	return ledger.Progress{}, nil
+}
+func (noProgress) Plan(context.Context, string, map[string]int, bool) error { return nil }
+
+// Each entry says which door its actor came through, and the URL's the
+// authenticated principal besides the person.
+func TestAuditRecordsTheDoor(t *testing.T) {
+	h := newHandler()
+	h.AutoSendLimit, h.BatchSize, h.Ledger, h.Progress, h.Users = 5, 10, noLedger{}, noProgress{}, noUsers{}
+	h.KnownTemplate = func(s string) bool { return s == "account-accessed" }
+	direct := `{"operation":"send","incidentId":"INC-1","actor":"secops:omar","title":"t","template":"account-accessed","userIds":["u-1"]}`
+	if _, err := h.Invoke(context.Background(), json.RawMessage(direct)); err != nil {
+		t.Fatal(err)
+	}
+	signed := urlEvent(&events.LambdaFunctionURLRequestContextAuthorizerIAMDescription{
+		UserARN: "arn:aws:sts::123456789012:assumed-role/BreachAdmin/al", UserID: "AROAALICEROLE000001:al"},
+		"POST", `{"operation":"send","incidentId":"INC-1","template":"account-accessed","userIds":["u-2"]}`)
+	out, err := h.Invoke(context.Background(), signed)
+	if err != nil || out.(events.LambdaFunctionURLResponse).StatusCode != 200 {
+		t.Fatalf("send through the URL: %+v %v", out, err)
+	}
+	type got struct{ kind, actor, door, principal string }
+	var entries []got
+	for _, e := range h.Audit.(*memAudit).entries {
+		entries = append(entries, got{string(e.Kind), e.Actor, e.Detail["door"], e.Detail["principal"]})
+	}
+	want := []got{
+		{string(audit.Confirmed), "secops:omar", "invoke", ""},
+		{string(audit.ManualSend), "secops:omar", "invoke", ""},
+		{string(audit.ManualSend), "alice", "url", "arn:aws:sts::123456789012:assumed-role/BreachAdmin/al"},
+	}
+	if !slices.Equal(entries, want) {
+		t.Errorf("audit entries\n got %+v\nwant %+v", entries, want)
 	}
 }

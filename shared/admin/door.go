@@ -10,56 +10,69 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"breachnotify/shared/identity"
 	"breachnotify/shared/incident"
 	"breachnotify/shared/lifecycle"
 )
 
-// Invoke is the function's entry point, for both doors: a Function URL
-// event (it has requestContext.http) gets an HTTP response, with the
-// caller taken from the IAM request context; anything else is a direct
-// invocation's Request, which must name its actor. Only admins may hold
-// lambda:InvokeFunction or lambda:InvokeFunctionUrl on the function, so
-// the actor of a direct invocation is as trustworthy as that policy.
+// Invoke is the function's entry point, for both doors. A payload with a
+// requestContext is a Function URL event and gets an HTTP response; the
+// actor is the admin directory's person for the IAM caller. Anything else
+// is a direct invocation's Request, which names its own actor and may run
+// only what Handler.allowed lets it.
+//
+// The function cannot prove that a URL-shaped payload came through the
+// URL: anyone allowed lambda:InvokeFunction without the
+// lambda:InvokedViaFunctionUrl condition could send one naming someone
+// else. IAM is that barrier (docs/admin.md gives the policy);
+// here a URL event is refused unless it is shaped as Lambda builds one
+// and its caller's ARN and user id agree and are in the directory.
 func (h *Handler) Invoke(ctx context.Context, raw json.RawMessage) (any, error) {
-	var probe struct {
-		RequestContext *struct {
-			HTTP *struct {
-				Method string `json:"method"`
-			} `json:"http"`
-		} `json:"requestContext"`
-	}
-	if err := json.Unmarshal(raw, &probe); err != nil {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &top); err != nil {
 		return nil, fmt.Errorf("%w: not a JSON object: %w", ErrBadRequest, err)
 	}
-	if probe.RequestContext == nil || probe.RequestContext.HTTP == nil {
+	if _, ok := top["requestContext"]; !ok {
 		var r Request
 		if err := json.Unmarshal(raw, &r); err != nil {
 			return nil, fmt.Errorf("%w: decode request: %w", ErrBadRequest, err)
 		}
-		return h.Handle(ctx, r)
+		return h.Handle(ctx, Caller{Door: DoorInvoke}, r)
 	}
 	var ev events.LambdaFunctionURLRequest
 	if err := json.Unmarshal(raw, &ev); err != nil {
-		return reply(http.StatusBadRequest, errorBody(fmt.Errorf("decode Function URL event: %w", err))), nil
+		h.Log.WarnContext(ctx, "Function URL event refused", "class", "malformed")
+		return reply(http.StatusForbidden, errorBody(fmt.Errorf("%w: not a Function URL event", ErrForbidden))), nil
 	}
 	return h.url(ctx, ev), nil
 }
 
 func (h *Handler) url(ctx context.Context, ev events.LambdaFunctionURLRequest) events.LambdaFunctionURLResponse {
 	// AuthType AWS_IAM makes Lambda refuse unsigned requests before the
-	// function runs; a request without an IAM caller reaching it means the
-	// URL's auth type was changed, and is refused here too.
-	az := ev.RequestContext.Authorizer
-	if az == nil || az.IAM == nil || az.IAM.UserARN == "" {
-		h.Log.WarnContext(ctx, "Function URL request without an IAM caller refused", "path", ev.RawPath)
+	// function runs, and Lambda always fills these fields: an event
+	// without them was not built by Lambda, or the URL's auth type was
+	// changed.
+	rc := ev.RequestContext
+	az := rc.Authorizer
+	if ev.Version != "2.0" || rc.RequestID == "" || rc.HTTP.Method == "" || az == nil || az.IAM == nil {
+		h.Log.WarnContext(ctx, "Function URL event refused", "class", "not-an-iam-url-event")
 		return reply(http.StatusForbidden, map[string]string{"error": "forbidden: the admin URL needs an AWS_IAM-signed request"})
 	}
-	if ev.RequestContext.HTTP.Method != http.MethodPost {
+	person, err := h.Directory.Person(identity.Principal{ARN: az.IAM.UserARN, UserID: az.IAM.UserID})
+	if err != nil {
+		// The ARN may hold a person's name: only the class is logged.
+		class := "unknown-principal"
+		if errors.Is(err, identity.ErrMalformed) {
+			class = "malformed-principal"
+		}
+		h.Log.WarnContext(ctx, "Function URL caller refused", "class", class)
+		return reply(http.StatusForbidden, errorBody(fmt.Errorf("%w: %w", ErrForbidden, err)))
+	}
+	if rc.HTTP.Method != http.MethodPost {
 		return reply(http.StatusMethodNotAllowed, map[string]string{"error": "POST a JSON request"})
 	}
 	body := []byte(ev.Body)
 	if ev.IsBase64Encoded {
-		var err error
 		if body, err = base64.StdEncoding.DecodeString(ev.Body); err != nil {
 			return reply(http.StatusBadRequest, errorBody(fmt.Errorf("decode body: %w", err)))
 		}
@@ -68,9 +81,9 @@ func (h *Handler) url(ctx context.Context, ev events.LambdaFunctionURLRequest) e
 	if err := json.Unmarshal(body, &r); err != nil {
 		return reply(http.StatusBadRequest, errorBody(fmt.Errorf("decode request: %w", err)))
 	}
-	// The signed caller is the actor, whatever the body says.
-	r.Actor = az.IAM.UserARN
-	resp, err := h.Handle(ctx, r)
+	// The signed caller's person is the actor, whatever the body says.
+	r.Actor = person
+	resp, err := h.Handle(ctx, Caller{Door: DoorURL, Principal: az.IAM.UserARN}, r)
 	if err != nil {
 		return reply(statusOf(err), errorBody(err))
 	}
@@ -81,6 +94,8 @@ func statusOf(err error) int {
 	switch {
 	case errors.Is(err, ErrBadRequest), errors.Is(err, incident.ErrInvalid):
 		return http.StatusBadRequest
+	case errors.Is(err, ErrForbidden):
+		return http.StatusForbidden
 	case errors.Is(err, incident.ErrIllegalTransition), errors.Is(err, lifecycle.ErrStateChanged):
 		return http.StatusConflict
 	case errors.Is(err, lifecycle.ErrNotFound):

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"strconv"
 
 	"breachnotify/shared/audit"
@@ -80,8 +81,10 @@ func (h *Handler) replayIntake(ctx context.Context, r Request, resp *Response) e
 			}
 			ev.IncidentID, ev.Outcome = res.IncidentID, res.Outcome
 			if res.IncidentID != "" {
+				detail := r.caller.detail()
+				maps.Copy(detail, map[string]string{"eventId": f.EventID, "attempts": strconv.Itoa(f.Attempts), "outcome": string(res.Outcome)})
 				if err := h.Audit.Append(ctx, audit.Entry{IncidentID: res.IncidentID, At: h.Now(), Actor: r.Actor, Kind: audit.IntakeReplayed,
-					Detail: map[string]string{"eventId": f.EventID, "attempts": strconv.Itoa(f.Attempts), "outcome": string(res.Outcome)}}); err != nil {
+					Detail: detail}); err != nil {
 					return fmt.Errorf("audit replay of %s: %w", f.EventID, err)
 				}
 			}

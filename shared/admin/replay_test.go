@@ -78,7 +78,12 @@ func TestReplayIntake(t *testing.T) {
 	a := &memAudit{}
 	h := &Handler{IntakeFailures: q, Intake: run, Audit: a, Incidents: &memIncidents{recs: map[string]intake.Record{}},
 		Log: slog.New(slog.DiscardHandler), Now: func() time.Time { return time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC) }}
-	resp, err := h.Handle(context.Background(), Request{Operation: "replay-intake", Actor: "arn:aws:iam::123456789012:user/omar"})
+	// Through the URL only: a direct invocation's actor is only claimed.
+	if _, err := h.Handle(context.Background(), Caller{Door: DoorInvoke}, Request{Operation: "replay-intake", Actor: "omar"}); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("direct replay-intake: err = %v, want forbidden", err)
+	}
+	resp, err := h.Handle(context.Background(), Caller{Door: DoorURL, Principal: "arn:aws:iam::123456789012:user/omar"},
+		Request{Operation: "replay-intake", Actor: "omar"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +100,8 @@ func TestReplayIntake(t *testing.T) {
 	}
 	var audited []string
 	for _, e := range a.entries {
-		if e.Kind != audit.IntakeReplayed || e.Actor != "arn:aws:iam::123456789012:user/omar" || e.Detail["attempts"] != "3" {
+		if e.Kind != audit.IntakeReplayed || e.Actor != "omar" || e.Detail["attempts"] != "3" ||
+			e.Detail["door"] != "url" || e.Detail["principal"] != "arn:aws:iam::123456789012:user/omar" {
 			t.Errorf("audit entry %+v", e)
 		}
 		audited = append(audited, e.IncidentID+"/"+e.Detail["eventId"])
@@ -107,7 +113,7 @@ func TestReplayIntake(t *testing.T) {
 
 func TestReplayIntakeTakesNoIncident(t *testing.T) {
 	h := &Handler{Log: slog.New(slog.DiscardHandler), Now: time.Now}
-	_, err := h.Handle(context.Background(), Request{Operation: "replay-intake", Actor: "omar", IncidentID: "INC-1"})
+	_, err := h.Handle(context.Background(), Caller{Door: DoorURL}, Request{Operation: "replay-intake", Actor: "omar", IncidentID: "INC-1"})
 	if !errors.Is(err, ErrBadRequest) {
 		t.Fatalf("err = %v, want a bad request", err)
 	}

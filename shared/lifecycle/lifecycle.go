@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strconv"
 	"time"
 
@@ -38,6 +39,26 @@ type Change struct {
 	Actor string
 	// Reason is a cancellation's.
 	Reason string
+}
+
+// By is who takes an admin decision. Actor is the person: the two-person
+// rule compares it, and the audit entry names it. Detail says how the
+// person was identified (the door, the authenticated principal) and joins
+// the decision's audit entry.
+type By struct {
+	Actor  string
+	Detail map[string]string
+}
+
+// detail is the audit detail of a decision by b: the decision's own keys
+// over b's.
+func (b By) detail(own map[string]string) map[string]string {
+	d := maps.Clone(b.Detail)
+	if d == nil {
+		d = map[string]string{}
+	}
+	maps.Copy(d, own)
+	return d
 }
 
 // ErrStateChanged: the incident left the expected state meanwhile.
@@ -158,7 +179,8 @@ func (l *Lifecycle) send(ctx context.Context, rec intake.Record) (int, error) {
 // Approve lets an incident waiting for approval send, and returns how many
 // planning tasks (and held batches) it queued. The approver must not be
 // the one who confirmed it.
-func (l *Lifecycle) Approve(ctx context.Context, id, actor string) (int, error) {
+func (l *Lifecycle) Approve(ctx context.Context, id string, by By) (int, error) {
+	actor := by.Actor
 	rec, err := l.get(ctx, id)
 	if err != nil {
 		return 0, err
@@ -171,7 +193,7 @@ func (l *Lifecycle) Approve(ctx context.Context, id, actor string) (int, error) 
 	if rec.Audience != nil {
 		members = rec.Audience.Members
 	}
-	if err := l.audit(ctx, id, now, actor, audit.Approved, map[string]string{"count": strconv.Itoa(members), "confirmedBy": rec.ConfirmedBy}); err != nil {
+	if err := l.audit(ctx, id, now, actor, audit.Approved, by.detail(map[string]string{"count": strconv.Itoa(members), "confirmedBy": rec.ConfirmedBy})); err != nil {
 		return 0, err
 	}
 	if err := l.move(ctx, rec, incident.ActApprove, Change{At: now, Actor: actor}); err != nil {
@@ -183,7 +205,8 @@ func (l *Lifecycle) Approve(ctx context.Context, id, actor string) (int, error) 
 // Confirm confirms a suspected incident and queues its planning. The
 // incident keeps its origin: one from a detector still needs approval for
 // a large audience, and its confirmer cannot give it.
-func (l *Lifecycle) Confirm(ctx context.Context, id, actor string, knownTemplate func(string) bool) (intake.Record, error) {
+func (l *Lifecycle) Confirm(ctx context.Context, id string, by By, knownTemplate func(string) bool) (intake.Record, error) {
+	actor := by.Actor
 	rec, err := l.get(ctx, id)
 	if err != nil {
 		return rec, err
@@ -198,7 +221,7 @@ func (l *Lifecycle) Confirm(ctx context.Context, id, actor string, knownTemplate
 	if err := confirmed.Validate(knownTemplate); err != nil {
 		return rec, fmt.Errorf("cannot confirm %s as recorded: %w", id, err)
 	}
-	if err := l.audit(ctx, id, now, actor, audit.Confirmed, map[string]string{"via": "admin"}); err != nil {
+	if err := l.audit(ctx, id, now, actor, audit.Confirmed, by.detail(map[string]string{"via": "admin"})); err != nil {
 		return rec, err
 	}
 	if err := l.move(ctx, rec, incident.ActConfirm, Change{At: now, Actor: actor}); err != nil {
@@ -212,7 +235,8 @@ func (l *Lifecycle) Confirm(ctx context.Context, id, actor string, knownTemplate
 
 // Cancel stops an incident for good: workers send nothing more for it, and
 // what is queued or held drains, recorded as cancelled in the ledger.
-func (l *Lifecycle) Cancel(ctx context.Context, id, actor, reason string) (int, error) {
+func (l *Lifecycle) Cancel(ctx context.Context, id string, by By, reason string) (int, error) {
+	actor := by.Actor
 	rec, err := l.get(ctx, id)
 	if err != nil {
 		return 0, err
@@ -221,8 +245,7 @@ func (l *Lifecycle) Cancel(ctx context.Context, id, actor, reason string) (int, 
 		return 0, err
 	}
 	now := l.Now()
-	detail := map[string]string{"from": string(rec.State)}
-	if err := l.audit(ctx, id, now, actor, audit.Cancelled, detail); err != nil {
+	if err := l.audit(ctx, id, now, actor, audit.Cancelled, by.detail(map[string]string{"from": string(rec.State)})); err != nil {
 		return 0, err
 	}
 	if err := l.move(ctx, rec, incident.ActCancel, Change{At: now, Actor: actor, Reason: reason}); err != nil {

@@ -169,20 +169,23 @@ func TestApproveNeedsASecondAdmin(t *testing.T) {
 	rec := frozen(5000, true)
 	rec.State = incident.StateAwaitingApproval
 	e := newEnv(rec)
-	if _, err := e.l.Approve(context.Background(), "INC-1", "Alice "); !errors.Is(err, incident.ErrIllegalTransition) {
+	if _, err := e.l.Approve(context.Background(), "INC-1", By{Actor: "Alice "}); !errors.Is(err, incident.ErrIllegalTransition) {
 		t.Fatalf("the confirmer approved: %v", err)
 	}
 	if len(e.audit.entries) != 0 || e.queue.sent != 0 {
 		t.Fatalf("a refused approval audited %q and released %d", e.audit.kinds(), e.queue.sent)
 	}
-	n, err := e.l.Approve(context.Background(), "INC-1", "bob")
+	// How bob was identified joins the entry; the decision's own keys win.
+	by := By{Actor: "bob", Detail: map[string]string{"door": "url", "principal": "arn:aws:iam::111122223333:user/bob", "count": "forged"}}
+	n, err := e.l.Approve(context.Background(), "INC-1", by)
 	if err != nil || n != 3+2 || len(e.planner.sending) != 1 {
 		t.Fatalf("bob's approval: queued %d, sending %v, %v; want the sending tasks and the held batches", n, e.planner.sending, err)
 	}
 	if r := e.store.recs["INC-1"]; r.State != incident.StateSending || r.ApprovedBy != "bob" {
 		t.Errorf("record %s approved by %q", r.State, r.ApprovedBy)
 	}
-	if e.audit.entries[0].Kind != audit.Approved || e.audit.entries[0].Actor != "bob" {
+	if en := e.audit.entries[0]; en.Kind != audit.Approved || en.Actor != "bob" || en.Detail["door"] != "url" ||
+		en.Detail["principal"] != by.Detail["principal"] || en.Detail["count"] != "5000" || en.Detail["confirmedBy"] != "alice" {
 		t.Errorf("audit %+v", e.audit.entries)
 	}
 }
@@ -203,7 +206,7 @@ func TestCancel(t *testing.T) {
 			rec := frozen(10, true)
 			rec.State = tc.from
 			e := newEnv(rec)
-			n, err := e.l.Cancel(context.Background(), "INC-1", "carol", "false positive")
+			n, err := e.l.Cancel(context.Background(), "INC-1", By{Actor: "carol"}, "false positive")
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("err = %v, want %v", err, tc.wantErr)
 			}
@@ -224,21 +227,21 @@ func TestConfirmASuspectedIncident(t *testing.T) {
 		Notices: []incident.Notice{{Template: "account-accessed", Channels: []incident.Channel{incident.Email}, Audience: incident.Audience{UserIDs: []string{"u-1"}}}}},
 		State: incident.StateSuspected, Automated: true}
 	e := newEnv(rec)
-	got, err := e.l.Confirm(context.Background(), "INC-1", "dave", known)
+	got, err := e.l.Confirm(context.Background(), "INC-1", By{Actor: "dave"}, known)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got.ConfirmedBy != "dave" || !got.ConfirmedAt.Equal(t0) || !slices.Equal(e.planner.planned, []string{"INC-1"}) {
 		t.Errorf("confirmed by %q at %s, planned %v", got.ConfirmedBy, got.ConfirmedAt, e.planner.planned)
 	}
-	if _, err := e.l.Confirm(context.Background(), "INC-1", "dave", known); !errors.Is(err, incident.ErrIllegalTransition) {
+	if _, err := e.l.Confirm(context.Background(), "INC-1", By{Actor: "dave"}, known); !errors.Is(err, incident.ErrIllegalTransition) {
 		t.Errorf("second confirm: %v", err)
 	}
 
 	noNotices := rec
 	noNotices.Notices = nil
 	e = newEnv(noNotices)
-	if _, err := e.l.Confirm(context.Background(), "INC-1", "dave", known); !errors.Is(err, incident.ErrInvalid) {
+	if _, err := e.l.Confirm(context.Background(), "INC-1", By{Actor: "dave"}, known); !errors.Is(err, incident.ErrInvalid) {
 		t.Errorf("confirm without notices: %v, want invalid", err)
 	}
 	if len(e.audit.entries) != 0 || len(e.planner.planned) != 0 {

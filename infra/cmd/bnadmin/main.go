@@ -5,6 +5,7 @@
 //	bnadmin -incident INC-1 status -watch
 //	bnadmin -incident INC-1 -users u-1,u-2 -template update-app -fixed-version 8.9.0 send
 //	bnadmin -local .local/stack -incident INC-1 cancel -reason "false positive"
+//	bnadmin -local .local/stack -as alice -incident INC-1 confirm
 package main
 
 import (
@@ -44,6 +45,7 @@ func main() {
 
 type options struct {
 	url, local, actor string
+	as                string
 	direct            bool
 	req               admincli.Request
 	users             string
@@ -56,7 +58,8 @@ func run(ctx context.Context, args []string, stdout *os.File) error {
 	var o options
 	fs.StringVar(&o.url, "url", os.Getenv("BNADMIN_URL"), "the AdminFunction's Function URL, https://<id>.lambda-url.<region>.on.aws/ (default $BNADMIN_URL)")
 	fs.StringVar(&o.local, "local", "", "use the local stack in this directory (e.g. .local/stack) instead of -url")
-	fs.BoolVar(&o.direct, "direct", false, "with -local: invoke the function directly, naming -actor, instead of through a Function URL")
+	fs.BoolVar(&o.direct, "direct", false, "with -local: invoke the function directly, naming -actor, instead of through a Function URL (cancel, preview, status, export, verify and small sends only)")
+	fs.StringVar(&o.as, "as", "local", "with -local: the local principal to sign as (local, omar, alice, alice-again, sso-carol, mallory)")
 	fs.StringVar(&o.actor, "actor", "local:"+cmp.Or(os.Getenv("USER"), "unknown"), "with -local -direct: who is acting")
 	fs.StringVar(&o.req.IncidentID, "incident", "", "the incident id (required, except for preflight)")
 	fs.StringVar(&o.req.Channel, "channel", "", "email or push (default: every channel)")
@@ -131,6 +134,8 @@ func (o options) check(set map[string]bool) error {
 		return errors.New("-every must be positive")
 	case o.direct && o.local == "":
 		return errors.New("-direct goes with -local")
+	case set["as"] && (o.local == "" || o.direct):
+		return errors.New("-as goes with -local, through the Function URL")
 	case set["actor"] && !o.direct:
 		return errors.New("-actor goes with -local -direct: through a Function URL the actor is whoever signed")
 	case o.local == "" && o.url == "":
@@ -158,7 +163,11 @@ func (o options) transport(ctx context.Context) (admincli.Transport, error) {
 		if !ok {
 			return nil, fmt.Errorf("the local stack in %s serves no admin URL: restart it (make down up)", o.local)
 		}
-		return &admincli.FunctionURL{URL: u, Region: s.Region, Credentials: s.Config().Credentials}, nil
+		creds, err := local.CredentialsOf(o.as)
+		if err != nil {
+			return nil, err
+		}
+		return &admincli.FunctionURL{URL: u, Region: s.Region, Credentials: creds}, nil
 	}
 	cfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
