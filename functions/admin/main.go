@@ -41,7 +41,9 @@ func main() {
 		log.Error("configuration", "error", err.Error())
 		os.Exit(1)
 	}
-	lambda.StartHandlerFunc(h.Invoke)
+	// The bytes as they came, so that data after the request is refused
+	// rather than dropped unseen.
+	lambda.StartHandler(admin.Runtime{Handler: h})
 }
 
 func setup(ctx context.Context, log *slog.Logger) (*admin.Handler, error) {

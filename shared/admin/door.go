@@ -13,6 +13,7 @@ import (
 	"breachnotify/shared/identity"
 	"breachnotify/shared/incident"
 	"breachnotify/shared/lifecycle"
+	"breachnotify/shared/strictjson"
 )
 
 // Invoke is the function's entry point, for both doors. A payload with a
@@ -28,13 +29,15 @@ import (
 // here a URL event is refused unless it is shaped as Lambda builds one
 // and its caller's ARN and user id agree and are in the directory.
 func (h *Handler) Invoke(ctx context.Context, raw json.RawMessage) (any, error) {
+	// One JSON object, each key once, nothing after it: what every
+	// reader of these bytes sees the same way.
 	var top map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &top); err != nil {
-		return nil, fmt.Errorf("%w: not a JSON object: %w", ErrBadRequest, err)
+	if err := strictjson.DecodeOpen(raw, &top); err != nil {
+		return nil, fmt.Errorf("%w: not one JSON object: %w", ErrBadRequest, err)
 	}
 	if _, ok := top["requestContext"]; !ok {
 		var r Request
-		if err := json.Unmarshal(raw, &r); err != nil {
+		if err := strictjson.Decode(raw, &r); err != nil {
 			return nil, fmt.Errorf("%w: decode request: %w", ErrBadRequest, err)
 		}
 		return h.Handle(ctx, Caller{Door: DoorInvoke}, r)
@@ -45,6 +48,21 @@ func (h *Handler) Invoke(ctx context.Context, raw json.RawMessage) (any, error) 
 		return reply(http.StatusForbidden, errorBody(fmt.Errorf("%w: not a Function URL event", ErrForbidden))), nil
 	}
 	return h.url(ctx, ev), nil
+}
+
+// Runtime is the Handler as the Lambda runtime calls it: with the
+// payload's bytes as they came. The typed entry point
+// (lambda.StartHandlerFunc) decodes only the first JSON value and drops
+// what follows unseen; Invoke refuses it.
+type Runtime struct{ Handler *Handler }
+
+// Invoke runs one invocation and encodes its answer.
+func (rt Runtime) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	out, err := rt.Handler.Invoke(ctx, payload)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(out)
 }
 
 func (h *Handler) url(ctx context.Context, ev events.LambdaFunctionURLRequest) events.LambdaFunctionURLResponse {
@@ -78,8 +96,8 @@ func (h *Handler) url(ctx context.Context, ev events.LambdaFunctionURLRequest) e
 		}
 	}
 	var r Request
-	if err := json.Unmarshal(body, &r); err != nil {
-		return reply(http.StatusBadRequest, errorBody(fmt.Errorf("decode request: %w", err)))
+	if err := strictjson.Decode(body, &r); err != nil {
+		return reply(http.StatusBadRequest, errorBody(fmt.Errorf("%w: decode request: %w", ErrBadRequest, err)))
 	}
 	// The signed caller's person is the actor, whatever the body says.
 	r.Actor = person
