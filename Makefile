@@ -111,13 +111,20 @@ demo: tools build-local ## fresh local stack, demo users, a confirmed incident e
 
 # ---- checks --------------------------------------------------------------------
 
-.PHONY: test lint
-lint: tools ## gofmt, go vet, cfn-lint
+.PHONY: test lint unit
+lint: ## gofmt, go vet, cfn-lint: needs only Go and cfn-lint
+	@command -v cfn-lint >/dev/null || { echo "cfn-lint is missing: it validates template.yaml" >&2; exit 1; }
 	@out=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	cfn-lint template.yaml
 
-test: tools build-local lint ## unit tests, integration tests through the real bootstraps against the local stack, and every benchmark once (small sizes)
+unit: ## the unit tests alone (go test -short): no local stack, no moto
+	$(GO) test -short -count=1 ./...
+
+# The end-to-end tests build each function's bootstrap themselves (infra/local
+# TestMain), so that `go test` alone tests the code as it is; make test builds
+# nothing else first.
+test: tools lint ## unit tests, integration tests through the real bootstraps against the local stack, and every benchmark once (small sizes)
 	BENCH_COHORT_USERS=2000 $(GO) test -count=1 -timeout 30m -bench . -benchtime 1x ./...
 
 # ---- fuzzing -------------------------------------------------------------------

@@ -20,20 +20,31 @@ import (
 
 // Every admin sample event runs against the main stack, in an order that
 // makes each meaningful: confirm the suspected incident, look at the
-// demo incident, send to it by hand, and finally cancel it. (This file
-// sorts after e2e_test.go, whose tests need those incidents as they were.)
+// demo incident, send to it by hand, and finally cancel it. The samples'
+// incident ids are renamed on the way, so that these incidents are this
+// test's own and no other test depends on the order they run in.
 func TestAdminSampleEvents(t *testing.T) {
 	s := needStack(t)
 	ctx := context.Background()
-	trigger(t, s, "incident-confirmed.json")
-	trigger(t, s, "incident-suspected.json")
+	sample := func(t *testing.T, name string) []byte {
+		t.Helper()
+		return bytes.ReplaceAll(readEvent(t, name), []byte("INC-2014-"), []byte("INC-SAMPLES-"))
+	}
+	for _, name := range []string{"incident-confirmed.json", "incident-suspected.json"} {
+		if err := s.PutEvent(ctx, sample(t, name)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Drain(ctx, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
 	// The operations a direct invocation may not run have samples shaped
 	// as the Function URL events Lambda builds, naming local directory
 	// principals. They are delivered here as `sam local invoke -e` does;
 	// on AWS only the URL may deliver them (docs/admin.md).
 	invoke := func(t *testing.T, name string) (admin.Response, error) {
 		t.Helper()
-		event := readEvent(t, name)
+		event := sample(t, name)
 		out, err := s.Invoke(ctx, "AdminFunction", event)
 		if err != nil {
 			return admin.Response{}, err
