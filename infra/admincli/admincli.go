@@ -14,12 +14,6 @@ import (
 	"breachnotify/shared/preflight"
 )
 
-// Operations are the operations the admin function knows.
-var Operations = []string{"preview", "confirm", "approve", "cancel", "resume", "send", "resend-failed", "status", "export", "verify", "authority-notified", "replay-intake", "preflight"}
-
-// WithoutIncident are the operations that concern no incident.
-var WithoutIncident = []string{"replay-intake", "preflight"}
-
 // Request is one admin operation.
 type Request struct {
 	Operation string `json:"operation"`

@@ -28,6 +28,7 @@ import (
 
 	"breachnotify/infra/admincli"
 	"breachnotify/infra/local"
+	"breachnotify/shared/admin"
 )
 
 // barWidth keeps the whole progress line within 120 columns.
@@ -72,7 +73,7 @@ func run(ctx context.Context, args []string, stdout *os.File) error {
 	fs.BoolVar(&o.watch, "watch", false, "status: redraw the progress until the incident is completed or cancelled (Ctrl-C stops)")
 	fs.DurationVar(&o.every, "every", 2*time.Second, "with -watch: how often to ask")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: bnadmin [flags] OPERATION [flags]\noperations: %s\n", strings.Join(admincli.Operations, ", "))
+		fmt.Fprintf(fs.Output(), "usage: bnadmin [flags] OPERATION [flags]\noperations: %s\n", strings.Join(admin.Operations, ", "))
 		fs.PrintDefaults()
 	}
 	// Flags may come after the operation too (status -watch, cancel -reason).
@@ -122,11 +123,11 @@ func (o options) check(set map[string]bool) error {
 	switch {
 	case o.req.Operation == "":
 		return errors.New("no operation")
-	case !slices.Contains(admincli.Operations, o.req.Operation):
+	case !slices.Contains(admin.Operations, o.req.Operation):
 		return fmt.Errorf("unknown operation %q", o.req.Operation)
-	case o.req.IncidentID == "" && !slices.Contains(admincli.WithoutIncident, o.req.Operation):
+	case o.req.IncidentID == "" && !slices.Contains(admin.WithoutIncident, o.req.Operation):
 		return errors.New("-incident is required")
-	case o.req.IncidentID != "" && slices.Contains(admincli.WithoutIncident, o.req.Operation):
+	case o.req.IncidentID != "" && slices.Contains(admin.WithoutIncident, o.req.Operation):
 		return fmt.Errorf("%s acts on no one incident: leave -incident out", o.req.Operation)
 	case o.watch && o.req.Operation != "status":
 		return errors.New("-watch goes with status")
