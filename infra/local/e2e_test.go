@@ -309,16 +309,22 @@ func TestConfirmedIncident(t *testing.T) {
 		}
 	})
 	t.Run("resume with nothing paused re-queues nothing", func(t *testing.T) {
-		body, err := s.Invoke(context.Background(), "AdminFunction", readEvent(t, "admin-resume.json"))
+		// The sample is a Function URL event signed by omar, as Lambda
+		// builds one: resume is accepted only through the URL.
+		out, err := s.Invoke(context.Background(), "AdminFunction", readEvent(t, "admin-resume.json"))
 		if err != nil {
 			t.Fatal(err)
 		}
+		var url events.LambdaFunctionURLResponse
 		var resp struct {
 			Actor   string         `json:"actor"`
 			Resumed map[string]int `json:"resumed"`
 		}
-		if err := json.Unmarshal(body, &resp); err != nil || resp.Actor != "secops:omar" || resp.Resumed["email"] != 0 {
-			t.Errorf("admin response %s: %v", body, err)
+		if err := json.Unmarshal(out, &url); err != nil || url.StatusCode != 200 {
+			t.Fatalf("admin response %s: %v", out, err)
+		}
+		if err := json.Unmarshal([]byte(url.Body), &resp); err != nil || resp.Actor != "omar" || resp.Resumed["email"] != 0 {
+			t.Errorf("admin response %s: %v", url.Body, err)
 		}
 	})
 	t.Run("a redelivered worker batch sends nothing new", func(t *testing.T) {
