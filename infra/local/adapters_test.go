@@ -3,6 +3,8 @@ package local
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 	"breachnotify/shared/incident"
 	"breachnotify/shared/intake"
 	"breachnotify/shared/ledger"
+	"breachnotify/shared/lifecycle"
 	"breachnotify/shared/plan"
 )
 
@@ -202,5 +205,66 @@ func TestPauseParkUnpark(t *testing.T) {
 	}
 	if left, err := inc.Parked(ctx, id, incident.Email); err != nil || len(left) != 0 {
 		t.Errorf("still parked: %d (%v)", len(left), err)
+	}
+}
+
+// The deadline watch lists incidents from the sparse active index: every
+// write of an incident's state (intake's Put, the manual send's Create, a
+// lifecycle Transition) keeps the index holding exactly the incidents on
+// their way, and the items written beside an incident never enter it.
+func TestActiveIndexFollowsState(t *testing.T) {
+	s := needStack(t)
+	ctx := context.Background()
+	inc := &dynamo.Incidents{Client: dynamodb.NewFromConfig(s.Config()), Table: s.Names["IncidentsTable"]}
+	const prefix = "INC-ACTIVE-"
+	now := time.Now().UTC()
+	record := func(id string, st incident.State) intake.Record {
+		return intake.Record{Incident: incident.Incident{ID: prefix + id, Status: incident.Confirmed, Title: "t"}, State: st}
+	}
+	move := func(id string, from, to incident.State) func() error {
+		return func() error {
+			return inc.Transition(ctx, prefix+id, from, to, lifecycle.Change{At: now, Actor: "test"})
+		}
+	}
+	steps := []struct {
+		name string
+		do   func() error
+		want []string
+	}{
+		{"intake records a suspected incident", func() error { return inc.Put(ctx, record("A", incident.StateSuspected)) }, nil},
+		{"intake records a confirmed incident", func() error { return inc.Put(ctx, record("B", incident.StateConfirmed)) }, []string{"B"}},
+		{"a manual send creates a sending incident", func() error { return inc.Create(ctx, record("C", incident.StateSending)) }, []string{"B", "C"}},
+		{"confirmed → awaiting approval", move("B", incident.StateConfirmed, incident.StateAwaitingApproval), []string{"B", "C"}},
+		{"intake confirms the suspected incident", func() error { return inc.Put(ctx, record("A", incident.StateConfirmed)) }, []string{"A", "B", "C"}},
+		{"awaiting approval → sending", move("B", incident.StateAwaitingApproval, incident.StateSending), []string{"A", "B", "C"}},
+		{"sending → completed", move("C", incident.StateSending, incident.StateCompleted), []string{"A", "B"}},
+		{"confirmed → cancelled", move("A", incident.StateConfirmed, incident.StateCancelled), []string{"B"}},
+		{"events, notices and marks beside an incident stay out of the index", func() error {
+			return errors.Join(
+				inc.AddReceipt(ctx, intake.Receipt{IncidentID: prefix + "B", EventID: "e-1", ReceivedAt: now}),
+				inc.AddNotice(ctx, prefix+"B", incident.Notice{Template: "account-accessed", Channels: []incident.Channel{incident.Email}}),
+				inc.MarkQueued(ctx, prefix+"B", now),
+				inc.Pause(ctx, prefix+"B", incident.Email, "test"))
+		}, []string{"B"}},
+		{"sending → cancelled", move("B", incident.StateSending, incident.StateCancelled), nil},
+	}
+	for _, st := range steps {
+		if err := st.do(); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		ids, err := inc.Active(ctx)
+		if err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		var got []string
+		for _, id := range ids {
+			if rest, ok := strings.CutPrefix(id, prefix); ok {
+				got = append(got, rest)
+			}
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, st.want) {
+			t.Errorf("after %s: active %v, want %v", st.name, got, st.want)
+		}
 	}
 }
