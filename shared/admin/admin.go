@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"strings"
@@ -97,7 +98,10 @@ type Incidents interface {
 
 // Ledger reads recipients' records.
 type Ledger interface {
-	Records(ctx context.Context, incidentID string) ([]ledger.Record, error)
+	// Each calls fn with every record of an incident, in (notice, user)
+	// order, reading them a page at a time: an incident's records may not
+	// fit in memory.
+	Each(ctx context.Context, incidentID string, fn func(ledger.Record) error) error
 	Get(ctx context.Context, rs []ledger.Recipient) (map[ledger.Recipient]ledger.Record, error)
 }
 
@@ -114,9 +118,16 @@ type AuditStore interface {
 	Head(ctx context.Context, incidentID string) (audit.Head, error)
 }
 
-// Exporter stores an export and returns a pre-signed link to it.
-type Exporter interface {
-	Put(ctx context.Context, key, contentType string, body []byte) (string, error)
+// Exports starts an export file under key (package objstore).
+type Exports func(ctx context.Context, key, contentType string) (ExportWriter, error)
+
+// ExportWriter is an export file being stored as it is written, in bounded
+// memory. Close stores it and returns a pre-signed link to it; after a
+// failure, Abort discards what was written.
+type ExportWriter interface {
+	io.Writer
+	Close() (string, error)
+	Abort() error
 }
 
 // Rates are the current send rates per second, by channel.
@@ -136,7 +147,7 @@ type Handler struct {
 	Progress ProgressStore
 	Audit    AuditStore
 	Users    dispatch.Users
-	Exports  Exporter
+	Exports  Exports
 	Rates    Rates
 	Policy   deadline.Policy
 	// KnownTemplate and TemplateVersion come from package notice.
