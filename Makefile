@@ -118,7 +118,7 @@ lint: tools ## gofmt, go vet, cfn-lint
 	cfn-lint template.yaml
 
 test: tools build-local lint ## unit tests, integration tests through the real bootstraps against the local stack, and every benchmark once (small sizes)
-	BENCH_COHORT_USERS=2000 $(GO) test -count=1 -timeout 30m -bench . -benchtime 1x ./...
+	BENCH_COHORT_USERS=2000 BENCH_EXPORT_RECIPIENTS=20000 $(GO) test -count=1 -timeout 30m -bench . -benchtime 1x ./...
 
 # ---- fuzzing -------------------------------------------------------------------
 
