@@ -53,12 +53,20 @@ func BenchmarkExport(b *testing.B) {
 	rec := intake.Record{Incident: incident.Incident{ID: id, Status: incident.Confirmed, Title: "t", ConfirmedAt: t0,
 		Notices: []incident.Notice{{Template: "account-accessed", Channels: []incident.Channel{incident.Email}}}},
 		State: incident.StateSending}
+	trail := trail(id, n)
+	var chain audit.Chain
+	if err := trail.Each(b.Context(), id, func(e audit.Entry) error { chain.Add(e); return nil }); err != nil {
+		b.Fatal(err)
+	}
+	if head, _ := trail.Head(b.Context(), id); chain.Verify(head) != nil || chain.Len() != (n+49)/50 {
+		b.Fatalf("the generated trail of %d entries does not verify: %v", chain.Len(), chain.Verify(head))
+	}
 	s3f := &discardS3{}
 	store := &objstore.Store{Client: s3f, Presigner: linkSigner{}, Bucket: "exports"}
 	h := &admin.Handler{
 		Incidents: fakeIncidents{rec},
 		Ledger:    &dynamo.Ledger{Client: &generatedLedger{incidentID: id, n: n}, Table: "deliveries"},
-		Audit:     trail(id, n),
+		Audit:     trail,
 		Exports: func(ctx context.Context, key, contentType string) (admin.ExportWriter, error) {
 			w, err := store.NewWriter(ctx, key, contentType)
 			if err != nil {
@@ -216,33 +224,52 @@ func (fakeIncidents) AddNotice(context.Context, string, incident.Notice) error  
 func (fakeIncidents) SetAuthorityNotified(context.Context, string, time.Time) error { return nil }
 
 // trail is the audit trail of an incident that sent to n recipients: an
-// entry per batch of 50 (the template's BatchSize), as workers write.
-func trail(id string, n int) *memAudit {
-	m := &memAudit{}
-	for i := range (n + 49) / 50 {
-		m.Append(context.Background(), audit.Entry{IncidentID: id, At: t0.Add(time.Duration(i) * time.Second), Actor: "system:worker", Kind: audit.BatchSent,
-			Detail: map[string]string{"batch": fmt.Sprintf("%064x", i), "sent": "50", "failed": "0", "skipped": "0"}})
-	}
-	return m
+// entry per batch of 50 (the template's BatchSize), as workers write. Like
+// the ledger, it is made up as it is read, so the fake holds only its end.
+func trail(id string, n int) *genAudit {
+	g := &genAudit{id: id, batches: (n + 49) / 50}
+	g.Each(context.Background(), id, func(e audit.Entry) error { g.last = e; return nil })
+	return g
 }
 
-// memAudit is an audit trail in memory.
-type memAudit struct{ entries []audit.Entry }
+type genAudit struct {
+	id      string
+	batches int
+	last    audit.Entry
+	// appended are the entries the operation itself adds.
+	appended []audit.Entry
+}
 
-func (m *memAudit) Append(_ context.Context, e audit.Entry) error {
+func (g *genAudit) Each(_ context.Context, _ string, fn func(audit.Entry) error) error {
 	var prev *audit.Entry
-	if len(m.entries) > 0 {
-		prev = &m.entries[len(m.entries)-1]
+	for i := range g.batches {
+		e := audit.Next(prev, audit.Entry{IncidentID: g.id, At: t0.Add(time.Duration(i) * time.Second), Actor: "system:worker", Kind: audit.BatchSent,
+			Detail: map[string]string{"batch": fmt.Sprintf("%064x", i), "sent": "50", "failed": "0", "skipped": "0"}})
+		if err := fn(e); err != nil {
+			return err
+		}
+		prev = &e
 	}
-	m.entries = append(m.entries, audit.Next(prev, e))
+	for _, e := range g.appended {
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
-func (m *memAudit) Entries(context.Context, string) ([]audit.Entry, error) { return m.entries, nil }
-
-func (m *memAudit) Head(context.Context, string) (audit.Head, error) {
-	if len(m.entries) == 0 {
-		return audit.Head{}, nil
+func (g *genAudit) Append(_ context.Context, e audit.Entry) error {
+	last := g.last
+	if len(g.appended) > 0 {
+		last = g.appended[len(g.appended)-1]
 	}
-	return m.entries[len(m.entries)-1].Head(), nil
+	g.appended = append(g.appended, audit.Next(&last, e))
+	return nil
+}
+
+func (g *genAudit) Head(context.Context, string) (audit.Head, error) {
+	if len(g.appended) > 0 {
+		return g.appended[len(g.appended)-1].Head(), nil
+	}
+	return g.last.Head(), nil
 }

@@ -114,7 +114,9 @@ type ProgressStore interface {
 // AuditStore reads and appends to audit trails.
 type AuditStore interface {
 	Append(ctx context.Context, e audit.Entry) error
-	Entries(ctx context.Context, incidentID string) ([]audit.Entry, error)
+	// Each calls fn with an incident's entries in seq order, a page at a
+	// time: a large incident's trail holds an entry per batch.
+	Each(ctx context.Context, incidentID string, fn func(audit.Entry) error) error
 	Head(ctx context.Context, incidentID string) (audit.Head, error)
 }
 
@@ -285,23 +287,22 @@ func (h *Handler) resume(ctx context.Context, r Request, resp *Response) error {
 	})
 }
 
-// trail reads an incident's audit entries and the head kept apart.
-func (h *Handler) trail(ctx context.Context, id string) ([]audit.Entry, audit.Head, error) {
-	entries, err := h.Audit.Entries(ctx, id)
-	if err != nil {
-		return nil, audit.Head{}, err
-	}
-	head, err := h.Audit.Head(ctx, id)
-	return entries, head, err
-}
-
+// verify checks an incident's audit chain, an entry at a time.
 func (h *Handler) verify(ctx context.Context, r Request, resp *Response) error {
-	entries, head, err := h.trail(ctx, r.IncidentID)
+	var chain audit.Chain
+	err := h.Audit.Each(ctx, r.IncidentID, func(e audit.Entry) error {
+		chain.Add(e)
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	v := &Verification{OK: true, Entries: len(entries), Head: head.Hash}
-	if err := audit.Verify(entries, head); err != nil {
+	head, err := h.Audit.Head(ctx, r.IncidentID)
+	if err != nil {
+		return err
+	}
+	v := &Verification{OK: true, Entries: chain.Len(), Head: head.Hash}
+	if err := chain.Verify(head); err != nil {
 		v.OK, v.Problem = false, err.Error()
 	}
 	resp.Verify = v

@@ -64,7 +64,14 @@ func (a *memAudit) last() *audit.Entry {
 	return &a.entries[len(a.entries)-1]
 }
 
-func (a *memAudit) Entries(context.Context, string) ([]audit.Entry, error) { return a.entries, nil }
+func (a *memAudit) Each(_ context.Context, _ string, fn func(audit.Entry) error) error {
+	for _, e := range a.entries {
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 func (a *memAudit) Head(context.Context, string) (audit.Head, error) {
 	if l := a.last(); l != nil {

@@ -436,10 +436,6 @@ func (h *Handler) export(ctx context.Context, r Request, resp *Response) error {
 	if err := h.audit(ctx, r, audit.Exported, map[string]string{"formats": "json,csv"}); err != nil {
 		return err
 	}
-	entries, head, err := h.trail(ctx, r.IncidentID)
-	if err != nil {
-		return err
-	}
 	prefix := fmt.Sprintf("exports/%s/%s", r.IncidentID, now.UTC().Format("20060102T150405Z"))
 	js, err := h.Exports(ctx, prefix+".json", "application/json")
 	if err != nil {
@@ -452,7 +448,13 @@ func (h *Handler) export(ctx context.Context, r Request, resp *Response) error {
 	// One pass over the ledger writes both files, each a part at a time.
 	links := &ExportLinks{}
 	err = func() error {
-		ex, err := evidence.NewWriter(evidence.Inputs{Incident: rec, AuditEntries: entries, AuditHead: head,
+		trail := func(fn func(audit.Entry) error) (audit.Head, error) {
+			if err := h.Audit.Each(ctx, r.IncidentID, fn); err != nil {
+				return audit.Head{}, err
+			}
+			return h.Audit.Head(ctx, r.IncidentID)
+		}
+		ex, err := evidence.NewWriter(evidence.Inputs{Incident: rec, AuditTrail: trail,
 			Actor: r.Actor, Now: now, TemplateVersion: h.TemplateVersion}, js, csv)
 		if err != nil {
 			return err

@@ -124,12 +124,13 @@ type AuditSummary struct {
 // Inputs is what an export is built from.
 type Inputs struct {
 	Incident intake.Record
-	// AuditEntries are the incident's trail in seq order, and AuditHead the
-	// head stored apart from them.
-	AuditEntries []audit.Entry
-	AuditHead    audit.Head
-	Actor        string
-	Now          time.Time
+	// AuditTrail walks the incident's trail in seq order, calling fn with
+	// each entry, then returns the head stored apart from it, read after
+	// the entries as the verify operation reads them (nil: no trail). The
+	// trail is read an entry at a time, keeping the decisions alone.
+	AuditTrail func(fn func(audit.Entry) error) (audit.Head, error)
+	Actor      string
+	Now        time.Time
 	// TemplateVersion gives the deployed version of a template:
 	// the caller passes notice.Version. Nil leaves versions empty.
 	TemplateVersion func(template string) string
@@ -189,14 +190,24 @@ func NewWriter(in Inputs, js, cs io.Writer) (*Writer, error) {
 	w := &Writer{id: rec.ID, json: js, csv: csv.NewWriter(cs), row: make([]string, len(csvHeader)), counts: map[countKey]int{},
 		tail: tail{
 			Clocks: Clocks{DetectedAt: rec.DetectedAt, ConfirmedAt: rec.ConfirmedAt, AuthorityNotifiedAt: rec.AuthorityNotifiedAt},
-			Audit:  AuditSummary{Entries: len(in.AuditEntries), Head: in.AuditHead, Verified: true},
+			Audit:  AuditSummary{Verified: true},
 		}}
-	for _, a := range in.AuditEntries {
-		if slices.Contains(decisions, a.Kind) {
-			h.Approvals = append(h.Approvals, Approval{Actor: a.Actor, At: a.At, Action: a.Kind, Seq: a.Seq, Detail: a.Detail})
+	var chain audit.Chain
+	if in.AuditTrail != nil {
+		var err error
+		w.tail.Audit.Head, err = in.AuditTrail(func(a audit.Entry) error {
+			chain.Add(a)
+			if slices.Contains(decisions, a.Kind) {
+				h.Approvals = append(h.Approvals, Approval{Actor: a.Actor, At: a.At, Action: a.Kind, Seq: a.Seq, Detail: a.Detail})
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, w.fail(err)
 		}
 	}
-	if err := audit.Verify(in.AuditEntries, in.AuditHead); err != nil {
+	w.tail.Audit.Entries = chain.Len()
+	if err := chain.Verify(w.tail.Audit.Head); err != nil {
 		w.tail.Audit.Verified, w.tail.Audit.Problem = false, err.Error()
 	}
 	names := map[string]bool{}

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"io"
 	"reflect"
 	"slices"
@@ -133,6 +134,19 @@ func export(t *testing.T, in Inputs, records []ledger.Record) (Export, [][]strin
 	return e, rows
 }
 
+// walk is a trail held in memory with its head, walked as the audit
+// store walks one.
+func walk(entries []audit.Entry, head audit.Head) func(func(audit.Entry) error) (audit.Head, error) {
+	return func(fn func(audit.Entry) error) (audit.Head, error) {
+		for _, e := range entries {
+			if err := fn(e); err != nil {
+				return audit.Head{}, err
+			}
+		}
+		return head, nil
+	}
+}
+
 func TestBuildOutcomes(t *testing.T) {
 	rs := mixed()
 	for _, tc := range []struct {
@@ -251,7 +265,7 @@ func TestBuildAudit(t *testing.T) {
 		{name: "last entry removed", entries: trail[:len(trail)-1], head: head, problem: "entries removed from the end"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e, _ := export(t, Inputs{Incident: testIncident(), AuditEntries: tc.entries, AuditHead: tc.head, Now: t0}, nil)
+			e, _ := export(t, Inputs{Incident: testIncident(), AuditTrail: walk(tc.entries, tc.head), Now: t0}, nil)
 			if e.Audit.Verified != tc.verified || !strings.Contains(e.Audit.Problem, tc.problem) || (tc.verified && e.Audit.Problem != "") {
 				t.Errorf("audit = %+v, want verified %v with problem %q", e.Audit, tc.verified, tc.problem)
 			}
@@ -261,7 +275,7 @@ func TestBuildAudit(t *testing.T) {
 		})
 	}
 
-	e, _ := export(t, Inputs{Incident: testIncident(), AuditEntries: trail, AuditHead: head, Now: t0}, nil)
+	e, _ := export(t, Inputs{Incident: testIncident(), AuditTrail: walk(trail, head), Now: t0}, nil)
 	if !reflect.DeepEqual(e.Approvals, wantApprovals) {
 		t.Errorf("approvals:\n got %+v\nwant %+v", e.Approvals, wantApprovals)
 	}
@@ -385,5 +399,16 @@ func TestWriterRefusesRecordsOutOfOrder(t *testing.T) {
 				t.Error("Close after a refused record succeeded")
 			}
 		})
+	}
+}
+
+// A trail that cannot be read fails the export rather than show it as
+// empty or intact.
+func TestWriterFailsOnATrailReadError(t *testing.T) {
+	errRead := errors.New("throttled")
+	_, err := NewWriter(Inputs{Incident: testIncident(), Now: t0,
+		AuditTrail: func(func(audit.Entry) error) (audit.Head, error) { return audit.Head{}, errRead }}, io.Discard, io.Discard)
+	if !errors.Is(err, errRead) {
+		t.Errorf("NewWriter: %v, want the trail's error", err)
 	}
 }
