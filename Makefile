@@ -125,7 +125,7 @@ unit: ## the unit tests alone (go test -short): no local stack, no moto
 # TestMain), so that `go test` alone tests the code as it is; make test builds
 # nothing else first.
 test: tools lint ## unit tests, integration tests through the real bootstraps against the local stack, and every benchmark once (small sizes)
-	BENCH_COHORT_USERS=2000 $(GO) test -count=1 -timeout 30m -bench . -benchtime 1x ./...
+	BENCH_COHORT_USERS=2000 BENCH_EXPORT_RECIPIENTS=20000 $(GO) test -count=1 -timeout 30m -bench . -benchtime 1x ./...
 
 # ---- fuzzing -------------------------------------------------------------------
 

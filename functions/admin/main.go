@@ -82,6 +82,7 @@ func setup(ctx context.Context, log *slog.Logger) (*admin.Handler, error) {
 	// Path-style addressing works on AWS and on local S3 servers alike, so
 	// the export links need no local-only setting.
 	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
+	exports := objstore.New(s3c, env["EXPORT_BUCKET"])
 	return &admin.Handler{
 		Incidents: incidents,
 		Lifecycle: lc,
@@ -92,7 +93,13 @@ func setup(ctx context.Context, log *slog.Logger) (*admin.Handler, error) {
 		Progress:  progress,
 		Audit:     audit,
 		Users:     &dynamo.Users{Client: db, Table: env["USERS_TABLE"]},
-		Exports:   objstore.New(s3c, env["EXPORT_BUCKET"]),
+		Exports: func(ctx context.Context, key, contentType string) (admin.ExportWriter, error) {
+			w, err := exports.NewWriter(ctx, key, contentType)
+			if err != nil {
+				return nil, err // not a nil *Writer in a non-nil interface
+			}
+			return w, nil
+		},
 		// A record being replayed is hidden from another replay for as
 		// long as the function may run.
 		IntakeFailures:  &queue.Failures{Client: sqsc, URL: env["INTAKE_FAILURE_QUEUE_URL"], Hold: 300},

@@ -74,7 +74,12 @@ var inputAction = map[string][]string{
 	"sqs.DeleteMessageBatch":           {"sqs:DeleteMessage"},
 	"sqs.ChangeMessageVisibilityBatch": {"sqs:ChangeMessageVisibility"},
 	"s3.HeadObject":                    {"s3:GetObject"},
-	"dynamodb.TransactGetItems":        {"dynamodb:GetItem"},
+	// A multipart upload's calls are authorized as PutObject; only its
+	// abort has an action of its own (s3:AbortMultipartUpload).
+	"s3.CreateMultipartUpload":   {"s3:PutObject"},
+	"s3.UploadPart":              {"s3:PutObject"},
+	"s3.CompleteMultipartUpload": {"s3:PutObject"},
+	"dynamodb.TransactGetItems":  {"dynamodb:GetItem"},
 	// TransactWriteItems is authorized per item; see transactItem.
 	"dynamodb.TransactWriteItems": {},
 }

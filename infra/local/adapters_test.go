@@ -3,6 +3,9 @@ package local
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +16,7 @@ import (
 	"breachnotify/shared/incident"
 	"breachnotify/shared/intake"
 	"breachnotify/shared/ledger"
+	"breachnotify/shared/lifecycle"
 	"breachnotify/shared/plan"
 )
 
@@ -202,5 +206,105 @@ func TestPauseParkUnpark(t *testing.T) {
 	}
 	if left, err := inc.Parked(ctx, id, incident.Email); err != nil || len(left) != 0 {
 		t.Errorf("still parked: %d (%v)", len(left), err)
+	}
+}
+
+// The deadline watch lists incidents from the sparse active index: every
+// write of an incident's state (intake's Put, the manual send's Create, a
+// lifecycle Transition) keeps the index holding exactly the incidents on
+// their way, and the items written beside an incident never enter it.
+func TestActiveIndexFollowsState(t *testing.T) {
+	s := needStack(t)
+	ctx := context.Background()
+	inc := &dynamo.Incidents{Client: dynamodb.NewFromConfig(s.Config()), Table: s.Names["IncidentsTable"]}
+	const prefix = "INC-ACTIVE-"
+	now := time.Now().UTC()
+	record := func(id string, st incident.State) intake.Record {
+		return intake.Record{Incident: incident.Incident{ID: prefix + id, Status: incident.Confirmed, Title: "t"}, State: st}
+	}
+	move := func(id string, from, to incident.State) func() error {
+		return func() error {
+			return inc.Transition(ctx, prefix+id, from, to, lifecycle.Change{At: now, Actor: "test"})
+		}
+	}
+	steps := []struct {
+		name string
+		do   func() error
+		want []string
+	}{
+		{"intake records a suspected incident", func() error { return inc.Put(ctx, record("A", incident.StateSuspected)) }, nil},
+		{"intake records a confirmed incident", func() error { return inc.Put(ctx, record("B", incident.StateConfirmed)) }, []string{"B"}},
+		{"a manual send creates a sending incident", func() error { return inc.Create(ctx, record("C", incident.StateSending)) }, []string{"B", "C"}},
+		{"confirmed → awaiting approval", move("B", incident.StateConfirmed, incident.StateAwaitingApproval), []string{"B", "C"}},
+		{"intake confirms the suspected incident", func() error { return inc.Put(ctx, record("A", incident.StateConfirmed)) }, []string{"A", "B", "C"}},
+		{"awaiting approval → sending", move("B", incident.StateAwaitingApproval, incident.StateSending), []string{"A", "B", "C"}},
+		{"sending → completed", move("C", incident.StateSending, incident.StateCompleted), []string{"A", "B"}},
+		{"confirmed → cancelled", move("A", incident.StateConfirmed, incident.StateCancelled), []string{"B"}},
+		{"events, notices and marks beside an incident stay out of the index", func() error {
+			return errors.Join(
+				inc.AddReceipt(ctx, intake.Receipt{IncidentID: prefix + "B", EventID: "e-1", ReceivedAt: now}),
+				inc.AddNotice(ctx, prefix+"B", incident.Notice{Template: "account-accessed", Channels: []incident.Channel{incident.Email}}),
+				inc.MarkQueued(ctx, prefix+"B", now),
+				inc.Pause(ctx, prefix+"B", incident.Email, "test"))
+		}, []string{"B"}},
+		{"sending → cancelled", move("B", incident.StateSending, incident.StateCancelled), nil},
+	}
+	for _, st := range steps {
+		if err := st.do(); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		ids, err := inc.Active(ctx)
+		if err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		var got []string
+		for _, id := range ids {
+			if rest, ok := strings.CutPrefix(id, prefix); ok {
+				got = append(got, rest)
+			}
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, st.want) {
+			t.Errorf("after %s: active %v, want %v", st.name, got, st.want)
+		}
+	}
+}
+
+// Each reads an incident's records from all 32 shards of the ledger,
+// merged into (notice, user) order, each once: the order the evidence
+// export promises and checks.
+func TestLedgerEachMergesShardsInOrder(t *testing.T) {
+	s := needStack(t)
+	ctx := context.Background()
+	l := &dynamo.Ledger{Client: dynamodb.NewFromConfig(s.Config()), Table: s.Names["DeliveriesTable"]}
+	const id = "INC-ADAPTER-EACH"
+	now := time.Now().UTC()
+	var want []string
+	for _, notice := range []string{"n0-account-accessed", "n1-update-app"} {
+		for i := range 150 {
+			user := fmt.Sprintf("user-%03d", (i*37)%150) // claimed out of order
+			c := ledger.Claim{Recipient: ledger.Recipient{IncidentID: id, NoticeID: notice, UserID: user},
+				Template: "account-accessed", Owner: "w", At: now, LeaseUntil: now.Add(time.Minute)}
+			if _, err := l.Claim(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, notice+"/"+user)
+		}
+	}
+	slices.Sort(want)
+	var got []string
+	shards := map[int]bool{}
+	if err := l.Each(ctx, id, func(r ledger.Record) error {
+		got = append(got, r.NoticeID+"/"+r.UserID)
+		shards[r.Shard()] = true
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("Each gave %d records, want %d in (notice, user) order; first %v", len(got), len(want), got[:min(5, len(got))])
+	}
+	if len(shards) != ledger.Shards {
+		t.Errorf("the records covered %d shards, want all %d: the merge is not exercised", len(shards), ledger.Shards)
 	}
 }

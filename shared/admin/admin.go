@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"slices"
@@ -138,7 +139,10 @@ type Incidents interface {
 
 // Ledger reads recipients' records.
 type Ledger interface {
-	Records(ctx context.Context, incidentID string) ([]ledger.Record, error)
+	// Each calls fn with every record of an incident, in (notice, user)
+	// order, reading them a page at a time: an incident's records may not
+	// fit in memory.
+	Each(ctx context.Context, incidentID string, fn func(ledger.Record) error) error
 	Get(ctx context.Context, rs []ledger.Recipient) (map[ledger.Recipient]ledger.Record, error)
 }
 
@@ -151,13 +155,22 @@ type ProgressStore interface {
 // AuditStore reads and appends to audit trails.
 type AuditStore interface {
 	Append(ctx context.Context, e audit.Entry) error
-	Entries(ctx context.Context, incidentID string) ([]audit.Entry, error)
+	// Each calls fn with an incident's entries in seq order, a page at a
+	// time: a large incident's trail holds an entry per batch.
+	Each(ctx context.Context, incidentID string, fn func(audit.Entry) error) error
 	Head(ctx context.Context, incidentID string) (audit.Head, error)
 }
 
-// Exporter stores an export and returns a pre-signed link to it.
-type Exporter interface {
-	Put(ctx context.Context, key, contentType string, body []byte) (string, error)
+// Exports starts an export file under key (package objstore).
+type Exports func(ctx context.Context, key, contentType string) (ExportWriter, error)
+
+// ExportWriter is an export file being stored as it is written, in bounded
+// memory. Close stores it and returns a pre-signed link to it; after a
+// failure, Abort discards what was written.
+type ExportWriter interface {
+	io.Writer
+	Close() (string, error)
+	Abort() error
 }
 
 // Rates are the current send rates per second, by channel.
@@ -177,7 +190,7 @@ type Handler struct {
 	Progress ProgressStore
 	Audit    AuditStore
 	Users    dispatch.Users
-	Exports  Exporter
+	Exports  Exports
 	Rates    Rates
 	Policy   deadline.Policy
 	// KnownTemplate and TemplateVersion come from package notice.
@@ -358,23 +371,22 @@ func (h *Handler) resume(ctx context.Context, r Request, resp *Response) error {
 	})
 }
 
-// trail reads an incident's audit entries and the head kept apart.
-func (h *Handler) trail(ctx context.Context, id string) ([]audit.Entry, audit.Head, error) {
-	entries, err := h.Audit.Entries(ctx, id)
-	if err != nil {
-		return nil, audit.Head{}, err
-	}
-	head, err := h.Audit.Head(ctx, id)
-	return entries, head, err
-}
-
+// verify checks an incident's audit chain, an entry at a time.
 func (h *Handler) verify(ctx context.Context, r Request, resp *Response) error {
-	entries, head, err := h.trail(ctx, r.IncidentID)
+	var chain audit.Chain
+	err := h.Audit.Each(ctx, r.IncidentID, func(e audit.Entry) error {
+		chain.Add(e)
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	v := &Verification{OK: true, Entries: len(entries), Head: head.Hash}
-	if err := audit.Verify(entries, head); err != nil {
+	head, err := h.Audit.Head(ctx, r.IncidentID)
+	if err != nil {
+		return err
+	}
+	v := &Verification{OK: true, Entries: chain.Len(), Head: head.Hash}
+	if err := chain.Verify(head); err != nil {
 		v.OK, v.Problem = false, err.Error()
 	}
 	resp.Verify = v

@@ -5,6 +5,7 @@ import (
 
 	"context"
 	"errors"
+	"fmt"
 	"github.com/aws/aws-lambda-go/events"
 	"log/slog"
 	"slices"
@@ -65,7 +66,14 @@ func (a *memAudit) last() *audit.Entry {
 	return &a.entries[len(a.entries)-1]
 }
 
-func (a *memAudit) Entries(context.Context, string) ([]audit.Entry, error) { return a.entries, nil }
+func (a *memAudit) Each(_ context.Context, _ string, fn func(audit.Entry) error) error {
+	for _, e := range a.entries {
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 func (a *memAudit) Head(context.Context, string) (audit.Head, error) {
 	if l := a.last(); l != nil {
@@ -335,7 +343,7 @@ func TestPreflightNeedsNoIncident(t *testing.T) {
 
 type noLedger struct{}
 
-func (noLedger) Records(context.Context, string) ([]ledger.Record, error) { return nil, nil }
+func (noLedger) Each(context.Context, string, func(ledger.Record) error) error { return nil }
 func (noLedger) Get(context.Context, []ledger.Recipient) (map[ledger.Recipient]ledger.Record, error) {
 	return nil, nil
 }
@@ -403,4 +411,149 @@ func TestEveryListedOperationIsServed(t *testing.T) {
 			}
 		})
 	}
+}
+
+// genLedger yields records made by rec for users 0..n-1, counting how many
+// it has yielded.
+type genLedger struct {
+	n       int
+	rec     func(i int) ledger.Record
+	yielded int
+}
+
+func (g *genLedger) Each(_ context.Context, _ string, fn func(ledger.Record) error) error {
+	for i := range g.n {
+		g.yielded++
+		if err := fn(g.rec(i)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (g *genLedger) Get(context.Context, []ledger.Recipient) (map[ledger.Recipient]ledger.Record, error) {
+	return nil, nil
+}
+
+// batchQueue keeps the batches queued, and how far the ledger had been
+// read when each was.
+type batchQueue struct {
+	ledger  *genLedger
+	batches []dispatch.Batch
+	readAt  []int
+}
+
+func (q *batchQueue) Send(_ context.Context, bodies [][]byte) error {
+	for _, body := range bodies {
+		var b dispatch.Batch
+		if err := json.Unmarshal(body, &b); err != nil {
+			return err
+		}
+		q.batches, q.readAt = append(q.batches, b), append(q.readAt, q.ledger.yielded)
+	}
+	return nil
+}
+
+// resend-failed reads the ledger a record at a time and queues each batch
+// as it fills, so what it holds is a batch per notice and channel, never
+// the incident's failures.
+func TestResendFailedQueuesBatchesAsTheyFill(t *testing.T) {
+	const id, notice = "INC-1", "n0-account-accessed"
+	pending := func(user string, ch incident.Channel, device, reason string) ledger.Entry {
+		return ledger.Entry{Key: ledger.Key{IncidentID: id, NoticeID: notice, UserID: user, Channel: ch, DeviceID: device},
+			Status: ledger.Pending, Reason: reason}
+	}
+	l := &genLedger{n: 140, rec: func(i int) ledger.Record {
+		user := fmt.Sprintf("u%03d", i)
+		r := ledger.Record{Recipient: ledger.Recipient{IncidentID: id, NoticeID: notice, UserID: user}, Template: "account-accessed", State: ledger.Open}
+		switch {
+		case i >= 130: // done, or pending only while paused: not resent
+			r.Deliveries = []ledger.Entry{pending(user, incident.Email, "", ledger.Paused)}
+			if i%2 == 0 {
+				r.State = ledger.Done
+			}
+		case i%10 == 0:
+			r.Deliveries = []ledger.Entry{pending(user, incident.Email, "", "Throttling"), pending(user, incident.Push, "d1", "Throttling")}
+		default:
+			r.Deliveries = []ledger.Entry{pending(user, incident.Email, "", "Throttling")}
+		}
+		return r
+	}}
+	q := &batchQueue{ledger: l}
+	h := newHandler()
+	h.Ledger, h.Queue, h.BatchSize = l, q, 50
+	h.Incidents.(*memIncidents).recs[id] = intake.Record{Incident: incident.Incident{ID: id,
+		Notices: []incident.Notice{{Template: "account-accessed"}}}, State: incident.StateSending}
+	resp, err := h.Handle(context.Background(), Caller{Door: DoorURL}, Request{Operation: "resend-failed", Actor: "secops:omar", IncidentID: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for i, b := range q.batches {
+		got = append(got, fmt.Sprintf("%s:%d@%d", b.Channels[0], len(b.Members), q.readAt[i]))
+	}
+	// Full batches go as they fill; the rest once the ledger is read.
+	want := []string{"email:50@50", "email:50@100", "email:30@140", "push:13@140"}
+	if !slices.Equal(got, want) || resp.Requeued != len(want) {
+		t.Errorf("batches %v (requeued %d), want %v", got, resp.Requeued, want)
+	}
+	if !strings.HasPrefix(resp.Message, "130 recipients") {
+		t.Errorf("message %q, want 130 recipients", resp.Message)
+	}
+}
+
+// exportFile is an export file kept in memory.
+type exportFile struct {
+	strings.Builder
+	closed, aborted bool
+}
+
+func (f *exportFile) Close() (string, error) { f.closed = true; return "https://exports/f", nil }
+func (f *exportFile) Abort() error           { f.aborted = true; return nil }
+
+// An export whose ledger read fails stores neither file: both uploads are
+// aborted, so no partial evidence is left or linked.
+func TestExportAbortsBothFilesOnFailure(t *testing.T) {
+	const id = "INC-1"
+	errRead := errors.New("ProvisionedThroughputExceeded")
+	files := map[string]*exportFile{}
+	h := newHandler()
+	h.Incidents.(*memIncidents).recs[id] = intake.Record{Incident: incident.Incident{ID: id}, State: incident.StateSending}
+	h.Exports = func(_ context.Context, key, _ string) (ExportWriter, error) {
+		f := &exportFile{}
+		files[key[strings.LastIndexByte(key, '.')+1:]] = f
+		return f, nil
+	}
+	h.Ledger = failingLedger{&genLedger{n: 10, rec: func(i int) ledger.Record {
+		return ledger.Record{Recipient: ledger.Recipient{IncidentID: id, NoticeID: "n0-x", UserID: fmt.Sprintf("u%d", i)}}
+	}}, 5, errRead}
+	resp, err := h.Handle(context.Background(), Caller{Door: DoorURL}, Request{Operation: "export", Actor: "secops:omar", IncidentID: id})
+	if !errors.Is(err, errRead) || resp.Export != nil {
+		t.Fatalf("export = %+v, %v; want the read error and no links", resp.Export, err)
+	}
+	for _, ext := range []string{"json", "csv"} {
+		if f := files[ext]; f == nil || !f.aborted || f.closed {
+			t.Errorf("%s: %+v, want aborted and not closed", ext, f)
+		}
+	}
+	if files["json"].Len() == 0 {
+		t.Error("nothing was written before the failure: the test does not fail mid-export")
+	}
+}
+
+// failingLedger fails after yielding its first after records.
+type failingLedger struct {
+	*genLedger
+	after int
+	err   error
+}
+
+func (f failingLedger) Each(ctx context.Context, id string, fn func(ledger.Record) error) error {
+	n := 0
+	return f.genLedger.Each(ctx, id, func(r ledger.Record) error {
+		if n++; n > f.after {
+			return f.err
+		}
+		return fn(r)
+	})
 }

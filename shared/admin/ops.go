@@ -1,8 +1,8 @@
 package admin
 
 import (
-	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -352,19 +352,37 @@ func (h *Handler) resendFailed(ctx context.Context, r Request, resp *Response) e
 	if !rec.State.Sends() {
 		return &incident.TransitionError{From: rec.State, Action: "resend-failed", Reason: "only a sending incident sends"}
 	}
-	records, err := h.Ledger.Records(ctx, r.IncidentID)
-	if err != nil {
-		return err
-	}
 	type key struct {
 		notice, template string
 		ch               incident.Channel
 	}
+	fixed := map[string]string{}
+	for i, n := range rec.Notices {
+		fixed[incident.NoticeID(i, n.Template)] = n.FixedVersion
+	}
+	// Members wait per notice and channel until they fill a batch, so
+	// what is held is a batch per group, not the incident's failures.
 	groups := map[key][]audience.Member{}
+	size := max(h.BatchSize, 1)
+	flush := func(k key) error {
+		b := dispatch.Batch{IncidentID: rec.ID, NoticeID: k.notice, Template: k.template,
+			Channels: []incident.Channel{k.ch}, FixedVersion: fixed[k.notice]}
+		n, err := h.queue(ctx, b, groups[k])
+		resp.Requeued += n
+		groups[k] = nil
+		return err
+	}
+	add := func(k key, m audience.Member) error {
+		groups[k] = append(groups[k], m)
+		if len(groups[k]) < size {
+			return nil
+		}
+		return flush(k)
+	}
 	count := 0
-	for _, rc := range records {
+	err = h.Ledger.Each(ctx, r.IncidentID, func(rc ledger.Record) error {
 		if rc.State != ledger.Open {
-			continue
+			return nil
 		}
 		var devices []string
 		email := false
@@ -378,30 +396,29 @@ func (h *Handler) resendFailed(ctx context.Context, r Request, resp *Response) e
 				devices = append(devices, d.DeviceID)
 			}
 		}
-		if email {
-			k := key{rc.NoticeID, rc.Template, incident.Email}
-			groups[k] = append(groups[k], audience.Member{UserID: rc.UserID, AllDevices: true})
-		}
-		if len(devices) > 0 {
-			k := key{rc.NoticeID, rc.Template, incident.Push}
-			groups[k] = append(groups[k], audience.Member{UserID: rc.UserID, DeviceIDs: devices})
-		}
 		if email || len(devices) > 0 {
 			count++
 		}
-	}
-	fixed := map[string]string{}
-	for i, n := range rec.Notices {
-		fixed[incident.NoticeID(i, n.Template)] = n.FixedVersion
+		if email {
+			if err := add(key{rc.NoticeID, rc.Template, incident.Email}, audience.Member{UserID: rc.UserID, AllDevices: true}); err != nil {
+				return err
+			}
+		}
+		if len(devices) > 0 {
+			return add(key{rc.NoticeID, rc.Template, incident.Push}, audience.Member{UserID: rc.UserID, DeviceIDs: devices})
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	for _, k := range slices.SortedFunc(maps.Keys(groups), func(a, b key) int {
 		return strings.Compare(a.notice+string(a.ch), b.notice+string(b.ch))
 	}) {
-		b := dispatch.Batch{IncidentID: rec.ID, NoticeID: k.notice, Template: k.template,
-			Channels: []incident.Channel{k.ch}, FixedVersion: fixed[k.notice]}
-		n, err := h.queue(ctx, b, groups[k])
-		resp.Requeued += n
-		if err != nil {
+		if len(groups[k]) == 0 {
+			continue
+		}
+		if err := flush(k); err != nil {
 			return err
 		}
 	}
@@ -419,30 +436,43 @@ func (h *Handler) export(ctx context.Context, r Request, resp *Response) error {
 	if err := h.audit(ctx, r, audit.Exported, map[string]string{"formats": "json,csv"}); err != nil {
 		return err
 	}
-	records, err := h.Ledger.Records(ctx, r.IncidentID)
-	if err != nil {
-		return err
-	}
-	entries, head, err := h.trail(ctx, r.IncidentID)
-	if err != nil {
-		return err
-	}
-	ex := evidence.Build(evidence.Inputs{Incident: rec, Records: records, AuditEntries: entries, AuditHead: head,
-		Actor: r.Actor, Now: now, TemplateVersion: h.TemplateVersion})
-	var js, csv bytes.Buffer
-	if err := ex.WriteJSON(&js); err != nil {
-		return err
-	}
-	if err := ex.WriteCSV(&csv); err != nil {
-		return err
-	}
 	prefix := fmt.Sprintf("exports/%s/%s", r.IncidentID, now.UTC().Format("20060102T150405Z"))
-	links := &ExportLinks{Outcomes: len(ex.Outcomes)}
-	if links.JSONURL, err = h.Exports.Put(ctx, prefix+".json", "application/json", js.Bytes()); err != nil {
+	js, err := h.Exports(ctx, prefix+".json", "application/json")
+	if err != nil {
 		return err
 	}
-	if links.CSVURL, err = h.Exports.Put(ctx, prefix+".csv", "text/csv", csv.Bytes()); err != nil {
+	csv, err := h.Exports(ctx, prefix+".csv", "text/csv")
+	if err != nil {
+		return errors.Join(err, js.Abort())
+	}
+	// One pass over the ledger writes both files, each a part at a time.
+	links := &ExportLinks{}
+	err = func() error {
+		trail := func(fn func(audit.Entry) error) (audit.Head, error) {
+			if err := h.Audit.Each(ctx, r.IncidentID, fn); err != nil {
+				return audit.Head{}, err
+			}
+			return h.Audit.Head(ctx, r.IncidentID)
+		}
+		ex, err := evidence.NewWriter(evidence.Inputs{Incident: rec, AuditTrail: trail,
+			Actor: r.Actor, Now: now, TemplateVersion: h.TemplateVersion}, js, csv)
+		if err != nil {
+			return err
+		}
+		if err := h.Ledger.Each(ctx, r.IncidentID, ex.Add); err != nil {
+			return err
+		}
+		links.Outcomes, err = ex.Close()
 		return err
+	}()
+	if err == nil {
+		links.JSONURL, err = js.Close()
+	}
+	if err != nil {
+		return errors.Join(err, js.Abort(), csv.Abort())
+	}
+	if links.CSVURL, err = csv.Close(); err != nil {
+		return errors.Join(err, csv.Abort())
 	}
 	resp.Export = links
 	return nil

@@ -149,28 +149,67 @@ func (e *BrokenError) Is(target error) bool { return target == ErrBroken }
 // Verify checks one incident's entries, in seq order, against the head kept
 // on the incident record. It returns a *BrokenError for the first problem.
 func Verify(entries []Entry, head Head) error {
-	if len(entries) == 0 {
+	var c Chain
+	for _, e := range entries {
+		c.Add(e)
+	}
+	return c.Verify(head)
+}
+
+// Chain verifies a trail an entry at a time, in seq order, holding only
+// the last entry: Verify for a trail too long to hold (a batch's entry per
+// 50 recipients).
+type Chain struct {
+	added      int
+	seq        int64
+	incidentID string
+	last       Entry
+	err        error
+}
+
+// Add checks the next entry of the trail. The first problem is kept; the
+// entries after it are counted, not checked.
+func (c *Chain) Add(e Entry) {
+	c.added++
+	if c.err != nil {
+		return
+	}
+	want, prev := c.seq+1, Genesis
+	if c.seq == 0 {
+		c.incidentID = e.IncidentID
+	} else {
+		prev = c.last.Hash
+	}
+	switch {
+	case e.Seq != want:
+		c.err = &BrokenError{Seq: want, Reason: fmt.Sprintf("found seq %d in its place: entry removed, inserted or reordered", e.Seq)}
+	case e.IncidentID != c.incidentID:
+		c.err = &BrokenError{Seq: want, Reason: fmt.Sprintf("incident id %q, want %q", e.IncidentID, c.incidentID)}
+	case hash(e) != e.Hash:
+		c.err = &BrokenError{Seq: want, Reason: "hash mismatch: entry changed"}
+	case e.Prev != prev:
+		c.err = &BrokenError{Seq: want, Reason: fmt.Sprintf("prev mismatch: does not link to seq %d", want-1)}
+	default:
+		c.seq, c.last = want, e
+	}
+}
+
+// Len is how many entries were added.
+func (c *Chain) Len() int { return c.added }
+
+// Verify checks the entries added against the head kept on the incident
+// record. It returns a *BrokenError for the first problem.
+func (c *Chain) Verify(head Head) error {
+	if c.err != nil {
+		return c.err
+	}
+	if c.added == 0 {
 		if head != (Head{}) {
 			return &BrokenError{Seq: 1, Reason: fmt.Sprintf("no entries, but the head is at seq %d: all entries removed", head.Seq)}
 		}
 		return nil
 	}
-	incidentID, prev := entries[0].IncidentID, Genesis
-	for i, e := range entries {
-		want := int64(i) + 1
-		switch {
-		case e.Seq != want:
-			return &BrokenError{Seq: want, Reason: fmt.Sprintf("found seq %d in its place: entry removed, inserted or reordered", e.Seq)}
-		case e.IncidentID != incidentID:
-			return &BrokenError{Seq: want, Reason: fmt.Sprintf("incident id %q, want %q", e.IncidentID, incidentID)}
-		case hash(e) != e.Hash:
-			return &BrokenError{Seq: want, Reason: "hash mismatch: entry changed"}
-		case e.Prev != prev:
-			return &BrokenError{Seq: want, Reason: fmt.Sprintf("prev mismatch: does not link to seq %d", want-1)}
-		}
-		prev = e.Hash
-	}
-	last := entries[len(entries)-1]
+	last := c.last
 	switch {
 	case head.Seq > last.Seq:
 		return &BrokenError{Seq: last.Seq + 1, Reason: fmt.Sprintf("head is at seq %d but the chain ends at seq %d: entries removed from the end", head.Seq, last.Seq)}

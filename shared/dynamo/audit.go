@@ -115,17 +115,26 @@ func (a *Audit) write(ctx context.Context, head audit.Head, e audit.Entry) error
 // Entries reads an incident's trail in order.
 func (a *Audit) Entries(ctx context.Context, id string) ([]audit.Entry, error) {
 	var out []audit.Entry
+	err := a.Each(ctx, id, func(e audit.Entry) error {
+		out = append(out, e)
+		return nil
+	})
+	return out, err
+}
+
+// Each calls fn with an incident's audit entries in seq order, a page at a
+// time: a large incident's trail holds an entry per batch.
+func (a *Audit) Each(ctx context.Context, id string, fn func(audit.Entry) error) error {
 	inc := &Incidents{Client: a.Client, Table: a.Table}
 	err := inc.query(ctx, id, auditPrefix, func(item map[string]types.AttributeValue) error {
 		var it auditItem
 		if err := unmarshal(item, &it); err != nil {
 			return err
 		}
-		out = append(out, it.Entry)
-		return nil
+		return fn(it.Entry)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read audit of %s: %w", id, err)
+		return fmt.Errorf("read audit of %s: %w", id, err)
 	}
-	return out, nil
+	return nil
 }

@@ -1,9 +1,11 @@
 package dynamo
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -179,31 +181,100 @@ func (l *Ledger) Record(ctx context.Context, claimed ledger.Record, outcomes []l
 	return nil
 }
 
-// Records reads every record of an incident, shard by shard.
+// Records reads every record of an incident, in (notice, user) order.
 func (l *Ledger) Records(ctx context.Context, incidentID string) ([]ledger.Record, error) {
 	var out []ledger.Record
+	err := l.Each(ctx, incidentID, func(r ledger.Record) error {
+		out = append(out, r)
+		return nil
+	})
+	return out, err
+}
+
+// eachPage is how many records Each reads from a shard at a time: with
+// every shard's page in memory at once, Shards × eachPage records of under
+// 1 KB each (a few MB) bound what Each holds, whatever the incident's size.
+const eachPage = 200
+
+// Each calls fn with every record of an incident, in (notice, user)
+// order, holding a page of each shard at a time. Within a shard DynamoDB
+// returns records in sort-key order, "<notice>#<user>", which is (notice,
+// user) order since notice ids ("n<i>-<template>") hold no character
+// below "#"; the shards are merged into one order.
+func (l *Ledger) Each(ctx context.Context, incidentID string, fn func(ledger.Record) error) error {
+	cursors := make([]*shardCursor, 0, ledger.Shards)
 	for shard := range ledger.Shards {
-		p := dynamodb.NewQueryPaginator(l.Client, &dynamodb.QueryInput{
+		c := &shardCursor{incidentID: incidentID, shard: shard, p: dynamodb.NewQueryPaginator(l.Client, &dynamodb.QueryInput{
 			TableName:                 &l.Table,
 			KeyConditionExpression:    aws.String("pk = :pk"),
 			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(shardPK(incidentID, shard))},
 			ConsistentRead:            aws.Bool(true),
-		})
-		for p.HasMorePages() {
-			page, err := p.NextPage(ctx)
-			if err != nil {
-				return nil, fmt.Errorf("list records of %s shard %d: %w", incidentID, shard, err)
+			Limit:                     aws.Int32(eachPage),
+		})}
+		if err := c.fill(ctx); err != nil {
+			return err
+		}
+		if len(c.page) > 0 {
+			cursors = append(cursors, c)
+		}
+	}
+	for len(cursors) > 0 {
+		// A linear pick over at most Shards cursors: cheaper than a heap
+		// at this size, and each pick is one record's write anyway.
+		next := 0
+		for i, c := range cursors[1:] {
+			if before(c.page[0], cursors[next].page[0]) {
+				next = i + 1
 			}
-			for _, item := range page.Items {
-				r, err := decodeRecord(item)
-				if err != nil {
-					return nil, err
-				}
-				out = append(out, *r)
+		}
+		c := cursors[next]
+		if err := fn(c.page[0]); err != nil {
+			return err
+		}
+		c.page = c.page[1:]
+		if len(c.page) == 0 {
+			if err := c.fill(ctx); err != nil {
+				return err
+			}
+			if len(c.page) == 0 {
+				cursors = slices.Delete(cursors, next, next+1)
 			}
 		}
 	}
-	return out, nil
+	return nil
+}
+
+func before(a, b ledger.Record) bool {
+	return cmp.Or(cmp.Compare(a.NoticeID, b.NoticeID), cmp.Compare(a.UserID, b.UserID)) < 0
+}
+
+// shardCursor is one shard's records being read, a page at a time.
+type shardCursor struct {
+	incidentID string
+	shard      int
+	p          *dynamodb.QueryPaginator
+	page       []ledger.Record
+}
+
+// fill reads the shard's next page that holds records; an empty page
+// means the shard is done.
+func (c *shardCursor) fill(ctx context.Context) error {
+	c.page = nil
+	for len(c.page) == 0 && c.p.HasMorePages() {
+		page, err := c.p.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("list records of %s shard %d: %w", c.incidentID, c.shard, err)
+		}
+		c.page = make([]ledger.Record, 0, len(page.Items))
+		for _, item := range page.Items {
+			r, err := decodeRecord(item)
+			if err != nil {
+				return err
+			}
+			c.page = append(c.page, *r)
+		}
+	}
+	return nil
 }
 
 // List reads every delivery of an incident.

@@ -38,10 +38,19 @@ func (s *Incidents) Transition(ctx context.Context, id string, from, to incident
 		return fmt.Errorf("encode transition of %s: %w", id, err)
 	}
 	names["#s"] = "state"
+	// The active index follows the state, in the same write.
+	names["#active"] = activeAttr
+	update := "SET " + strings.Join(parts, ", ")
+	if to.Active() {
+		update += ", #active = :active"
+		av[":active"] = str(activeKey)
+	} else {
+		update += " REMOVE #active"
+	}
 	_, err = s.Client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 &s.Table,
 		Key:                       map[string]types.AttributeValue{"pk": str(id), "sk": str(incidentSK)},
-		UpdateExpression:          aws.String("SET " + strings.Join(parts, ", ")),
+		UpdateExpression:          aws.String(update),
 		ConditionExpression:       aws.String("#s = :from"),
 		ExpressionAttributeNames:  names,
 		ExpressionAttributeValues: av,
@@ -130,28 +139,22 @@ func (s *Incidents) Unhold(ctx context.Context, id, heldID string) error {
 	return s.Unpark(ctx, id, heldID)
 }
 
-// ListByState reads the incidents in the given states: a scan of the
-// incident records, which are few next to users and deliveries.
-func (s *Incidents) ListByState(ctx context.Context, states ...incident.State) ([]string, error) {
-	values := map[string]types.AttributeValue{":sk": str(incidentSK)}
-	var in []string
-	for i, st := range states {
-		k := fmt.Sprintf(":s%d", i)
-		values[k] = str(string(st))
-		in = append(in, k)
-	}
-	p := dynamodb.NewScanPaginator(s.Client, &dynamodb.ScanInput{
+// Active lists the incidents on their way, from the sparse index that
+// holds them alone (see incidentItem.ActivePK). The index is eventually
+// consistent: a caller reads each record before acting on it.
+func (s *Incidents) Active(ctx context.Context) ([]string, error) {
+	p := dynamodb.NewQueryPaginator(s.Client, &dynamodb.QueryInput{
 		TableName:                 &s.Table,
-		FilterExpression:          aws.String("sk = :sk AND #s IN (" + strings.Join(in, ", ") + ")"),
-		ProjectionExpression:      aws.String("pk"),
-		ExpressionAttributeNames:  map[string]string{"#s": "state"},
-		ExpressionAttributeValues: values,
+		IndexName:                 aws.String(activeIndex),
+		KeyConditionExpression:    aws.String("#a = :a"),
+		ExpressionAttributeNames:  map[string]string{"#a": activeAttr},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":a": str(activeKey)},
 	})
 	var ids []string
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("list incidents: %w", err)
+			return nil, fmt.Errorf("list active incidents: %w", err)
 		}
 		for _, item := range page.Items {
 			if v, ok := item["pk"].(*types.AttributeValueMemberS); ok {

@@ -1,7 +1,10 @@
 // Package evidence builds an incident's evidence export: what regulators ask
 // for after a breach notification — what was known when, who decided, and
 // who was told — from the incident record, the delivery ledger and the
-// audit trail, as one JSON document or one CSV row per delivery.
+// audit trail, as one JSON document and one CSV row per delivery.
+//
+// An export is written as the ledger is read, one record at a time, so
+// that its memory does not grow with the incident (see Writer).
 //
 // The export holds user ids, never emails, names or device tokens, like
 // everything the ledger and the trail hold.
@@ -11,6 +14,7 @@ import (
 	"cmp"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -40,15 +44,16 @@ type Export struct {
 	// Incident is the incident as confirmed, with its notices.
 	Incident incident.Incident `json:"incident"`
 	State    incident.State    `json:"state"`
-	Clocks   Clocks            `json:"clocks"`
 	// Approvals are the decisions in the audit trail, in trail order.
 	Approvals []Approval     `json:"approvals"`
 	Templates []TemplateInfo `json:"templates"`
 	// Audience is the frozen audience; nil while planning is unfinished.
 	Audience *plan.Audience `json:"audience,omitempty"`
 	// Outcomes has one row per delivery, sorted by notice, user, channel
-	// and device.
+	// and device. It comes before the fields computed from it, which a
+	// streamed document can only write once it has gone by.
 	Outcomes []Outcome `json:"outcomes"`
+	Clocks   Clocks    `json:"clocks"`
 	// Counts totals Outcomes per notice, channel and status, in that order.
 	Counts []Count      `json:"counts"`
 	Audit  AuditSummary `json:"audit"`
@@ -119,47 +124,91 @@ type AuditSummary struct {
 // Inputs is what an export is built from.
 type Inputs struct {
 	Incident intake.Record
-	// Records are the incident's ledger records.
-	Records []ledger.Record
-	// AuditEntries are the incident's trail in seq order, and AuditHead the
-	// head stored apart from them.
-	AuditEntries []audit.Entry
-	AuditHead    audit.Head
-	Actor        string
-	Now          time.Time
+	// AuditTrail walks the incident's trail in seq order, calling fn with
+	// each entry, then returns the head stored apart from it, read after
+	// the entries as the verify operation reads them (nil: no trail). The
+	// trail is read an entry at a time, keeping the decisions alone.
+	AuditTrail func(fn func(audit.Entry) error) (audit.Head, error)
+	Actor      string
+	Now        time.Time
 	// TemplateVersion gives the deployed version of a template:
 	// the caller passes notice.Version. Nil leaves versions empty.
 	TemplateVersion func(template string) string
 }
 
-// Build assembles the export. It verifies the audit trail itself rather
-// than take a caller's word for it: the export is what a regulator relies
-// on, and a broken trail must show as broken in it.
+// Writer writes one export as its ledger records arrive: the JSON document
+// (exactly what encoding/json's MarshalIndent writes for the Export, with a
+// trailing newline) and the CSV rows at once, holding one record and the
+// running counts, never the outcomes. It verifies the audit trail itself
+// rather than take a caller's word for it: the export is what a regulator
+// relies on, and a broken trail must show as broken in it.
 //
 // Records still in progress are part of it: a pending delivery shows with
 // status pending, and a record claimed before any delivery was recorded
 // shows as one outcome with status Claimed and no channel.
-func Build(in Inputs) Export {
+type Writer struct {
+	id       string
+	tail     tail
+	json     io.Writer
+	csv      *csv.Writer
+	row      []string
+	counts   map[countKey]int
+	outcomes int
+	last     *ledger.Recipient
+	err      error
+}
+
+// head is the part of an Export known before the ledger is read, and tail
+// the part computed from it; each is marshalled as an Export's fields are.
+type head struct {
+	GeneratedAt time.Time         `json:"generatedAt"`
+	GeneratedBy string            `json:"generatedBy"`
+	Incident    incident.Incident `json:"incident"`
+	State       incident.State    `json:"state"`
+	Approvals   []Approval        `json:"approvals"`
+	Templates   []TemplateInfo    `json:"templates"`
+	Audience    *plan.Audience    `json:"audience,omitempty"`
+}
+
+type tail struct {
+	Clocks Clocks       `json:"clocks"`
+	Counts []Count      `json:"counts"`
+	Audit  AuditSummary `json:"audit"`
+}
+
+type countKey struct {
+	notice  string
+	channel incident.Channel
+	status  ledger.Status
+}
+
+// NewWriter writes the export's beginning to js and the CSV header to cs.
+func NewWriter(in Inputs, js, cs io.Writer) (*Writer, error) {
 	rec := in.Incident
-	e := Export{
-		GeneratedAt: in.Now.UTC(),
-		GeneratedBy: in.Actor,
-		Incident:    rec.Incident,
-		State:       rec.State,
-		Clocks:      Clocks{DetectedAt: rec.DetectedAt, ConfirmedAt: rec.ConfirmedAt, AuthorityNotifiedAt: rec.AuthorityNotifiedAt},
-		Approvals:   []Approval{},
-		Templates:   []TemplateInfo{},
-		Audience:    rec.Audience,
-		Outcomes:    outcomes(in.Records),
-		Audit:       AuditSummary{Entries: len(in.AuditEntries), Head: in.AuditHead, Verified: true},
-	}
-	for _, a := range in.AuditEntries {
-		if slices.Contains(decisions, a.Kind) {
-			e.Approvals = append(e.Approvals, Approval{Actor: a.Actor, At: a.At, Action: a.Kind, Seq: a.Seq, Detail: a.Detail})
+	h := head{GeneratedAt: in.Now.UTC(), GeneratedBy: in.Actor, Incident: rec.Incident, State: rec.State,
+		Approvals: []Approval{}, Templates: []TemplateInfo{}, Audience: rec.Audience}
+	w := &Writer{id: rec.ID, json: js, csv: csv.NewWriter(cs), row: make([]string, len(csvHeader)), counts: map[countKey]int{},
+		tail: tail{
+			Clocks: Clocks{DetectedAt: rec.DetectedAt, ConfirmedAt: rec.ConfirmedAt, AuthorityNotifiedAt: rec.AuthorityNotifiedAt},
+			Audit:  AuditSummary{Verified: true},
+		}}
+	var chain audit.Chain
+	if in.AuditTrail != nil {
+		var err error
+		w.tail.Audit.Head, err = in.AuditTrail(func(a audit.Entry) error {
+			chain.Add(a)
+			if slices.Contains(decisions, a.Kind) {
+				h.Approvals = append(h.Approvals, Approval{Actor: a.Actor, At: a.At, Action: a.Kind, Seq: a.Seq, Detail: a.Detail})
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, w.fail(err)
 		}
 	}
-	if err := audit.Verify(in.AuditEntries, in.AuditHead); err != nil {
-		e.Audit.Verified, e.Audit.Problem = false, err.Error()
+	w.tail.Audit.Entries = chain.Len()
+	if err := chain.Verify(w.tail.Audit.Head); err != nil {
+		w.tail.Audit.Verified, w.tail.Audit.Problem = false, err.Error()
 	}
 	names := map[string]bool{}
 	for _, n := range rec.Notices {
@@ -170,62 +219,137 @@ func Build(in Inputs) Export {
 		if in.TemplateVersion != nil {
 			t.Version = in.TemplateVersion(name)
 		}
-		e.Templates = append(e.Templates, t)
+		h.Templates = append(h.Templates, t)
 	}
-	for _, o := range e.Outcomes {
-		if o.Status != ledger.Sent {
-			continue
-		}
-		if e.Clocks.FirstNoticeAt.IsZero() || o.At.Before(e.Clocks.FirstNoticeAt) {
-			e.Clocks.FirstNoticeAt = o.At
-		}
-		if o.At.After(e.Clocks.LastNoticeAt) {
-			e.Clocks.LastNoticeAt = o.At
-		}
+	b, err := json.MarshalIndent(h, "", "  ")
+	if err != nil {
+		return nil, w.fail(err)
 	}
-	e.Counts = counts(e.Outcomes)
-	return e
+	// The object without its closing "\n}", the outcomes array opened.
+	if _, err := fmt.Fprintf(js, "%s,\n  \"outcomes\": [", b[:len(b)-2]); err != nil {
+		return nil, w.fail(err)
+	}
+	if err := w.csv.Write(csvHeader); err != nil {
+		return nil, w.fail(err)
+	}
+	return w, nil
 }
 
-func outcomes(records []ledger.Record) []Outcome {
-	out := []Outcome{}
-	for _, r := range records {
-		if len(r.Deliveries) == 0 {
-			out = append(out, Outcome{NoticeID: r.NoticeID, UserID: r.UserID, Template: r.Template,
-				Status: Claimed, At: r.UpdatedAt.UTC()})
-			continue
+func (w *Writer) fail(err error) error {
+	w.err = fmt.Errorf("write evidence of %s: %w", w.id, err)
+	return w.err
+}
+
+// Add writes a record's outcomes. Records come in (notice, user) order,
+// each once, as the outcomes are sorted.
+func (w *Writer) Add(r ledger.Record) error {
+	if w.err != nil {
+		return w.err
+	}
+	if w.last != nil && cmp.Or(cmp.Compare(r.NoticeID, w.last.NoticeID), cmp.Compare(r.UserID, w.last.UserID)) <= 0 {
+		return w.fail(fmt.Errorf("record %s/%s after %s/%s: records must come sorted by notice and user, each once",
+			r.NoticeID, r.UserID, w.last.NoticeID, w.last.UserID))
+	}
+	w.last = &r.Recipient
+	for _, o := range outcomes(r) {
+		if err := w.outcome(o); err != nil {
+			return w.fail(err)
 		}
-		for _, d := range r.Deliveries {
-			out = append(out, Outcome{
-				NoticeID: d.NoticeID, UserID: d.UserID, Channel: d.Channel, DeviceID: d.DeviceID,
-				Template: d.Template, Status: d.Status, Reason: d.Reason, ProviderMessageID: d.ProviderMessageID,
-				TemplateVersion: d.TemplateVersion, Locale: d.Locale, At: d.UpdatedAt.UTC(),
-			})
+	}
+	return nil
+}
+
+func (w *Writer) outcome(o Outcome) error {
+	b, err := json.MarshalIndent(o, "    ", "  ")
+	if err != nil {
+		return err
+	}
+	sep := ",\n    "
+	if w.outcomes == 0 {
+		sep = "\n    "
+	}
+	if _, err := io.WriteString(w.json, sep); err != nil {
+		return err
+	}
+	if _, err := w.json.Write(b); err != nil {
+		return err
+	}
+	at := ""
+	if !o.At.IsZero() {
+		at = o.At.UTC().Format(time.RFC3339Nano)
+	}
+	for i, v := range []string{w.id, o.NoticeID, o.UserID, string(o.Channel), o.DeviceID, string(o.Status),
+		o.Reason, o.ProviderMessageID, o.Template, o.TemplateVersion, o.Locale, at} {
+		w.row[i] = cell(v)
+	}
+	if err := w.csv.Write(w.row); err != nil {
+		return err
+	}
+	w.outcomes++
+	w.counts[countKey{o.NoticeID, o.Channel, o.Status}]++
+	if o.Status == ledger.Sent {
+		c := &w.tail.Clocks
+		if c.FirstNoticeAt.IsZero() || o.At.Before(c.FirstNoticeAt) {
+			c.FirstNoticeAt = o.At
 		}
+		if o.At.After(c.LastNoticeAt) {
+			c.LastNoticeAt = o.At
+		}
+	}
+	return nil
+}
+
+// Close writes the export's end: the notice clocks and the counts, which
+// the outcomes gave, and the audit summary. It returns how many outcomes
+// the export lists.
+func (w *Writer) Close() (int, error) {
+	if w.err != nil {
+		return 0, w.err
+	}
+	w.tail.Counts = []Count{}
+	for k, c := range w.counts {
+		w.tail.Counts = append(w.tail.Counts, Count{NoticeID: k.notice, Channel: k.channel, Status: k.status, N: c})
+	}
+	slices.SortFunc(w.tail.Counts, func(a, b Count) int {
+		return cmp.Or(cmp.Compare(a.NoticeID, b.NoticeID), cmp.Compare(a.Channel, b.Channel), cmp.Compare(a.Status, b.Status))
+	})
+	b, err := json.MarshalIndent(w.tail, "", "  ")
+	if err != nil {
+		return 0, w.fail(err)
+	}
+	end := "],"
+	if w.outcomes > 0 {
+		end = "\n  ],"
+	}
+	// The tail's fields without its opening "{", then the newline
+	// encoding/json's Encoder ends a value with.
+	if _, err := fmt.Fprintf(w.json, "%s%s\n", end, b[1:]); err != nil {
+		return 0, w.fail(err)
+	}
+	w.csv.Flush()
+	if err := w.csv.Error(); err != nil {
+		return 0, w.fail(err)
+	}
+	w.err = errors.New("evidence: writer closed")
+	return w.outcomes, nil
+}
+
+// outcomes are a record's deliveries as export rows, sorted by channel and
+// device; a record with none yet is one Claimed row.
+func outcomes(r ledger.Record) []Outcome {
+	if len(r.Deliveries) == 0 {
+		return []Outcome{{NoticeID: r.NoticeID, UserID: r.UserID, Template: r.Template, Status: Claimed, At: r.UpdatedAt.UTC()}}
+	}
+	out := make([]Outcome, 0, len(r.Deliveries))
+	for _, d := range r.Deliveries {
+		out = append(out, Outcome{
+			NoticeID: d.NoticeID, UserID: d.UserID, Channel: d.Channel, DeviceID: d.DeviceID,
+			Template: d.Template, Status: d.Status, Reason: d.Reason, ProviderMessageID: d.ProviderMessageID,
+			TemplateVersion: d.TemplateVersion, Locale: d.Locale, At: d.UpdatedAt.UTC(),
+		})
 	}
 	slices.SortStableFunc(out, func(a, b Outcome) int {
-		return cmp.Or(cmp.Compare(a.NoticeID, b.NoticeID), cmp.Compare(a.UserID, b.UserID),
-			cmp.Compare(a.Channel, b.Channel), cmp.Compare(a.DeviceID, b.DeviceID))
-	})
-	return out
-}
-
-func counts(outcomes []Outcome) []Count {
-	type key struct {
-		notice  string
-		channel incident.Channel
-		status  ledger.Status
-	}
-	n := map[key]int{}
-	for _, o := range outcomes {
-		n[key{o.NoticeID, o.Channel, o.Status}]++
-	}
-	out := []Count{}
-	for k, c := range n {
-		out = append(out, Count{NoticeID: k.notice, Channel: k.channel, Status: k.status, N: c})
-	}
-	slices.SortFunc(out, func(a, b Count) int {
-		return cmp.Or(cmp.Compare(a.NoticeID, b.NoticeID), cmp.Compare(a.Channel, b.Channel), cmp.Compare(a.Status, b.Status))
+		return cmp.Or(cmp.Compare(a.Channel, b.Channel), cmp.Compare(a.DeviceID, b.DeviceID))
 	})
 	return out
 }
@@ -247,47 +371,10 @@ func (e Export) Totals() ledger.Summary {
 	return s
 }
 
-// WriteJSON writes the export as indented JSON.
-func (e Export) WriteJSON(w io.Writer) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(e); err != nil {
-		return fmt.Errorf("write evidence of %s as JSON: %w", e.Incident.ID, err)
-	}
-	return nil
-}
-
-// csvHeader is the first row WriteCSV writes.
+// csvHeader is the CSV's first row; each outcome is a row after it.
+// Cells are guarded against formula injection (see cell).
 var csvHeader = []string{"incident_id", "notice_id", "user_id", "channel", "device_id", "status", "reason",
 	"provider_message_id", "template", "template_version", "locale", "at"}
-
-// WriteCSV writes a header row, then one row per outcome. Cells are
-// guarded against formula injection (see cell).
-func (e Export) WriteCSV(w io.Writer) error {
-	cw := csv.NewWriter(w)
-	if err := cw.Write(csvHeader); err != nil {
-		return fmt.Errorf("write evidence of %s as CSV: %w", e.Incident.ID, err)
-	}
-	row := make([]string, len(csvHeader))
-	for _, o := range e.Outcomes {
-		at := ""
-		if !o.At.IsZero() {
-			at = o.At.UTC().Format(time.RFC3339Nano)
-		}
-		for i, v := range []string{e.Incident.ID, o.NoticeID, o.UserID, string(o.Channel), o.DeviceID, string(o.Status),
-			o.Reason, o.ProviderMessageID, o.Template, o.TemplateVersion, o.Locale, at} {
-			row[i] = cell(v)
-		}
-		if err := cw.Write(row); err != nil {
-			return fmt.Errorf("write evidence of %s as CSV: %w", e.Incident.ID, err)
-		}
-	}
-	cw.Flush()
-	if err := cw.Error(); err != nil {
-		return fmt.Errorf("write evidence of %s as CSV: %w", e.Incident.ID, err)
-	}
-	return nil
-}
 
 // cell guards a CSV value against formula injection: these exports are
 // opened in spreadsheets, which run a cell starting with =, +, -, @, tab or

@@ -2,9 +2,13 @@ package evidence
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
+	"io"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -83,6 +87,66 @@ func mixed() []ledger.Record {
 	}
 }
 
+// export streams records through a Writer, in the (notice, user) order the
+// ledger gives them, and reads back the JSON document and the CSV rows.
+// The document must be exactly what encoding/json writes for the Export it
+// decodes to, so a reader cannot tell it was streamed.
+func export(t *testing.T, in Inputs, records []ledger.Record) (Export, [][]string) {
+	t.Helper()
+	records = slices.Clone(records)
+	slices.SortFunc(records, func(a, b ledger.Record) int {
+		return cmp.Or(cmp.Compare(a.NoticeID, b.NoticeID), cmp.Compare(a.UserID, b.UserID))
+	})
+	var js, cs bytes.Buffer
+	w, err := NewWriter(in, &js, &cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range records {
+		if err := w.Add(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e Export
+	dec := json.NewDecoder(bytes.NewReader(js.Bytes()))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&e); err != nil {
+		t.Fatalf("decode: %v\n%s", err, js.String())
+	}
+	want, err := json.MarshalIndent(e, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := js.String(); got != string(want)+"\n" {
+		t.Errorf("streamed JSON differs from encoding/json's:\n got %s\nwant %s", got, want)
+	}
+	if n != len(e.Outcomes) {
+		t.Errorf("Close reports %d outcomes, the document lists %d", n, len(e.Outcomes))
+	}
+	rows, err := csv.NewReader(&cs).ReadAll()
+	if err != nil {
+		t.Fatalf("read back CSV: %v", err)
+	}
+	return e, rows
+}
+
+// walk is a trail held in memory with its head, walked as the audit
+// store walks one.
+func walk(entries []audit.Entry, head audit.Head) func(func(audit.Entry) error) (audit.Head, error) {
+	return func(fn func(audit.Entry) error) (audit.Head, error) {
+		for _, e := range entries {
+			if err := fn(e); err != nil {
+				return audit.Head{}, err
+			}
+		}
+		return head, nil
+	}
+}
+
 func TestBuildOutcomes(t *testing.T) {
 	rs := mixed()
 	for _, tc := range []struct {
@@ -117,7 +181,7 @@ func TestBuildOutcomes(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := Build(Inputs{Incident: testIncident(), Records: tc.records, Now: t0, Actor: "secops:omar"})
+			e, _ := export(t, Inputs{Incident: testIncident(), Now: t0, Actor: "secops:omar"}, tc.records)
 			if !reflect.DeepEqual(e.Outcomes, tc.want) {
 				t.Errorf("outcomes:\n got %+v\nwant %+v", e.Outcomes, tc.want)
 			}
@@ -146,7 +210,7 @@ func TestTotalsMatchLedger(t *testing.T) {
 	want := ledger.Summarize(entries)
 	want[update][""] = map[ledger.Status]int{Claimed: claimed}
 
-	e := Build(Inputs{Incident: testIncident(), Records: rs, Now: t0})
+	e, _ := export(t, Inputs{Incident: testIncident(), Now: t0}, rs)
 	if got := e.Totals(); !reflect.DeepEqual(got, want) {
 		t.Errorf("totals:\n got %v\nwant %v", got, want)
 	}
@@ -201,7 +265,7 @@ func TestBuildAudit(t *testing.T) {
 		{name: "last entry removed", entries: trail[:len(trail)-1], head: head, problem: "entries removed from the end"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := Build(Inputs{Incident: testIncident(), AuditEntries: tc.entries, AuditHead: tc.head, Now: t0})
+			e, _ := export(t, Inputs{Incident: testIncident(), AuditTrail: walk(tc.entries, tc.head), Now: t0}, nil)
 			if e.Audit.Verified != tc.verified || !strings.Contains(e.Audit.Problem, tc.problem) || (tc.verified && e.Audit.Problem != "") {
 				t.Errorf("audit = %+v, want verified %v with problem %q", e.Audit, tc.verified, tc.problem)
 			}
@@ -211,7 +275,7 @@ func TestBuildAudit(t *testing.T) {
 		})
 	}
 
-	e := Build(Inputs{Incident: testIncident(), AuditEntries: trail, AuditHead: head, Now: t0})
+	e, _ := export(t, Inputs{Incident: testIncident(), AuditTrail: walk(trail, head), Now: t0}, nil)
 	if !reflect.DeepEqual(e.Approvals, wantApprovals) {
 		t.Errorf("approvals:\n got %+v\nwant %+v", e.Approvals, wantApprovals)
 	}
@@ -236,7 +300,7 @@ func TestBuildTemplates(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := testIncident()
 			rec.Notices = append(rec.Notices, rec.Notices[0])
-			e := Build(Inputs{Incident: rec, Now: t0, TemplateVersion: tc.version})
+			e, _ := export(t, Inputs{Incident: rec, Now: t0, TemplateVersion: tc.version}, nil)
 			if !reflect.DeepEqual(e.Templates, tc.want) {
 				t.Errorf("templates = %+v, want %+v", e.Templates, tc.want)
 			}
@@ -269,16 +333,8 @@ func TestWriteCSV(t *testing.T) {
 	rs := append(mixed(), record(accessed, "=cmd|' /C calc'!A0", ledger.Done,
 		delivery(accessed, "=cmd|' /C calc'!A0", "", ledger.Sent, "", 5)))
 	rs[len(rs)-1].Deliveries[0].ProviderMessageID = "+1-555"
-	e := Build(Inputs{Incident: testIncident(), Records: rs, Now: t0})
+	e, rows := export(t, Inputs{Incident: testIncident(), Now: t0}, rs)
 
-	var b bytes.Buffer
-	if err := e.WriteCSV(&b); err != nil {
-		t.Fatal(err)
-	}
-	rows, err := csv.NewReader(&b).ReadAll()
-	if err != nil {
-		t.Fatalf("read back: %v", err)
-	}
 	if !reflect.DeepEqual(rows[0], csvHeader) {
 		t.Errorf("header = %q", rows[0])
 	}
@@ -302,22 +358,57 @@ func TestWriteCSV(t *testing.T) {
 }
 
 func TestWriteJSON(t *testing.T) {
-	e := Build(Inputs{Incident: testIncident(), Records: mixed(), Now: t0, Actor: "secops:omar",
-		TemplateVersion: func(string) string { return "abc123def456" }})
 	var b bytes.Buffer
-	if err := e.WriteJSON(&b); err != nil {
+	w, err := NewWriter(Inputs{Incident: testIncident(), Now: t0, Actor: "secops:omar",
+		TemplateVersion: func(string) string { return "abc123def456" }}, &b, io.Discard)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(b.String(), "\n  \"generatedBy\": \"secops:omar\"") {
-		t.Errorf("not indented, or generatedBy missing:\n%s", b.String())
+	if _, err := w.Close(); err != nil {
+		t.Fatal(err)
 	}
-	var got Export
-	dec := json.NewDecoder(&b)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&got); err != nil {
-		t.Fatalf("decode: %v", err)
+	if !strings.Contains(b.String(), "\n  \"generatedBy\": \"secops:omar\"") || !strings.Contains(b.String(), "\n  \"outcomes\": [],\n") {
+		t.Errorf("not indented, or generatedBy or the empty outcomes missing:\n%s", b.String())
 	}
-	if !reflect.DeepEqual(got, e) {
-		t.Errorf("round trip:\n got %+v\nwant %+v", got, e)
+}
+
+// The writer takes records in the ledger's order, each once: one out of
+// order would break the outcomes' sort, a repeated one would count twice.
+func TestWriterRefusesRecordsOutOfOrder(t *testing.T) {
+	rs := mixed()
+	for _, tc := range []struct {
+		name  string
+		order []ledger.Record
+	}{
+		{"a user before the previous one", []ledger.Record{rs[1], rs[2]}},
+		{"a notice before the previous one", []ledger.Record{rs[3], rs[1]}},
+		{"the same record twice", []ledger.Record{rs[1], rs[1]}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w, err := NewWriter(Inputs{Incident: testIncident(), Now: t0}, io.Discard, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Add(tc.order[0]); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Add(tc.order[1]); err == nil || !strings.Contains(err.Error(), "sorted by notice and user") {
+				t.Errorf("second Add: %v, want an order error", err)
+			}
+			if _, err := w.Close(); err == nil {
+				t.Error("Close after a refused record succeeded")
+			}
+		})
+	}
+}
+
+// A trail that cannot be read fails the export rather than show it as
+// empty or intact.
+func TestWriterFailsOnATrailReadError(t *testing.T) {
+	errRead := errors.New("throttled")
+	_, err := NewWriter(Inputs{Incident: testIncident(), Now: t0,
+		AuditTrail: func(func(audit.Entry) error) (audit.Head, error) { return audit.Head{}, errRead }}, io.Discard, io.Discard)
+	if !errors.Is(err, errRead) {
+		t.Errorf("NewWriter: %v, want the trail's error", err)
 	}
 }

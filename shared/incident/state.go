@@ -78,6 +78,13 @@ func (s State) Terminal() bool { return s == StateCompleted || s == StateCancell
 // other state they must hold back.
 func (s State) Sends() bool { return s == StateSending }
 
+// Active reports whether an incident in state s is on its way: confirmed,
+// and not yet completed or cancelled. These are the incidents the deadline
+// watch follows.
+func (s State) Active() bool {
+	return s == StateConfirmed || s == StateAwaitingApproval || s == StateSending
+}
+
 // ActionsFrom lists the actions legal from s, for a view to offer. Guards
 // are not applied: approve is listed even to the admin who confirmed.
 func ActionsFrom(s State) []Action {

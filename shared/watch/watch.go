@@ -24,7 +24,8 @@ import (
 
 // Incidents lists and reads incidents.
 type Incidents interface {
-	ListByState(ctx context.Context, states ...incident.State) ([]string, error)
+	// Active lists the incidents on their way (incident.State.Active).
+	Active(ctx context.Context) ([]string, error)
 	Get(ctx context.Context, id string) (intake.Record, bool, error)
 }
 
@@ -85,7 +86,7 @@ type Report struct {
 // not stop the others; the errors are returned together.
 func (w *Watch) Run(ctx context.Context) (Report, error) {
 	var r Report
-	ids, err := w.Incidents.ListByState(ctx, incident.StateConfirmed, incident.StateAwaitingApproval, incident.StateSending)
+	ids, err := w.Incidents.Active(ctx)
 	if err != nil {
 		return r, err
 	}
@@ -117,6 +118,11 @@ func (w *Watch) one(ctx context.Context, id string, rates map[incident.Channel]f
 	rec, found, err := w.Incidents.Get(ctx, id)
 	if err != nil || !found {
 		return 0, err
+	}
+	// The list may lag the record (an index is eventually consistent):
+	// an incident that has just completed or been cancelled is done with.
+	if !rec.State.Active() {
+		return 0, nil
 	}
 	if rec.State == incident.StateConfirmed && rec.Audience != nil {
 		if err := w.Lifecycle.Frozen(ctx, id); err != nil {

@@ -27,12 +27,15 @@ type fakes struct {
 	completed []string
 	frozen    []string
 	audited   []audit.Entry
+	// lagging are ids the list still returns whatever their state, as an
+	// eventually consistent index may.
+	lagging []string
 }
 
-func (f *fakes) ListByState(_ context.Context, states ...incident.State) ([]string, error) {
+func (f *fakes) Active(_ context.Context) ([]string, error) {
 	var ids []string
 	for id, r := range f.recs {
-		if slices.Contains(states, r.State) {
+		if r.State.Active() || slices.Contains(f.lagging, id) {
 			ids = append(ids, id)
 		}
 	}
@@ -151,5 +154,29 @@ func TestRunMovesOnAConfirmedIncidentWithAFrozenAudience(t *testing.T) {
 	}
 	if !slices.Equal(f.frozen, []string{"INC-1"}) {
 		t.Errorf("frozen %v: a planner stopped after freezing must not leave the incident confirmed", f.frozen)
+	}
+}
+
+// The active list may lag the records: an incident already completed or
+// cancelled is neither alarmed on nor completed again.
+func TestRunSkipsAnIncidentNoLongerActive(t *testing.T) {
+	for _, st := range []incident.State{incident.StateCompleted, incident.StateCancelled} {
+		t.Run(string(st), func(t *testing.T) {
+			rec, p := sending(10000)
+			rec.State = st
+			f := &fakes{recs: map[string]intake.Record{"INC-1": rec}, progress: map[string]ledger.Progress{"INC-1": p}, raised: map[string]bool{},
+				lagging: []string{"INC-1"}}
+			w := &Watch{Incidents: f, Progress: f, Lifecycle: f, Alarms: f, Audit: f, Policy: deadline.DefaultPolicy(), Metrics: &metrics.Emitter{W: &bytes.Buffer{}},
+				Rates: func(context.Context) (map[incident.Channel]float64, error) { return nil, nil },
+				// Long past every deadline: an active incident would alarm.
+				Now: func() time.Time { return confirmedAt.Add(90 * 24 * time.Hour) }, Log: slog.New(slog.DiscardHandler)}
+			r, err := w.Run(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(r.Alarms) != 0 || len(f.completed) != 0 || len(f.audited) != 0 {
+				t.Errorf("alarms %v, completed %v, audited %d for a %s incident", r.Alarms, f.completed, len(f.audited), st)
+			}
+		})
 	}
 }
