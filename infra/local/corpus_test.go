@@ -424,7 +424,6 @@ const maxReceiptItem = incident.MaxExcerptBytes + incident.MaxReasonBytes + 4<<1
 
 type hostileCase struct {
 	name    string
-	sample  string
 	payload []byte
 	want    intake.Outcome
 	reason  string
@@ -463,7 +462,7 @@ func hostileCorpus(t *testing.T, run string, now time.Time) []hostileCase {
 			if m.raw != nil {
 				b = m.raw(b)
 			}
-			c := hostileCase{name: fmt.Sprintf("%03d %s (%s)", i, m.name, sample), sample: sample, payload: b, want: intake.Rejected, reason: m.reject}
+			c := hostileCase{name: fmt.Sprintf("%03d %s (%s)", i, m.name, sample), payload: b, want: intake.Rejected, reason: m.reject}
 			if m.reject == "" || (m.confirmedOnly && sample == "suspected") {
 				c.want, c.reason = intake.Planned, ""
 				if sample == "suspected" || m.only == "confirmed" {
