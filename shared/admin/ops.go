@@ -228,19 +228,26 @@ func (h *Handler) send(ctx context.Context, r Request, resp *Response) error {
 	if len(r.UserIDs) > maxManual {
 		return fmt.Errorf("%w: %d user ids, more than %d", ErrBadRequest, len(r.UserIDs), maxManual)
 	}
+	// planned is the audience a planner already counted for this notice,
+	// if any. A created incident's only notice is this send's own: no one
+	// counted it, so every user it queues is counted below.
 	noticeID := ""
 	var planned *incident.Audience
-	for i, existing := range rec.Notices {
-		if existing.Template == r.Template {
-			noticeID, planned = incident.NoticeID(i, existing.Template), &existing.Audience
-			break
+	if found {
+		for i, existing := range rec.Notices {
+			if existing.Template == r.Template {
+				noticeID, planned = incident.NoticeID(i, existing.Template), &existing.Audience
+				break
+			}
 		}
 	}
 	if !found {
-		if err := h.audit(ctx, r, audit.Confirmed, map[string]string{"via": "manual-send"}); err != nil {
+		// Created before it is audited: a create that fails (another door
+		// created the incident meanwhile) leaves no entry behind.
+		if err := h.Incidents.Create(ctx, rec); err != nil {
 			return err
 		}
-		if err := h.Incidents.Create(ctx, rec); err != nil {
+		if err := h.audit(ctx, r, audit.Confirmed, map[string]string{"via": "manual-send"}); err != nil {
 			return err
 		}
 		noticeID = incident.NoticeID(0, r.Template)
