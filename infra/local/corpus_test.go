@@ -36,7 +36,7 @@ import (
 // fields, wrong types, hidden characters, impossible times, deep nesting,
 // invalid UTF-8), sent to the real intake bootstrap. Every event has an
 // expected outcome: rejected with a reason, recorded as suspected, or
-// planned. docs/notes-corpus.md says how to run it.
+// planned. docs/testing.md says what it covers.
 
 // mutation is one thing done to a sample event.
 type mutation struct {
