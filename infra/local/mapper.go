@@ -24,6 +24,7 @@ import (
 // dead-letter queue after maxReceiveCount). For a rule inbox it invokes once
 // per event and deletes the event only when the function succeeded.
 func (s *State) RunMapper(ctx context.Context, log *slog.Logger) error {
+	s.log = log
 	if err := s.ServeSES(ctx); err != nil {
 		return err
 	}
