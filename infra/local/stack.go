@@ -135,9 +135,11 @@ type State struct {
 	Schedules map[string]string `json:"schedules,omitempty"`
 	BinDir    string            `json:"binDir"`
 
-	// mu guards PIDs: the mapper's pollers may start a dead emulator
-	// again while a test kills another.
+	// mu guards PIDs and invocations: the mapper's pollers may start a
+	// dead emulator again while a test kills another.
 	mu sync.Mutex
+	// invocations count the mapper's invocations by function.
+	invocations map[string]Invocations
 	// log is the mapper's logger, for what Invoke does on its own.
 	log *slog.Logger
 }
