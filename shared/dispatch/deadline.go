@@ -43,14 +43,18 @@ func (e *DeferredError) Remainder() ([]byte, error) {
 // Closing returns a context for the writes that finish what an invocation
 // did (ledger records, progress, audit, the message's visibility): they
 // must not be cut by the invocation's context ending, so the result is
-// detached from its cancellation, and bounded by budget and by ctx's
-// deadline, after which Lambda stops the process anyway.
+// detached from its cancellation, and bounded by budget (none if it is 0)
+// and by ctx's deadline, after which Lambda stops the process anyway.
 func Closing(ctx context.Context, budget time.Duration) (context.Context, context.CancelFunc) {
-	end := time.Now().Add(budget)
-	if d, ok := ctx.Deadline(); ok && d.Before(end) {
-		end = d
+	detached := context.WithoutCancel(ctx)
+	end, ok := ctx.Deadline()
+	if by := time.Now().Add(budget); budget > 0 && (!ok || by.Before(end)) {
+		end, ok = by, true
 	}
-	return context.WithDeadline(context.WithoutCancel(ctx), end)
+	if !ok {
+		return context.WithCancel(detached)
+	}
+	return context.WithDeadline(detached, end)
 }
 
 // cutoff is when an invocation stops starting work: no send is paced

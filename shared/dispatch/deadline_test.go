@@ -212,6 +212,7 @@ func TestClosingIsBoundedByItsBudgetAndTheDeadline(t *testing.T) {
 		{"budget first", time.Minute, 2 * time.Second, 2 * time.Second},
 		{"deadline first", time.Second, 5 * time.Second, time.Second},
 		{"no deadline", 0, 3 * time.Second, 3 * time.Second},
+		{"no budget: the deadline", 2 * time.Second, 0, 2 * time.Second},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

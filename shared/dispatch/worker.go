@@ -367,11 +367,10 @@ func (w *Worker) slots() chan struct{} {
 type tally struct {
 	sent, failed, skipped, alreadyDone, retry, parked atomic.Int64
 
-	// deferred are the indexes of the members left for another invocation.
-	deferred []int
-
 	mu     sync.Mutex
 	paused map[incident.Channel]string
+	// deferred are the indexes of the members left for another invocation.
+	deferred []int
 	// done counts recipient channels decided in this batch; first and
 	// last are its first and last send.
 	done        map[incident.Channel]map[ledger.Status]int
