@@ -18,11 +18,16 @@ import (
 )
 
 // FunctionError is a handler error as the emulator reports it: HTTP 200 with
-// an errorMessage body (or a 5xx when the runtime crashed).
+// an errorMessage body (or a 5xx when the runtime crashed), or the
+// emulator's plain "Task timed out after …" when the invocation reached
+// its timeout.
 type FunctionError struct {
 	Function string
 	Status   int
 	Body     string
+	// TimedOut: the emulator stopped the invocation at the function's
+	// timeout, as Lambda does (a function error there too).
+	TimedOut bool
 }
 
 func (e *FunctionError) Error() string {
@@ -74,8 +79,9 @@ func (s *State) Invoke(ctx context.Context, function string, payload []byte) ([]
 	var probe struct {
 		ErrorMessage *string `json:"errorMessage"`
 	}
-	if resp.StatusCode != http.StatusOK || (json.Unmarshal(body, &probe) == nil && probe.ErrorMessage != nil) {
-		return body, &FunctionError{Function: function, Status: resp.StatusCode, Body: string(body)}
+	timedOut := bytes.HasPrefix(body, []byte("Task timed out"))
+	if resp.StatusCode != http.StatusOK || timedOut || (json.Unmarshal(body, &probe) == nil && probe.ErrorMessage != nil) {
+		return body, &FunctionError{Function: function, Status: resp.StatusCode, Body: string(body), TimedOut: timedOut}
 	}
 	return body, nil
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -270,7 +269,7 @@ func (s *State) count(function string, err error) {
 	n := s.invocations[function]
 	n.All++
 	var fe *FunctionError
-	if errors.As(err, &fe) && strings.Contains(fe.Body, "Task timed out") {
+	if errors.As(err, &fe) && fe.TimedOut {
 		n.TimedOut++
 	}
 	s.invocations[function] = n
