@@ -108,6 +108,17 @@ func TestWorkerTakesOnlyTheMembersItHasTimeFor(t *testing.T) {
 		t.Errorf("remainder parses to %d members (%v), want 5", len(rest.Members), err)
 	}
 
+	// Taken again in the same invocation, it goes back whole and unread.
+	reads := 0
+	e.worker.Users = usersFunc(func(ctx context.Context, ids []string) (map[string]audience.User, error) {
+		reads++
+		return userMap(all...)(ctx, ids)
+	})
+	c, err = e.worker.Process(ctx, de.Rest)
+	if !errors.As(err, &de) || len(de.Rest.Members) != 5 || c.Deferred != 5 || reads != 0 {
+		t.Errorf("again past the cutoff: err %v, counts %+v, %d user reads; want the 5 deferred unread", err, c, reads)
+	}
+
 	// The rest, processed by an invocation with time, is sent once.
 	ctx2, cancel2 := context.WithDeadline(context.Background(), e.clock.Now().Add(time.Minute))
 	defer cancel2()

@@ -198,6 +198,11 @@ var ErrRetry = errors.New("some deliveries must be retried")
 // failed, which are retryable too.
 func (w *Worker) Process(ctx context.Context, b Batch) (Counts, error) {
 	cut := w.cutoff(ctx)
+	if w.late(b, cut) {
+		// No time for even the first member: the batch goes back whole,
+		// before anything is read for it.
+		return Counts{Deferred: len(b.Members)}, &DeferredError{Rest: b}
+	}
 	c := &tally{paused: map[incident.Channel]string{}, done: map[incident.Channel]map[ledger.Status]int{},
 		channels: map[incident.Channel]*channelCounts{}}
 	started := w.Now()
