@@ -194,8 +194,9 @@ type Counts struct {
 var ErrRetry = errors.New("some deliveries must be retried")
 
 // Process sends one batch. It returns ErrRetry (wrapped) when the message
-// must be redelivered, and other errors when the ledger or the user store
-// failed, which are retryable too.
+// must be redelivered, a *DeferredError (not a failure) when the
+// invocation had no time left for some members, and other errors when the
+// ledger or the user store failed, which are retryable too.
 func (w *Worker) Process(ctx context.Context, b Batch) (Counts, error) {
 	cut := w.cutoff(ctx)
 	if w.late(b, cut) {
