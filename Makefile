@@ -125,7 +125,7 @@ unit: ## the unit tests alone (go test -short): no local stack, no moto
 # TestMain), so that `go test` alone tests the code as it is; make test builds
 # nothing else first.
 test: tools lint ## unit tests, integration tests through the real bootstraps against the local stack, and every benchmark once (small sizes)
-	BENCH_COHORT_USERS=2000 BENCH_EXPORT_RECIPIENTS=20000 $(GO) test -count=1 -timeout 30m -bench . -benchtime 1x ./...
+	BENCH_COHORT_USERS=2000 BENCH_EXPORT_RECIPIENTS=20000 BENCH_SHARE_SECONDS=10 $(GO) test -count=1 -timeout 30m -bench . -benchtime 1x ./...
 
 # ---- fuzzing -------------------------------------------------------------------
 
@@ -146,13 +146,15 @@ fuzz: ## run each fuzz test for FUZZTIME (default 60s): the event decoder, the u
 
 BENCH_OUT := $(LOCAL)/bench
 .PHONY: bench
-bench: tools build-local ## measure: quota efficiency, CPU per recipient, cost, N=1 end to end, planning (writes $(BENCH_OUT)/results.md)
+bench: tools build-local ## measure: quota efficiency, CPU per recipient, cost, N=1 end to end, planning, export memory, the worker's share at small quotas (writes $(BENCH_OUT)/results.md)
 	@mkdir -p $(BENCH_OUT)
 	$(GO) run ./infra/cmd/bench -out $(BENCH_OUT)/fleet.md
 	@for cmd in \
 	  "$(GO) test -run ^$$ -bench ProcessPerRecipient -benchmem -count 3 ./shared/dispatch/" \
 	  "$(GO) test -run ^$$ -bench NotifyOneUser -benchtime 20x ./infra/local/" \
-	  "$(GO) test -run ^$$ -bench PlanCohort -benchtime 1x -timeout 60m ./infra/local/"; do \
+	  "$(GO) test -run ^$$ -bench PlanCohort -benchtime 1x -timeout 60m ./infra/local/" \
+	  "$(GO) test -run ^$$ -bench Export -benchtime 1x ./infra/bench/" \
+	  "env BENCH_SHARE_SECONDS=120 $(GO) test -run ^$$ -bench WorkerShare -benchtime 1x -timeout 30m ./infra/local/"; do \
 	  echo "== $$cmd" | tee -a $(BENCH_OUT)/go-bench.txt; $$cmd | tee -a $(BENCH_OUT)/go-bench.txt | grep -E '^Benchmark|ok|FAIL'; \
 	done
 	@{ cat $(BENCH_OUT)/fleet.md; echo; echo '## go test benchmarks'; echo; echo '```'; cat $(BENCH_OUT)/go-bench.txt; echo '```'; } > $(BENCH_OUT)/results.md

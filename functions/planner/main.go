@@ -7,6 +7,7 @@ import (
 	"context"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
@@ -22,7 +23,7 @@ import (
 
 func main() {
 	log := lambdacontext.NewLogger()
-	cfg, env, err := awsconfig.ForFunction(context.Background(), append(wire.LifecycleEnv, "USERS_TABLE", "BATCH_SIZE")...)
+	cfg, env, err := awsconfig.ForFunction(context.Background(), append(wire.LifecycleEnv, "USERS_TABLE", "BATCH_SIZE", "RETRY_BASE_SECONDS")...)
 	if err != nil {
 		log.Error("configuration", "error", err.Error())
 		os.Exit(1)
@@ -39,11 +40,17 @@ func main() {
 		log.Error("configuration", "error", err.Error())
 		os.Exit(1)
 	}
+	retryBase, err := strconv.Atoi(env["RETRY_BASE_SECONDS"])
+	if err != nil || retryBase < 1 {
+		log.Error("configuration", "error", "RETRY_BASE_SECONDS must be a positive integer")
+		os.Exit(1)
+	}
 	db := dynamodb.NewFromConfig(cfg)
+	q := sqs.NewFromConfig(cfg)
 	p := &plan.Planner{
 		Store:     &dynamo.Plans{Client: db, Table: env["INCIDENTS_TABLE"]},
 		Directory: &dynamo.Users{Client: db, Table: env["USERS_TABLE"]},
-		Queue:     &queue.Sender{Client: sqs.NewFromConfig(cfg), URL: env["RECIPIENTS_QUEUE_URL"]},
+		Queue:     &queue.Sender{Client: q, URL: env["RECIPIENTS_QUEUE_URL"]},
 		Releaser:  releaser,
 		BatchSize: batch,
 		Log:       log,
@@ -54,7 +61,15 @@ func main() {
 			_, err := p.Run(ctx, t)
 			return err
 		},
-		Log: log,
+		// A failed task comes back after a jittered exponential delay, as
+		// a worker's batch does, not after the queue's 90-minute
+		// visibility timeout: five receives then span about half an hour
+		// at the default base, not six hours of a 24-hour deadline. The
+		// planning queue is FIFO; each task is its own message group, so
+		// holding one back delays no other.
+		Backoff: &queue.Backoff{Client: q, QueueURL: env["PLAN_QUEUE_URL"], Base: time.Duration(retryBase) * time.Second},
+		Closing: 5 * time.Second,
+		Log:     log,
 	}
 	lambda.StartHandlerFunc(h.Handle)
 }

@@ -30,6 +30,16 @@ import (
 // for; SES and SNS answer in tens of milliseconds.
 const sendLatency = 100 * time.Millisecond
 
+// reserve is what an invocation keeps before its deadline for its closing
+// writes (the last ledger records, progress, audit, the requeue or
+// visibility change): a few calls, each tens of milliseconds.
+const reserve = 5 * time.Second
+
+// sendTimeout bounds one send: no send starts later than deadline −
+// reserve − sendTimeout. Only the margin is spent, not the time: an
+// invocation with nothing left to start returns at once.
+const sendTimeout = 3 * time.Second
+
 func main() {
 	log := lambdacontext.NewLogger()
 	if err := run(log.Info); err != nil {
@@ -84,21 +94,27 @@ func run(info func(string, ...any)) error {
 		PushLimiter:  rate.NewLimiter(rate.Limit(pushShare), 1),
 		Parallel:     dispatch.Parallelism(emailShare+pushShare, sendLatency),
 		SendAttempts: 4,
+		Reserve:      reserve,
+		SendTimeout:  sendTimeout,
 		Brand:        env["BRAND_NAME"],
 		Metrics:      &metrics.Emitter{W: os.Stdout},
 		Quota:        map[incident.Channel]float64{incident.Email: emailShare, incident.Push: pushShare},
 		Log:          lambdacontext.NewLogger(),
 		Now:          time.Now,
 	}
+	q := sqs.NewFromConfig(cfg)
 	h := &queue.Handler[dispatch.Batch]{
 		Parse: dispatch.ParseBatch,
 		Process: func(ctx context.Context, b dispatch.Batch) error {
 			_, err := w.Process(ctx, b)
 			return err
 		},
-		Backoff: &queue.Backoff{Client: sqs.NewFromConfig(cfg), QueueURL: env["RECIPIENTS_QUEUE_URL"],
+		Backoff: &queue.Backoff{Client: q, QueueURL: env["RECIPIENTS_QUEUE_URL"],
 			Base: time.Duration(num["RETRY_BASE_SECONDS"] * float64(time.Second))},
-		Log: w.Log,
+		// Members the invocation had no time for go back as a new batch.
+		Requeue: &queue.Sender{Client: q, URL: env["RECIPIENTS_QUEUE_URL"]},
+		Closing: reserve,
+		Log:     w.Log,
 	}
 	lambda.StartHandlerFunc(h.Handle)
 	return nil

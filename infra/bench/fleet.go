@@ -214,9 +214,19 @@ func (f Fleet) Run(ctx context.Context) FleetResult {
 						invMu.Lock()
 						defer invMu.Unlock()
 						processing += time.Since(t)
+						var deferred *dispatch.DeferredError
 						switch {
 						case err == nil:
 							settle()
+						case errors.As(err, &deferred) && !errors.Is(err, dispatch.ErrRetry):
+							// As queue.Handler: the members the invocation
+							// had no time for are a new message; this one
+							// is done.
+							retryTimers.Add(1)
+							go func() {
+								defer retryTimers.Done()
+								q <- &message{batch: deferred.Rest}
+							}()
 						case m.receives >= f.MaxReceives:
 							dead++
 							settle()

@@ -150,7 +150,7 @@ func TestIntakeFailureIsKeptAndReplayed(t *testing.T) {
 	}
 }
 
-func queueDepth(t *testing.T, q *sqs.Client, url string) int {
+func queueDepth(t testing.TB, q *sqs.Client, url string) int {
 	t.Helper()
 	out, err := q.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{QueueUrl: &url,
 		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages, sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible}})

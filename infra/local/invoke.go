@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"net/http"
 	"os"
@@ -16,11 +18,16 @@ import (
 )
 
 // FunctionError is a handler error as the emulator reports it: HTTP 200 with
-// an errorMessage body (or a 5xx when the runtime crashed).
+// an errorMessage body (or a 5xx when the runtime crashed), or the
+// emulator's plain "Task timed out after …" when the invocation reached
+// its timeout.
 type FunctionError struct {
 	Function string
 	Status   int
 	Body     string
+	// TimedOut: the emulator stopped the invocation at the function's
+	// timeout, as Lambda does (a function error there too).
+	TimedOut bool
 }
 
 func (e *FunctionError) Error() string {
@@ -30,6 +37,12 @@ func (e *FunctionError) Error() string {
 // Invoke runs one function invocation and returns its response. An
 // emulator runs one invocation at a time (two at once crash it), so calls
 // to one function are serialised across processes with a file lock.
+//
+// An emulator found dead (its address refuses the connection and its
+// process is gone) is started again, at the same address with the same
+// environment, and the invocation tried once more: Lambda, too, replaces
+// an execution environment that died, and the next event finds a fresh
+// one.
 func (s *State) Invoke(ctx context.Context, function string, payload []byte) ([]byte, error) {
 	fn, ok := s.Functions[function]
 	if !ok {
@@ -47,11 +60,14 @@ func (s *State) Invoke(ctx context.Context, function string, payload []byte) ([]
 
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(fn.Timeout+10)*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, fn.URL, bytes.NewReader(payload))
-	if err != nil {
-		return nil, err
+	resp, err := post(ctx, fn.URL, payload)
+	if errors.Is(err, syscall.ECONNREFUSED) && !s.running(function) {
+		s.logger().Warn("emulator died; started again, as Lambda replaces a dead environment", "function", function, "error", err.Error())
+		if rerr := s.Restart(ctx, function); rerr != nil {
+			return nil, fmt.Errorf("invoke %s: start its dead emulator again: %w", function, rerr)
+		}
+		resp, err = post(ctx, fn.URL, payload)
 	}
-	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("invoke %s: %w", function, err)
 	}
@@ -63,8 +79,32 @@ func (s *State) Invoke(ctx context.Context, function string, payload []byte) ([]
 	var probe struct {
 		ErrorMessage *string `json:"errorMessage"`
 	}
-	if resp.StatusCode != http.StatusOK || (json.Unmarshal(body, &probe) == nil && probe.ErrorMessage != nil) {
-		return body, &FunctionError{Function: function, Status: resp.StatusCode, Body: string(body)}
+	timedOut := bytes.HasPrefix(body, []byte("Task timed out"))
+	if resp.StatusCode != http.StatusOK || timedOut || (json.Unmarshal(body, &probe) == nil && probe.ErrorMessage != nil) {
+		return body, &FunctionError{Function: function, Status: resp.StatusCode, Body: string(body), TimedOut: timedOut}
 	}
 	return body, nil
+}
+
+func post(ctx context.Context, url string, payload []byte) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(payload))
+	if err != nil {
+		return nil, err
+	}
+	return http.DefaultClient.Do(req)
+}
+
+// running reports whether the emulator of function is still alive.
+func (s *State) running(function string) bool {
+	s.mu.Lock()
+	pid, ok := s.PIDs[function]
+	s.mu.Unlock()
+	return ok && syscall.Kill(pid, 0) == nil
+}
+
+func (s *State) logger() *slog.Logger {
+	if s.log != nil {
+		return s.log
+	}
+	return slog.Default()
 }

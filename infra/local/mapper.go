@@ -24,6 +24,7 @@ import (
 // dead-letter queue after maxReceiveCount). For a rule inbox it invokes once
 // per event and deletes the event only when the function succeeded.
 func (s *State) RunMapper(ctx context.Context, log *slog.Logger) error {
+	s.log = log
 	if err := s.ServeSES(ctx); err != nil {
 		return err
 	}
@@ -85,6 +86,7 @@ func (s *State) pollOnce(ctx context.Context, q *sqs.Client, m Mapping, log *slo
 		return err
 	}
 	body, err := s.Invoke(ctx, m.Function, payload)
+	s.count(m.Function, err)
 	if err != nil {
 		// A failed invocation fails the whole batch: nothing is deleted.
 		log.Warn("batch left for retry", "function", m.Function, "messages", len(ev.Records), "error", err)
@@ -248,4 +250,34 @@ func (s *State) pending(ctx context.Context, q *sqs.Client) (int, error) {
 		}
 	}
 	return total, nil
+}
+
+// Invocations are what the mapper's invocations of one function came to.
+type Invocations struct {
+	// All counts the invocations; TimedOut those the emulator ended at
+	// the function's timeout ("Task timed out after …").
+	All, TimedOut int
+}
+
+// count notes one invocation of function and how it ended.
+func (s *State) count(function string, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.invocations == nil {
+		s.invocations = map[string]Invocations{}
+	}
+	n := s.invocations[function]
+	n.All++
+	var fe *FunctionError
+	if errors.As(err, &fe) && fe.TimedOut {
+		n.TimedOut++
+	}
+	s.invocations[function] = n
+}
+
+// InvocationsOf returns what this process's mapper invoked of function.
+func (s *State) InvocationsOf(function string) Invocations {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.invocations[function]
 }

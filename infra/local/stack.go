@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"net"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -132,6 +134,14 @@ type State struct {
 	// scheduled function runs when invoked (make watch).
 	Schedules map[string]string `json:"schedules,omitempty"`
 	BinDir    string            `json:"binDir"`
+
+	// mu guards PIDs and invocations: the mapper's pollers may start a
+	// dead emulator again while a test kills another.
+	mu sync.Mutex
+	// invocations count the mapper's invocations by function.
+	invocations map[string]Invocations
+	// log is the mapper's logger, for what Invoke does on its own.
+	log *slog.Logger
 }
 
 // Load reads the state of the stack running in dir.
@@ -161,7 +171,9 @@ func (s *State) Alive() bool {
 }
 
 func (s *State) save() error {
+	s.mu.Lock()
 	data, err := json.MarshalIndent(s, "", "  ")
+	s.mu.Unlock()
 	if err != nil {
 		return err
 	}
@@ -235,7 +247,9 @@ func descendants(pid int) []int {
 // Kill stops a function's emulator and its bootstrap at once, as a crash
 // would: invocations in flight die mid-way.
 func (s *State) Kill(id string) error {
+	s.mu.Lock()
 	pid, ok := s.PIDs[id]
+	s.mu.Unlock()
 	if !ok {
 		return fmt.Errorf("no process for %s", id)
 	}
@@ -248,7 +262,9 @@ func (s *State) Kill(id string) error {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	s.mu.Lock()
 	delete(s.PIDs, id)
+	s.mu.Unlock()
 	return s.save()
 }
 
@@ -404,7 +420,9 @@ func (s *State) start(name string, env []string, bin string, args ...string) err
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", name, err)
 	}
+	s.mu.Lock()
 	s.PIDs[name] = cmd.Process.Pid
+	s.mu.Unlock()
 	// Reap it when it exits so it does not linger as a zombie in this process.
 	go func() { _ = cmd.Wait() }()
 	return nil

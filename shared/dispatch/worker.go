@@ -146,6 +146,16 @@ type Worker struct {
 	// milliseconds instead of a queue round trip. 0 means 1.
 	SendAttempts int
 	Brand        string
+	// Reserve is the time an invocation keeps before its deadline for its
+	// closing writes (ledger, progress, audit, the message's visibility),
+	// which run on a context of their own with this budget (Closing): no
+	// send runs into it.
+	Reserve time.Duration
+	// SendTimeout is the longest a send may take: none starts later than
+	// the deadline minus Reserve and SendTimeout, and a member whose sends
+	// could not start by then is left for another invocation
+	// (DeferredError).
+	SendTimeout time.Duration
 	// Metrics receives each batch's metrics per channel (sent, failed,
 	// pending, throttled, and the send rate against Quota, this worker's
 	// share of the provider's rate); nil writes none.
@@ -173,6 +183,9 @@ type Counts struct {
 	Parked int
 	// Held members wait in a held batch for their incident to send.
 	Held int
+	// Deferred members go back to the queue unprocessed: the invocation
+	// had no time left for them.
+	Deferred int
 }
 
 // ErrRetry is returned when some deliveries of a batch must be tried again;
@@ -181,9 +194,16 @@ type Counts struct {
 var ErrRetry = errors.New("some deliveries must be retried")
 
 // Process sends one batch. It returns ErrRetry (wrapped) when the message
-// must be redelivered, and other errors when the ledger or the user store
-// failed, which are retryable too.
+// must be redelivered, a *DeferredError (not a failure) when the
+// invocation had no time left for some members, and other errors when the
+// ledger or the user store failed, which are retryable too.
 func (w *Worker) Process(ctx context.Context, b Batch) (Counts, error) {
+	cut := w.cutoff(ctx)
+	if w.late(b, cut) {
+		// No time for even the first member: the batch goes back whole,
+		// before anything is read for it.
+		return Counts{Deferred: len(b.Members)}, &DeferredError{Rest: b}
+	}
 	c := &tally{paused: map[incident.Channel]string{}, done: map[incident.Channel]map[ledger.Status]int{},
 		channels: map[incident.Channel]*channelCounts{}}
 	started := w.Now()
@@ -221,10 +241,10 @@ func (w *Worker) Process(ctx context.Context, b Batch) (Counts, error) {
 		errs  []error
 		slots = w.slots()
 	)
-	for _, m := range b.Members {
+	for i, m := range b.Members {
 		u, ok := users[m.UserID]
 		run := func() {
-			if err := w.member(ctx, b, m, u, ok, c); err != nil {
+			if err := w.member(ctx, cut, b, i, u, ok, c); err != nil {
 				mu.Lock()
 				errs = append(errs, err)
 				mu.Unlock()
@@ -241,7 +261,9 @@ func (w *Worker) Process(ctx context.Context, b Batch) (Counts, error) {
 		})
 	}
 	wg.Wait()
-	errs = append(errs, w.park(ctx, b, c), w.record(ctx, b, c))
+	closing, cancel := Closing(ctx, w.Reserve)
+	defer cancel()
+	errs = append(errs, w.park(closing, b, c), w.record(closing, b, c))
 	w.emit(ctx, b, c, started)
 	return c.finish(ctx, w.Log, b, errors.Join(errs...))
 }
@@ -353,6 +375,8 @@ type tally struct {
 
 	mu     sync.Mutex
 	paused map[incident.Channel]string
+	// deferred are the indexes of the members left for another invocation.
+	deferred []int
 	// done counts recipient channels decided in this batch; first and
 	// last are its first and last send.
 	done        map[incident.Channel]map[ledger.Status]int
@@ -427,10 +451,12 @@ func (t *tally) finish(ctx context.Context, log *slog.Logger, b Batch, err error
 		Sent: int(t.sent.Load()), Failed: int(t.failed.Load()), Skipped: int(t.skipped.Load()),
 		AlreadyDone: int(t.alreadyDone.Load()), Retry: int(t.retry.Load()), Parked: int(t.parked.Load()),
 	}
+	rest, deferred := t.rest(b)
+	c.Deferred = len(rest.Members)
 	log.InfoContext(ctx, "batch processed",
 		"incidentId", b.IncidentID, "noticeId", b.NoticeID, "members", len(b.Members),
 		"sent", c.Sent, "failed", c.Failed, "skipped", c.Skipped, "alreadyDone", c.AlreadyDone,
-		"retry", c.Retry, "parked", c.Parked)
+		"retry", c.Retry, "parked", c.Parked, "deferred", c.Deferred)
 	if err != nil {
 		err = fmt.Errorf("batch %s/%s: %w: %w", b.IncidentID, b.NoticeID, ErrRetry, err)
 		t.mu.Lock()
@@ -439,6 +465,9 @@ func (t *tally) finish(ctx context.Context, log *slog.Logger, b Batch, err error
 			err = &RetryLaterError{At: t.retryAt, Err: err}
 		}
 		return c, err
+	}
+	if deferred {
+		return c, &DeferredError{Rest: rest}
 	}
 	return c, nil
 }
@@ -503,7 +532,12 @@ func jobs(b Batch, m audience.Member, u audience.User, known bool) []job {
 
 // member claims a member's record, makes the deliveries it does not hold
 // yet, and records them in one write.
-func (w *Worker) member(ctx context.Context, b Batch, m audience.Member, u audience.User, known bool, c *tally) error {
+func (w *Worker) member(ctx context.Context, cut cutoff, b Batch, i int, u audience.User, known bool, c *tally) error {
+	m := b.Members[i]
+	if w.late(b, cut) {
+		c.deferMember(i)
+		return nil
+	}
 	r := ledger.Recipient{IncidentID: b.IncidentID, NoticeID: b.NoticeID, UserID: m.UserID}
 	// Read before each member, within GateTTL, so a cancel stops a batch
 	// in the middle.
@@ -537,6 +571,7 @@ func (w *Worker) member(ctx context.Context, b Batch, m audience.Member, u audie
 	var (
 		outcomes []ledger.Entry
 		errs     []error
+		deferred bool
 	)
 	for _, j := range todo {
 		if prev, ok := rec.Outcome(j.Key); ok && prev.Status.Terminal() {
@@ -557,12 +592,19 @@ func (w *Worker) member(ctx context.Context, b Batch, m audience.Member, u audie
 			c.count(e.Channel, func(n *channelCounts) { n.pending++ })
 		default:
 			var err error
-			e, err = w.deliver(ctx, b, g.Title, m, u, j, c)
-			errs = append(errs, err)
+			e, err = w.deliver(ctx, cut, b, g.Title, m, u, j, c)
+			if errors.Is(err, ErrDeferred) {
+				deferred = true
+			} else {
+				errs = append(errs, err)
+			}
 		}
 		outcomes = append(outcomes, e)
 	}
-	if err := w.Ledger.Record(ctx, rec, outcomes, w.Now()); err != nil {
+	// Recorded whatever happens to ctx: a send made must be written down.
+	closing, cancel := Closing(ctx, w.Reserve)
+	defer cancel()
+	if err := w.Ledger.Record(closing, rec, outcomes, w.Now()); err != nil {
 		if notified(outcomes) {
 			// Someone was notified and nothing is left to send, so the
 			// batch is not failed for this: the claim stays until its
@@ -575,6 +617,11 @@ func (w *Worker) member(ctx context.Context, b Batch, m audience.Member, u audie
 		return errors.Join(errs...)
 	}
 	countDecided(c, b.Channels, rec.Deliveries, outcomes)
+	if deferred {
+		// The claim is ended with the rest pending; the member goes back
+		// whole, and the ledger skips what was done.
+		c.deferMember(i)
+	}
 	return errors.Join(errs...)
 }
 
@@ -646,7 +693,7 @@ func (w *Worker) render(b Batch, title string, u audience.User, platform string)
 
 // deliver renders and sends one delivery and returns its outcome, with an
 // error when it must be retried.
-func (w *Worker) deliver(ctx context.Context, b Batch, title string, m audience.Member, u audience.User, j job, c *tally) (ledger.Entry, error) {
+func (w *Worker) deliver(ctx context.Context, cut cutoff, b Batch, title string, m audience.Member, u audience.User, j job, c *tally) (ledger.Entry, error) {
 	e := j.Entry
 	platform := j.device.Platform
 	if e.Channel == incident.Email {
@@ -660,18 +707,18 @@ func (w *Worker) deliver(ctx context.Context, b Batch, title string, m audience.
 		return e, fmt.Errorf("render %s: %w", e.Key, err)
 	}
 	e.TemplateVersion, e.Locale = msg.Version, msg.Locale
-	lim, do := w.EmailLimiter, func() (string, error) {
+	lim, do := w.EmailLimiter, func(ctx context.Context) (string, error) {
 		return w.Mailer.Send(ctx, Mail{
 			To: u.Email, Subject: msg.Email.Subject, Text: msg.Email.Text, HTML: msg.Email.HTML,
 			Tags: map[string]string{"incident": b.IncidentID, "notice": b.NoticeID, "template": b.Template},
 		})
 	}
 	if e.Channel == incident.Push {
-		lim, do = w.PushLimiter, func() (string, error) {
+		lim, do = w.PushLimiter, func(ctx context.Context) (string, error) {
 			return w.Pusher.Push(ctx, j.device.EndpointARN, msg.Push, map[string]string{"incidentId": b.IncidentID, "template": b.Template})
 		}
 	}
-	return w.send(ctx, e, c, lim, do)
+	return w.send(ctx, cut, e, c, lim, do)
 }
 
 // emailPlatform names the platform an email's instructions are for: that of
@@ -691,21 +738,31 @@ func emailPlatform(m audience.Member, u audience.User) string {
 // send paces and sends one claimed delivery, retrying in-process what is
 // worth retrying, and returns its outcome: sent, failed for good, or
 // pending with an error that sends the batch back to the queue.
-func (w *Worker) send(ctx context.Context, e ledger.Entry, c *tally, lim Limiter, do func() (string, error)) (ledger.Entry, error) {
+func (w *Worker) send(ctx context.Context, cut cutoff, e ledger.Entry, c *tally, lim Limiter, do func(context.Context) (string, error)) (ledger.Entry, error) {
 	var id string
 	var sendErr error
 	for attempt := 1; ; attempt++ {
 		// Paced after the claim, so that a delivery already done costs no
-		// quota when a batch is redelivered; and every attempt is paced.
+		// quota when a batch is redelivered; and every attempt is paced,
+		// never to start after the cutoff.
 		if lim != nil {
-			if err := lim.Wait(ctx); err != nil {
-				c.retry.Add(1)
+			pctx, cancel := cut.paceContext(ctx)
+			err := lim.Wait(pctx)
+			cancel()
+			if err != nil {
 				c.count(e.Channel, func(n *channelCounts) { n.pending++ })
 				e.Status, e.Reason, e.UpdatedAt = ledger.Pending, "not-sent-before-deadline", w.Now()
+				if cut.ok && ctx.Err() == nil {
+					// Out of time, not failed: the member goes back unsent.
+					return e, fmt.Errorf("pace %s: %w: %w", e.Key, ErrDeferred, err)
+				}
+				c.retry.Add(1)
 				return e, fmt.Errorf("pace %s: %w", e.Key, err)
 			}
 		}
-		id, sendErr = do()
+		sctx, cancel := cut.sendContext(ctx)
+		id, sendErr = do(sctx)
+		cancel()
 		if throttled(sendErr) {
 			c.count(e.Channel, func(n *channelCounts) { n.throttled++ })
 		}

@@ -60,3 +60,18 @@ func (b *Backoff) Defer(ctx context.Context, receiptHandle, receiveCount string,
 	})
 	return d, err
 }
+
+// soonMax bounds the wait of a deferred message: its members failed
+// nothing, they only wait for a worker with time to spare.
+const soonMax = 3 * time.Second
+
+// Soon makes a message deferred for lack of time visible again in one to
+// three seconds (jittered, so the deferred messages of one invocation do
+// not return together), not after the backoff of a failure.
+func (b *Backoff) Soon(ctx context.Context, receiptHandle string) (time.Duration, error) {
+	d := time.Second + time.Duration(rand.Int64N(int64(soonMax-time.Second)))
+	_, err := b.Client.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{
+		QueueUrl: &b.QueueURL, ReceiptHandle: &receiptHandle, VisibilityTimeout: int32(d.Round(time.Second).Seconds()),
+	})
+	return d, err
+}
