@@ -139,18 +139,7 @@ func TestFaultMatrix(t *testing.T) {
 		}
 
 		srv.SetConfig(base) // the account is back
-		// Resume is for an authenticated admin: through the Function URL.
-		resp := (&adminClient{t: t, s: s}).signed(admincli.Request{Operation: "resume", IncidentID: id, Channel: "email"})
-		if resp.Resumed["email"] != len(parked) {
-			t.Errorf("resume answered %+v, want %d email batches", resp.Resumed, len(parked))
-		}
-		if err := s.Drain(ctx, time.Minute); err != nil {
-			t.Fatal(err)
-		}
-		entries, err = s.Deliveries(ctx, id)
-		if err != nil {
-			t.Fatal(err)
-		}
+		entries = resumeEmail(t, s, id, len(parked))
 		checkDeliveries(t, entries)
 		if got := countSent(entries, incident.Email); got != 6 {
 			t.Errorf("%d emails sent after resume, want 6", got)
@@ -214,17 +203,7 @@ func TestFaultMatrix(t *testing.T) {
 				t.Errorf("preflight after the fix: %s = %+v, want ok", name, c)
 			}
 		}
-		resp := (&adminClient{t: t, s: s}).signed(admincli.Request{Operation: "resume", IncidentID: id, Channel: "email"})
-		if resp.Resumed["email"] != len(parked) {
-			t.Errorf("resume answered %+v, want %d email batches", resp.Resumed, len(parked))
-		}
-		if err := s.Drain(ctx, time.Minute); err != nil {
-			t.Fatal(err)
-		}
-		entries, err = s.Deliveries(ctx, id)
-		if err != nil {
-			t.Fatal(err)
-		}
+		entries = resumeEmail(t, s, id, len(parked))
 		checkOnce(t, srv, entries, wantSends) // the six pushes during the run, the six emails after resume
 		if got := countSent(entries, incident.Email); got != 6 {
 			t.Errorf("%d emails sent after resume, want 6", got)
@@ -306,4 +285,24 @@ func countSent(entries []ledger.Entry, ch incident.Channel) int {
 		}
 	}
 	return n
+}
+
+// resumeEmail resumes an incident's paused email channel as an admin does,
+// through the Function URL, checks that it re-queued the parked batches,
+// and returns the deliveries once the queues drained.
+func resumeEmail(t *testing.T, s *State, id string, parked int) []ledger.Entry {
+	t.Helper()
+	resp := (&adminClient{t: t, s: s}).signed(admincli.Request{Operation: "resume", IncidentID: id, Channel: "email"})
+	if resp.Resumed["email"] != parked {
+		t.Errorf("resume answered %+v, want %d email batches", resp.Resumed, parked)
+	}
+	ctx := context.Background()
+	if err := s.Drain(ctx, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := s.Deliveries(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return entries
 }
