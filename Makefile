@@ -133,7 +133,7 @@ test: tools lint ## unit tests, integration tests through the real bootstraps ag
 # testdata/fuzz/<Target>/ and replayed by every later `go test` as a
 # regression case: commit those files.
 FUZZTIME ?= 60s
-FUZZ_TARGETS := FuzzHandle:./shared/intake FuzzImport:./infra/seed FuzzParse:./shared/version FuzzRender:./shared/notice FuzzPayload:./shared/push
+FUZZ_TARGETS := FuzzHandle:./shared/intake FuzzImport:./infra/seed FuzzParse:./shared/version FuzzRender:./shared/notice FuzzPayload:./shared/aws/push
 
 .PHONY: fuzz
 fuzz: ## run each fuzz test for FUZZTIME (default 60s): the event decoder, the user-line parser, the version parser, the notice renderer

@@ -21,17 +21,17 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"breachnotify/functions/internal/wire"
 	"breachnotify/shared/admin"
-	"breachnotify/shared/awsconfig"
-	"breachnotify/shared/bus"
-	"breachnotify/shared/dynamo"
-	"breachnotify/shared/email"
+	"breachnotify/shared/aws/awsconfig"
+	"breachnotify/shared/aws/bus"
+	"breachnotify/shared/aws/dynamo"
+	"breachnotify/shared/aws/email"
+	"breachnotify/shared/aws/objstore"
+	"breachnotify/shared/aws/push"
+	"breachnotify/shared/aws/queue"
 	"breachnotify/shared/identity"
 	"breachnotify/shared/notice"
-	"breachnotify/shared/objstore"
-	"breachnotify/shared/push"
-	"breachnotify/shared/queue"
-	"breachnotify/shared/wire"
 )
 
 func main() {

@@ -16,12 +16,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
-	"breachnotify/shared/awsconfig"
-	"breachnotify/shared/dynamo"
+	"breachnotify/functions/internal/wire"
+	"breachnotify/shared/aws/awsconfig"
+	"breachnotify/shared/aws/dynamo"
+	"breachnotify/shared/aws/opsalarm"
 	"breachnotify/shared/metrics"
-	"breachnotify/shared/opsalarm"
 	"breachnotify/shared/watch"
-	"breachnotify/shared/wire"
 )
 
 func main() {

@@ -9,8 +9,8 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
-	"breachnotify/shared/awsconfig"
-	"breachnotify/shared/wire"
+	"breachnotify/functions/internal/wire"
+	"breachnotify/shared/aws/awsconfig"
 )
 
 func main() {

@@ -14,11 +14,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"breachnotify/shared/awsconfig"
-	"breachnotify/shared/dynamo"
+	"breachnotify/functions/internal/wire"
+	"breachnotify/shared/aws/awsconfig"
+	"breachnotify/shared/aws/dynamo"
+	"breachnotify/shared/aws/queue"
 	"breachnotify/shared/plan"
-	"breachnotify/shared/queue"
-	"breachnotify/shared/wire"
 )
 
 func main() {

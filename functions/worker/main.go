@@ -16,14 +16,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"golang.org/x/time/rate"
 
-	"breachnotify/shared/awsconfig"
+	"breachnotify/shared/aws/awsconfig"
+	"breachnotify/shared/aws/dynamo"
+	"breachnotify/shared/aws/email"
+	"breachnotify/shared/aws/push"
+	"breachnotify/shared/aws/queue"
 	"breachnotify/shared/dispatch"
-	"breachnotify/shared/dynamo"
-	"breachnotify/shared/email"
 	"breachnotify/shared/incident"
 	"breachnotify/shared/metrics"
-	"breachnotify/shared/push"
-	"breachnotify/shared/queue"
 )
 
 // sendLatency is the provider latency the worker's parallelism is sized

@@ -21,12 +21,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"breachnotify/shared/audience"
+	"breachnotify/shared/aws/dynamo"
+	"breachnotify/shared/aws/email"
+	"breachnotify/shared/aws/push"
 	"breachnotify/shared/dispatch"
-	"breachnotify/shared/dynamo"
-	"breachnotify/shared/email"
 	"breachnotify/shared/incident"
 	"breachnotify/shared/notice"
-	"breachnotify/shared/push"
 )
 
 // Variant is what surrounds dispatch.Worker in a CPU measurement.

@@ -22,11 +22,11 @@ import (
 
 	"breachnotify/shared/admin"
 	"breachnotify/shared/audit"
-	"breachnotify/shared/dynamo"
+	"breachnotify/shared/aws/dynamo"
+	"breachnotify/shared/aws/objstore"
 	"breachnotify/shared/incident"
 	"breachnotify/shared/intake"
 	"breachnotify/shared/ledger"
-	"breachnotify/shared/objstore"
 )
 
 // exportBudget is the admin function's memory (template.yaml: the

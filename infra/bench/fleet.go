@@ -14,8 +14,8 @@ import (
 
 	"breachnotify/infra/faultserver"
 	"breachnotify/shared/audience"
+	"breachnotify/shared/aws/email"
 	"breachnotify/shared/dispatch"
-	"breachnotify/shared/email"
 	"breachnotify/shared/incident"
 )
 

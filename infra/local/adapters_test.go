@@ -11,8 +11,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"breachnotify/shared/aws/dynamo"
 	"breachnotify/shared/dispatch"
-	"breachnotify/shared/dynamo"
 	"breachnotify/shared/incident"
 	"breachnotify/shared/intake"
 	"breachnotify/shared/ledger"

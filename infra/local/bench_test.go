@@ -191,7 +191,7 @@ var cohort struct {
 }
 
 // seedCohort writes users with one affected Android device each, in the
-// users table's layout (see shared/dynamo/users.go), with BatchWriteItem:
+// users table's layout (see shared/aws/dynamo/users.go), with BatchWriteItem:
 // moto fails under many concurrent transactions, and a benchmark's users are
 // all new.
 func seedCohort(ctx context.Context, s *State, n int) error {

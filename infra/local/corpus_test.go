@@ -25,9 +25,9 @@ import (
 
 	"breachnotify/infra/seed"
 	"breachnotify/shared/audience"
+	"breachnotify/shared/aws/push"
 	"breachnotify/shared/incident"
 	"breachnotify/shared/intake"
-	"breachnotify/shared/push"
 )
 
 // The hostile corpus: the sample incident events, each put through a table

@@ -23,11 +23,11 @@ import (
 
 	"breachnotify/infra/seed"
 	"breachnotify/shared/audience"
+	"breachnotify/shared/aws/push"
 	"breachnotify/shared/dispatch"
 	"breachnotify/shared/incident"
 	"breachnotify/shared/intake"
 	"breachnotify/shared/ledger"
-	"breachnotify/shared/push"
 	"breachnotify/shared/version"
 )
 

@@ -18,7 +18,7 @@ import (
 	"breachnotify/infra/admincli"
 	"breachnotify/infra/faultserver"
 	"breachnotify/shared/admin"
-	"breachnotify/shared/dynamo"
+	"breachnotify/shared/aws/dynamo"
 	"breachnotify/shared/incident"
 	"breachnotify/shared/ledger"
 	"breachnotify/shared/preflight"

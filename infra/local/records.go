@@ -6,7 +6,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"breachnotify/shared/audit"
-	"breachnotify/shared/dynamo"
+	"breachnotify/shared/aws/dynamo"
 	"breachnotify/shared/intake"
 	"breachnotify/shared/ledger"
 )

@@ -287,7 +287,7 @@ func notes(o options, share float64, parallel, idle int, clean, faulty bench.Fle
 		"`EmailLimiter: rate.NewLimiter(rate.Limit(dispatch.Share(R, W)), 1)` (%.1f/s), `Parallel: dispatch.Parallelism(share, 100ms)` (%d; "+
 		"production sizes it for email + push shares together) and `SendAttempts: 4` (retryable sends retried in-process, paced, after a 25-75 ms backoff). "+
 		"Real `email.Sender` over one real `sesv2.Client` (one attempt per call, as the worker configures it; standard retryer with "+
-		"`RateLimiter: ratelimit.None`, as `shared/awsconfig`), whose HTTP transport keeps %d idle connections per host (the SDK's default is 10). "+
+		"`RateLimiter: ratelimit.None`, as `shared/aws/awsconfig`), whose HTTP transport keeps %d idle connections per host (the SDK's default is 10). "+
 		"Users and the ledger are in memory; the ledger honours `dispatch.Ledger`'s conditional claim, lease, Finish and Release.\n", o.workers, share, parallel, idle)
 	b.WriteString("- Queue: batches of 50 members on a channel; an invocation takes up to 10 messages (the event source's BatchSize) and processes them together, sharing the worker's send slots, " +
 		"as `queue.Handler` does; a message whose `Process` fails is put back after 0.5 s × 2^(receives−1) ±20% (production: RetryBaseSeconds, 30 s) and dead-lettered after 5 receives.\n")

@@ -14,9 +14,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"breachnotify/infra/seed"
-	"breachnotify/shared/awsconfig"
-	"breachnotify/shared/dynamo"
-	"breachnotify/shared/push"
+	"breachnotify/shared/aws/awsconfig"
+	"breachnotify/shared/aws/dynamo"
+	"breachnotify/shared/aws/push"
 )
 
 func main() {

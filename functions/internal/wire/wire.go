@@ -14,15 +14,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"breachnotify/shared/awsconfig"
+	"breachnotify/shared/aws/awsconfig"
+	"breachnotify/shared/aws/dynamo"
+	"breachnotify/shared/aws/email"
+	"breachnotify/shared/aws/queue"
 	"breachnotify/shared/deadline"
-	"breachnotify/shared/dynamo"
-	"breachnotify/shared/email"
 	"breachnotify/shared/incident"
 	"breachnotify/shared/intake"
 	"breachnotify/shared/lifecycle"
 	"breachnotify/shared/notice"
-	"breachnotify/shared/queue"
 )
 
 // IntakeEnv are the settings Intake reads.

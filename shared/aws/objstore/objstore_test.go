@@ -19,7 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
-	"breachnotify/shared/objstore"
+	"breachnotify/shared/aws/objstore"
 )
 
 // A Writer against moto, which speaks the real S3 wire protocol: an
