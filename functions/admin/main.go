@@ -36,14 +36,23 @@ import (
 
 func main() {
 	log := lambdacontext.NewLogger()
-	h, err := setup(context.Background(), log)
-	if err != nil {
+	if err := run(context.Background(), log); err != nil {
 		log.Error("configuration", "error", err.Error())
 		os.Exit(1)
+	}
+}
+
+// run builds the function from its configuration and serves it; it
+// returns only when the configuration is wrong.
+func run(ctx context.Context, log *slog.Logger) error {
+	h, err := setup(ctx, log)
+	if err != nil {
+		return err
 	}
 	// The bytes as they came, so that data after the request is refused
 	// rather than dropped unseen.
 	lambda.StartHandler(admin.Runtime{Handler: h})
+	return nil
 }
 
 func setup(ctx context.Context, log *slog.Logger) (*admin.Handler, error) {

@@ -26,13 +26,22 @@ import (
 
 func main() {
 	log := lambdacontext.NewLogger()
-	w, err := setup(context.Background(), log)
-	if err != nil {
+	if err := run(context.Background(), log); err != nil {
 		log.Error("configuration", "error", err.Error())
 		os.Exit(1)
 	}
+}
+
+// run builds the function from its configuration and serves it; it
+// returns only when the configuration is wrong.
+func run(ctx context.Context, log *slog.Logger) error {
+	w, err := setup(ctx, log)
+	if err != nil {
+		return err
+	}
 	// The scheduled event carries nothing the watch needs.
 	lambda.StartHandlerFunc(func(ctx context.Context, _ json.RawMessage) (watch.Report, error) { return w.Run(ctx) })
+	return nil
 }
 
 func setup(ctx context.Context, log *slog.Logger) (*watch.Watch, error) {

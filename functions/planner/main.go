@@ -5,6 +5,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"os"
 	"strconv"
 	"time"
@@ -23,27 +25,32 @@ import (
 
 func main() {
 	log := lambdacontext.NewLogger()
-	cfg, env, err := awsconfig.ForFunction(context.Background(), append(wire.LifecycleEnv, "USERS_TABLE", "BATCH_SIZE", "RETRY_BASE_SECONDS")...)
-	if err != nil {
+	if err := run(context.Background(), log); err != nil {
 		log.Error("configuration", "error", err.Error())
 		os.Exit(1)
 	}
+}
+
+// run builds the function from its configuration and serves it; it
+// returns only when the configuration is wrong.
+func run(ctx context.Context, log *slog.Logger) error {
+	cfg, env, err := awsconfig.ForFunction(ctx, append(wire.LifecycleEnv, "USERS_TABLE", "BATCH_SIZE", "RETRY_BASE_SECONDS")...)
+	if err != nil {
+		return err
+	}
 	batch, err := strconv.Atoi(env["BATCH_SIZE"])
 	if err != nil || batch < 1 {
-		log.Error("configuration", "error", "BATCH_SIZE must be a positive integer")
-		os.Exit(1)
+		return errors.New("BATCH_SIZE must be a positive integer")
 	}
 	// Once the audience is frozen, sending starts, or waits for an
 	// admin's approval above the auto-send limit.
 	releaser, err := wire.Lifecycle(cfg, env, log)
 	if err != nil {
-		log.Error("configuration", "error", err.Error())
-		os.Exit(1)
+		return err
 	}
 	retryBase, err := strconv.Atoi(env["RETRY_BASE_SECONDS"])
 	if err != nil || retryBase < 1 {
-		log.Error("configuration", "error", "RETRY_BASE_SECONDS must be a positive integer")
-		os.Exit(1)
+		return errors.New("RETRY_BASE_SECONDS must be a positive integer")
 	}
 	db := dynamodb.NewFromConfig(cfg)
 	q := sqs.NewFromConfig(cfg)
@@ -72,4 +79,5 @@ func main() {
 		Log:     log,
 	}
 	lambda.StartHandlerFunc(h.Handle)
+	return nil
 }

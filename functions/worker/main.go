@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"time"
 
@@ -42,14 +43,15 @@ const sendTimeout = 3 * time.Second
 
 func main() {
 	log := lambdacontext.NewLogger()
-	if err := run(log.Info); err != nil {
-		log.Error("start", "error", err.Error())
+	if err := run(context.Background(), log); err != nil {
+		log.Error("configuration", "error", err.Error())
 		os.Exit(1)
 	}
 }
 
-func run(info func(string, ...any)) error {
-	ctx := context.Background()
+// run builds the function from its configuration and serves it; it
+// returns only when the configuration is wrong.
+func run(ctx context.Context, log *slog.Logger) error {
 	cfg, env, err := awsconfig.ForFunction(ctx, "USERS_TABLE", "DELIVERIES_TABLE", "INCIDENTS_TABLE", "RECIPIENTS_QUEUE_URL", "SENDER_ADDRESS",
 		"SES_CONFIGURATION_SET", "BRAND_NAME", "EMAIL_MAX_SEND_RATE", "PUSH_MAX_SEND_RATE",
 		"WORKER_MAX_CONCURRENCY", "RETRY_BASE_SECONDS")
@@ -75,7 +77,7 @@ func run(info func(string, ...any)) error {
 	concurrency := int(num["WORKER_MAX_CONCURRENCY"])
 	emailShare := dispatch.Share(emailRate, concurrency)
 	pushShare := dispatch.Share(num["PUSH_MAX_SEND_RATE"], concurrency)
-	info("pacing", "emailRate", emailRate, "emailShare", emailShare, "pushShare", pushShare, "concurrency", concurrency)
+	log.Info("pacing", "emailRate", emailRate, "emailShare", emailShare, "pushShare", pushShare, "concurrency", concurrency)
 	db := dynamodb.NewFromConfig(cfg)
 	w := &dispatch.Worker{
 		Users:  &dynamo.Users{Client: db, Table: env["USERS_TABLE"]},
@@ -99,7 +101,7 @@ func run(info func(string, ...any)) error {
 		Brand:        env["BRAND_NAME"],
 		Metrics:      &metrics.Emitter{W: os.Stdout},
 		Quota:        map[incident.Channel]float64{incident.Email: emailShare, incident.Push: pushShare},
-		Log:          lambdacontext.NewLogger(),
+		Log:          log,
 		Now:          time.Now,
 	}
 	q := sqs.NewFromConfig(cfg)
