@@ -25,7 +25,6 @@ import (
 	"breachnotify/shared/aws/dynamo"
 	"breachnotify/shared/aws/objstore"
 	"breachnotify/shared/incident"
-	"breachnotify/shared/intake"
 	"breachnotify/shared/ledger"
 )
 
@@ -50,7 +49,7 @@ func BenchmarkExport(b *testing.B) {
 		}
 	}
 	const id = "INC-BENCH-EXPORT"
-	rec := intake.Record{Incident: incident.Incident{ID: id, Status: incident.Confirmed, Title: "t", ConfirmedAt: t0,
+	rec := incident.Record{Incident: incident.Incident{ID: id, Status: incident.Confirmed, Title: "t", ConfirmedAt: t0,
 		Notices: []incident.Notice{{Template: "account-accessed", Channels: []incident.Channel{incident.Email}}}},
 		State: incident.StateSending}
 	trail := trail(id, n)
@@ -214,12 +213,12 @@ func (linkSigner) PresignGetObject(_ context.Context, in *s3.GetObjectInput, _ .
 }
 
 // fakeIncidents holds one incident.
-type fakeIncidents struct{ rec intake.Record }
+type fakeIncidents struct{ rec incident.Record }
 
-func (f fakeIncidents) Get(_ context.Context, id string) (intake.Record, bool, error) {
+func (f fakeIncidents) Get(_ context.Context, id string) (incident.Record, bool, error) {
 	return f.rec, id == f.rec.ID, nil
 }
-func (fakeIncidents) Create(context.Context, intake.Record) error                   { return nil }
+func (fakeIncidents) Create(context.Context, incident.Record) error                 { return nil }
 func (fakeIncidents) AddNotice(context.Context, string, incident.Notice) error      { return nil }
 func (fakeIncidents) SetAuthorityNotified(context.Context, string, time.Time) error { return nil }
 

@@ -132,7 +132,7 @@ func TestPlansFreezeOnceAfterTheLastTask(t *testing.T) {
 		Notices: []incident.Notice{{Template: "account-accessed", Channels: []incident.Channel{incident.Email}, Audience: incident.Audience{UserIDs: []string{"u-1", "u-2"}}}}}
 	tasks := plan.Tasks(in, false)
 	// Intake writes the whole record, as it does for a new incident.
-	if err := inc.Put(ctx, intake.Record{Incident: in, State: incident.StateConfirmed, Tasks: len(tasks)}); err != nil {
+	if err := inc.Put(ctx, incident.Record{Incident: in, State: incident.StateConfirmed, Tasks: len(tasks)}); err != nil {
 		t.Fatal(err)
 	}
 	for i, task := range tasks {
@@ -219,8 +219,8 @@ func TestActiveIndexFollowsState(t *testing.T) {
 	inc := &dynamo.Incidents{Client: dynamodb.NewFromConfig(s.Config()), Table: s.Names["IncidentsTable"]}
 	const prefix = "INC-ACTIVE-"
 	now := time.Now().UTC()
-	record := func(id string, st incident.State) intake.Record {
-		return intake.Record{Incident: incident.Incident{ID: prefix + id, Status: incident.Confirmed, Title: "t"}, State: st}
+	record := func(id string, st incident.State) incident.Record {
+		return incident.Record{Incident: incident.Incident{ID: prefix + id, Status: incident.Confirmed, Title: "t"}, State: st}
 	}
 	move := func(id string, from, to incident.State) func() error {
 		return func() error {

@@ -583,7 +583,7 @@ func hostileEvents(ctx context.Context, t *testing.T, s *State) {
 			decode(item, &key)
 			switch {
 			case key.SK == "incident":
-				var rec intake.Record
+				var rec incident.Record
 				decode(item, &rec)
 				states[key.PK] = rec.State
 			case strings.HasPrefix(key.SK, "event#"):

@@ -7,12 +7,13 @@ import (
 
 	"breachnotify/shared/audit"
 	"breachnotify/shared/aws/dynamo"
+	"breachnotify/shared/incident"
 	"breachnotify/shared/intake"
 	"breachnotify/shared/ledger"
 )
 
 // Incident reads an incident as intake recorded it.
-func (s *State) Incident(ctx context.Context, id string) (intake.Record, bool, error) {
+func (s *State) Incident(ctx context.Context, id string) (incident.Record, bool, error) {
 	st := &dynamo.Incidents{Client: dynamodb.NewFromConfig(s.Config()), Table: s.Names["IncidentsTable"]}
 	return st.Get(ctx, id)
 }

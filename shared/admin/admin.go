@@ -23,7 +23,6 @@ import (
 	"breachnotify/shared/dispatch"
 	"breachnotify/shared/identity"
 	"breachnotify/shared/incident"
-	"breachnotify/shared/intake"
 	"breachnotify/shared/ledger"
 	"breachnotify/shared/lifecycle"
 	"breachnotify/shared/preflight"
@@ -128,9 +127,9 @@ var ErrForbidden = errors.New("forbidden")
 
 // Incidents reads and writes incident records.
 type Incidents interface {
-	Get(ctx context.Context, id string) (intake.Record, bool, error)
+	Get(ctx context.Context, id string) (incident.Record, bool, error)
 	// Create writes a new incident, failing if one exists.
-	Create(ctx context.Context, r intake.Record) error
+	Create(ctx context.Context, r incident.Record) error
 	// AddNotice appends a notice to an incident's notices.
 	AddNotice(ctx context.Context, id string, n incident.Notice) error
 	// SetAuthorityNotified records when the authority was told.
@@ -241,7 +240,7 @@ func (h *Handler) Handle(ctx context.Context, c Caller, r Request) (Response, er
 	case "preview":
 		err = h.preview(ctx, r, &resp)
 	case "confirm":
-		var rec intake.Record
+		var rec incident.Record
 		rec, err = h.Lifecycle.Confirm(ctx, r.IncidentID, by, h.KnownTemplate)
 		resp.State = rec.State
 	case "approve":
@@ -415,7 +414,7 @@ func (h *Handler) authorityNotified(ctx context.Context, r Request, resp *Respon
 	return h.Incidents.SetAuthorityNotified(ctx, r.IncidentID, at)
 }
 
-func (h *Handler) get(ctx context.Context, id string) (intake.Record, error) {
+func (h *Handler) get(ctx context.Context, id string) (incident.Record, error) {
 	rec, found, err := h.Incidents.Get(ctx, id)
 	if err != nil {
 		return rec, fmt.Errorf("read incident %s: %w", id, err)

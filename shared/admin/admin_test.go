@@ -18,7 +18,6 @@ import (
 	"breachnotify/shared/dispatch"
 	"breachnotify/shared/identity"
 	"breachnotify/shared/incident"
-	"breachnotify/shared/intake"
 	"breachnotify/shared/ledger"
 	"breachnotify/shared/preflight"
 )
@@ -82,14 +81,14 @@ func (a *memAudit) Head(context.Context, string) (audit.Head, error) {
 	return audit.Head{}, nil
 }
 
-type memIncidents struct{ recs map[string]intake.Record }
+type memIncidents struct{ recs map[string]incident.Record }
 
-func (m *memIncidents) Get(_ context.Context, id string) (intake.Record, bool, error) {
+func (m *memIncidents) Get(_ context.Context, id string) (incident.Record, bool, error) {
 	r, ok := m.recs[id]
 	return r, ok, nil
 }
 
-func (m *memIncidents) Create(_ context.Context, r intake.Record) error {
+func (m *memIncidents) Create(_ context.Context, r incident.Record) error {
 	m.recs[r.ID] = r
 	return nil
 }
@@ -113,7 +112,7 @@ func newHandler() *Handler {
 	if err != nil {
 		panic(err)
 	}
-	return &Handler{Lot: &lot{}, Queue: &queue{}, Audit: &memAudit{}, Incidents: &memIncidents{recs: map[string]intake.Record{}}, Directory: dir,
+	return &Handler{Lot: &lot{}, Queue: &queue{}, Audit: &memAudit{}, Incidents: &memIncidents{recs: map[string]incident.Record{}}, Directory: dir,
 		Log: slog.New(slog.DiscardHandler), Now: func() time.Time { return time.Date(2014, 5, 27, 10, 0, 0, 0, time.UTC) }}
 }
 
@@ -256,7 +255,7 @@ func TestDirectInvocationDoor(t *testing.T) {
 func TestAuthorityNotifiedTimeIsSane(t *testing.T) {
 	h := newHandler()
 	detected := time.Date(2014, 5, 26, 22, 10, 0, 0, time.UTC)
-	h.Incidents.(*memIncidents).recs["INC-1"] = intake.Record{Incident: incident.Incident{ID: "INC-1", Title: "t", DetectedAt: detected}, State: incident.StateSending}
+	h.Incidents.(*memIncidents).recs["INC-1"] = incident.Record{Incident: incident.Incident{ID: "INC-1", Title: "t", DetectedAt: detected}, State: incident.StateSending}
 	tests := []struct {
 		name string
 		at   time.Time
@@ -286,7 +285,7 @@ func TestAuthorityNotifiedTimeIsSane(t *testing.T) {
 func TestSendIsRefusedWithAReason(t *testing.T) {
 	h := newHandler()
 	h.KnownTemplate = func(s string) bool { return s == "account-accessed" }
-	waiting := intake.Record{Incident: incident.Incident{ID: "INC-1", Title: "t"}, State: incident.StateAwaitingApproval}
+	waiting := incident.Record{Incident: incident.Incident{ID: "INC-1", Title: "t"}, State: incident.StateAwaitingApproval}
 	h.Incidents.(*memIncidents).recs["INC-1"] = waiting
 	tests := []struct {
 		name    string
@@ -482,7 +481,7 @@ func TestResendFailedQueuesBatchesAsTheyFill(t *testing.T) {
 	q := &batchQueue{ledger: l}
 	h := newHandler()
 	h.Ledger, h.Queue, h.BatchSize = l, q, 50
-	h.Incidents.(*memIncidents).recs[id] = intake.Record{Incident: incident.Incident{ID: id,
+	h.Incidents.(*memIncidents).recs[id] = incident.Record{Incident: incident.Incident{ID: id,
 		Notices: []incident.Notice{{Template: "account-accessed"}}}, State: incident.StateSending}
 	resp, err := h.Handle(context.Background(), Caller{Door: DoorURL}, Request{Operation: "resend-failed", Actor: "secops:omar", IncidentID: id})
 	if err != nil {
@@ -518,7 +517,7 @@ func TestExportAbortsBothFilesOnFailure(t *testing.T) {
 	errRead := errors.New("ProvisionedThroughputExceeded")
 	files := map[string]*exportFile{}
 	h := newHandler()
-	h.Incidents.(*memIncidents).recs[id] = intake.Record{Incident: incident.Incident{ID: id}, State: incident.StateSending}
+	h.Incidents.(*memIncidents).recs[id] = incident.Record{Incident: incident.Incident{ID: id}, State: incident.StateSending}
 	h.Exports = func(_ context.Context, key, _ string) (ExportWriter, error) {
 		f := &exportFile{}
 		files[key[strings.LastIndexByte(key, '.')+1:]] = f

@@ -14,7 +14,6 @@ import (
 	"breachnotify/shared/dispatch"
 	"breachnotify/shared/evidence"
 	"breachnotify/shared/incident"
-	"breachnotify/shared/intake"
 	"breachnotify/shared/ledger"
 	"breachnotify/shared/notice"
 	"breachnotify/shared/plan"
@@ -215,7 +214,7 @@ func (h *Handler) send(ctx context.Context, r Request, resp *Response) error {
 	}
 	now := h.Now()
 	if !found {
-		rec = intake.Record{Incident: incident.Incident{ID: r.IncidentID, Status: incident.Confirmed, Title: r.Title,
+		rec = incident.Record{Incident: incident.Incident{ID: r.IncidentID, Status: incident.Confirmed, Title: r.Title,
 			DetectedAt: now, ConfirmedAt: now, ConfirmedBy: r.Actor, Notices: []incident.Notice{n}},
 			State: incident.StateSending, Source: "admin", ReceivedAt: now, SendingAt: now}
 	}

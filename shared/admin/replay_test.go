@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"breachnotify/shared/audit"
+	"breachnotify/shared/incident"
 	"breachnotify/shared/intake"
 )
 
@@ -76,7 +77,7 @@ func TestReplayIntake(t *testing.T) {
 		return intake.Result{IncidentID: ev.Detail.ID, Outcome: intake.Planned}, nil
 	})
 	a := &memAudit{}
-	h := &Handler{IntakeFailures: q, Intake: run, Audit: a, Incidents: &memIncidents{recs: map[string]intake.Record{}},
+	h := &Handler{IntakeFailures: q, Intake: run, Audit: a, Incidents: &memIncidents{recs: map[string]incident.Record{}},
 		Log: slog.New(slog.DiscardHandler), Now: func() time.Time { return time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC) }}
 	// Through the URL only: a direct invocation's actor is only claimed.
 	if _, err := h.Handle(context.Background(), Caller{Door: DoorInvoke}, Request{Operation: "replay-intake", Actor: "omar"}); !errors.Is(err, ErrForbidden) {

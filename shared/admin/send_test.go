@@ -11,7 +11,6 @@ import (
 	"breachnotify/shared/audience"
 	"breachnotify/shared/audit"
 	"breachnotify/shared/incident"
-	"breachnotify/shared/intake"
 	"breachnotify/shared/ledger"
 )
 
@@ -72,7 +71,7 @@ type refusingIncidents struct{ *memIncidents }
 
 var errExists = errors.New("conditional check failed")
 
-func (refusingIncidents) Create(context.Context, intake.Record) error { return errExists }
+func (refusingIncidents) Create(context.Context, incident.Record) error { return errExists }
 
 func sendHandler() (*Handler, memProgress) {
 	h := newHandler()
@@ -105,11 +104,11 @@ func TestManualSendCountsWhatItQueues(t *testing.T) {
 	cohort := incident.Notice{Template: "update-app", Channels: []incident.Channel{incident.Email}, FixedVersion: "8.9.0",
 		Audience: incident.Audience{Platforms: []string{"android"}, AppVersionBelow: "8.9.0"}}
 	at := time.Date(2014, 5, 27, 9, 0, 0, 0, time.UTC)
-	sending := &intake.Record{Incident: incident.Incident{ID: "INC-1", Status: incident.Confirmed, Title: "t", DetectedAt: at,
+	sending := &incident.Record{Incident: incident.Incident{ID: "INC-1", Status: incident.Confirmed, Title: "t", DetectedAt: at,
 		ConfirmedAt: at, ConfirmedBy: "secops:jane", Notices: []incident.Notice{cohort}}, State: incident.StateSending, Automated: true}
 	tests := []struct {
 		name     string
-		existing *intake.Record
+		existing *incident.Record
 		req      Request
 		want     map[string]int
 		audit    []audit.Kind
@@ -156,7 +155,7 @@ func TestManualSendCountsWhatItQueues(t *testing.T) {
 // counted or queued.
 func TestManualSendThatCannotCreateLeavesNoTrace(t *testing.T) {
 	h, progress := sendHandler()
-	h.Incidents = refusingIncidents{&memIncidents{recs: map[string]intake.Record{}}}
+	h.Incidents = refusingIncidents{&memIncidents{recs: map[string]incident.Record{}}}
 	_, err := h.Handle(context.Background(), Caller{Door: DoorURL}, Request{Operation: "send", Actor: "secops:omar", IncidentID: "INC-1",
 		Template: "account-accessed", Title: "Manual notice", UserIDs: []string{"u-old"}})
 	if !errors.Is(err, errExists) {

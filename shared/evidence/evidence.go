@@ -24,9 +24,7 @@ import (
 
 	"breachnotify/shared/audit"
 	"breachnotify/shared/incident"
-	"breachnotify/shared/intake"
 	"breachnotify/shared/ledger"
-	"breachnotify/shared/plan"
 	"breachnotify/shared/status"
 )
 
@@ -48,7 +46,7 @@ type Export struct {
 	Approvals []Approval     `json:"approvals"`
 	Templates []TemplateInfo `json:"templates"`
 	// Audience is the frozen audience; nil while planning is unfinished.
-	Audience *plan.Audience `json:"audience,omitempty"`
+	Audience *incident.FrozenAudience `json:"audience,omitempty"`
 	// Outcomes has one row per delivery, sorted by notice, user, channel
 	// and device. It comes before the fields computed from it, which a
 	// streamed document can only write once it has gone by.
@@ -123,7 +121,7 @@ type AuditSummary struct {
 
 // Inputs is what an export is built from.
 type Inputs struct {
-	Incident intake.Record
+	Incident incident.Record
 	// AuditTrail walks the incident's trail in seq order, calling fn with
 	// each entry, then returns the head stored apart from it, read after
 	// the entries as the verify operation reads them (nil: no trail). The
@@ -161,13 +159,13 @@ type Writer struct {
 // head is the part of an Export known before the ledger is read, and tail
 // the part computed from it; each is marshalled as an Export's fields are.
 type head struct {
-	GeneratedAt time.Time         `json:"generatedAt"`
-	GeneratedBy string            `json:"generatedBy"`
-	Incident    incident.Incident `json:"incident"`
-	State       incident.State    `json:"state"`
-	Approvals   []Approval        `json:"approvals"`
-	Templates   []TemplateInfo    `json:"templates"`
-	Audience    *plan.Audience    `json:"audience,omitempty"`
+	GeneratedAt time.Time                `json:"generatedAt"`
+	GeneratedBy string                   `json:"generatedBy"`
+	Incident    incident.Incident        `json:"incident"`
+	State       incident.State           `json:"state"`
+	Approvals   []Approval               `json:"approvals"`
+	Templates   []TemplateInfo           `json:"templates"`
+	Audience    *incident.FrozenAudience `json:"audience,omitempty"`
 }
 
 type tail struct {

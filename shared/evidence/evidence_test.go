@@ -15,9 +15,7 @@ import (
 
 	"breachnotify/shared/audit"
 	"breachnotify/shared/incident"
-	"breachnotify/shared/intake"
 	"breachnotify/shared/ledger"
-	"breachnotify/shared/plan"
 )
 
 var t0 = time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
@@ -30,8 +28,8 @@ const (
 
 func at(min int) time.Time { return t0.Add(time.Duration(min) * time.Minute) }
 
-func testIncident() intake.Record {
-	return intake.Record{
+func testIncident() incident.Record {
+	return incident.Record{
 		Incident: incident.Incident{
 			ID: incidentID, Status: incident.Confirmed, Title: "Unauthorised access",
 			DetectedAt: at(-60), ConfirmedAt: at(-30), ConfirmedBy: "secops:jane",
@@ -41,7 +39,7 @@ func testIncident() intake.Record {
 			},
 		},
 		State:    incident.StateSending,
-		Audience: &plan.Audience{Members: 3, Hash: "00000000000000ab", Notices: []plan.NoticeTotals{{NoticeID: accessed, Template: "account-accessed", Members: 2, Messages: 1}}},
+		Audience: &incident.FrozenAudience{Members: 3, Hash: "00000000000000ab", Notices: []incident.NoticeTotals{{NoticeID: accessed, Template: "account-accessed", Members: 2, Messages: 1}}},
 	}
 }
 

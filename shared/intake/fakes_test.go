@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"breachnotify/shared/incident"
 	"breachnotify/shared/plan"
 )
 
@@ -17,7 +18,7 @@ import (
 // record to exist, as the table's conditional update does. Every call is
 // written to log, so tests can check the order of writes and sends.
 type memIncidents struct {
-	records  map[string]Record
+	records  map[string]incident.Record
 	receipts []Receipt
 	puts     int
 	marks    int
@@ -28,18 +29,18 @@ type memIncidents struct {
 }
 
 func newMemIncidents(log *[]string) *memIncidents {
-	return &memIncidents{records: map[string]Record{}, log: log}
+	return &memIncidents{records: map[string]incident.Record{}, log: log}
 }
 
-func (m *memIncidents) Get(_ context.Context, id string) (Record, bool, error) {
+func (m *memIncidents) Get(_ context.Context, id string) (incident.Record, bool, error) {
 	if m.getErr != nil {
-		return Record{}, false, m.getErr
+		return incident.Record{}, false, m.getErr
 	}
 	r, ok := m.records[id]
 	return r, ok, nil
 }
 
-func (m *memIncidents) Put(_ context.Context, r Record) error {
+func (m *memIncidents) Put(_ context.Context, r incident.Record) error {
 	if m.putErr != nil {
 		return m.putErr
 	}

@@ -56,42 +56,6 @@ const (
 	Rejected Outcome = "rejected"
 )
 
-// Record is an incident as stored.
-type Record struct {
-	incident.Incident
-	// State is where the incident stands (incident.State). An event makes
-	// it confirmed only when both its detail-type and detail.status say so.
-	State      incident.State `json:"state"`
-	EventID    string         `json:"eventId,omitempty"`
-	Source     string         `json:"source"`
-	ReceivedAt time.Time      `json:"receivedAt"`
-	// Automated: the incident came from a detection system's event, so a
-	// large audience needs an admin's approval before anything is sent.
-	Automated bool `json:"automated"`
-	// Tasks is how many planning tasks the incident has; TasksDone counts
-	// the finished ones (the planner adds to it), of both passes for an
-	// incident counted first (plan.Task.Count): the audience freezes when
-	// the first pass is done.
-	Tasks        int       `json:"tasks,omitempty"`
-	TasksDone    int       `json:"tasksDone,omitempty"`
-	PlanQueuedAt time.Time `json:"planQueuedAt,omitzero"`
-	// PlannedAt and Audience are set when the last task finishes: the
-	// audience is then frozen.
-	PlannedAt time.Time      `json:"plannedAt,omitzero"`
-	Audience  *plan.Audience `json:"audience,omitempty"`
-	// Decisions after confirmation, by whom and when.
-	ApprovedBy   string    `json:"approvedBy,omitempty"`
-	ApprovedAt   time.Time `json:"approvedAt,omitzero"`
-	SendingAt    time.Time `json:"sendingAt,omitzero"`
-	CancelledBy  string    `json:"cancelledBy,omitempty"`
-	CancelledAt  time.Time `json:"cancelledAt,omitzero"`
-	CancelReason string    `json:"cancelReason,omitempty"`
-	CompletedAt  time.Time `json:"completedAt,omitzero"`
-	// AuthorityNotifiedAt is when the supervisory authority was told
-	// (GDPR Art. 33); an admin records it.
-	AuthorityNotifiedAt time.Time `json:"authorityNotifiedAt,omitzero"`
-}
-
 // Receipt records one event received, whatever became of it.
 type Receipt struct {
 	IncidentID string    `json:"incidentId,omitempty"`
@@ -120,8 +84,8 @@ type Result struct {
 
 // Incidents stores incidents and event receipts.
 type Incidents interface {
-	Get(ctx context.Context, id string) (Record, bool, error)
-	Put(ctx context.Context, r Record) error
+	Get(ctx context.Context, id string) (incident.Record, bool, error)
+	Put(ctx context.Context, r incident.Record) error
 	// MarkQueued records that all planning tasks are queued, without
 	// touching what the planner may already have written.
 	MarkQueued(ctx context.Context, id string, at time.Time) error
@@ -185,7 +149,7 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (Result, erro
 		}
 		return Result{IncidentID: rc.IncidentID, Outcome: Rejected, Reason: rc.Reason}, nil
 	}
-	rec := Record{Incident: in, State: incident.StateSuspected, EventID: ev.ID, Source: ev.Source, ReceivedAt: now, Automated: true}
+	rec := incident.Record{Incident: in, State: incident.StateSuspected, EventID: ev.ID, Source: ev.Source, ReceivedAt: now, Automated: true}
 	reason := ""
 	switch {
 	case ev.DetailType == DetailConfirmed && in.Status == incident.Confirmed:
@@ -282,7 +246,7 @@ func bounded(s string, n int) string {
 
 // apply stores the incident and, when it is confirmed and not yet planned,
 // plans it; confirmedNow says this event confirmed it.
-func (h *Handler) apply(ctx context.Context, rec Record) (res Result, confirmedNow bool, err error) {
+func (h *Handler) apply(ctx context.Context, rec incident.Record) (res Result, confirmedNow bool, err error) {
 	id := rec.ID
 	old, found, err := h.Incidents.Get(ctx, id)
 	if err != nil {
@@ -322,7 +286,7 @@ func (h *Handler) apply(ctx context.Context, rec Record) (res Result, confirmedN
 }
 
 // origin says which door created an incident.
-func origin(r Record) string {
+func origin(r incident.Record) string {
 	if r.Automated {
 		return "from an event"
 	}
@@ -336,7 +300,7 @@ func origin(r Record) string {
 // and marked queued only after, so a crash in between leaves an incident
 // that a redelivered event queues again; the planner's checkpoints make a
 // repeated task a no-op.
-func (h *Handler) Plan(ctx context.Context, rec Record) (Result, error) {
+func (h *Handler) Plan(ctx context.Context, rec incident.Record) (Result, error) {
 	id := rec.ID
 	count := rec.State == incident.StateConfirmed && rec.Automated && mayExceed(rec.Incident, h.AutoSendLimit)
 	tasks := plan.Tasks(rec.Incident, count)
@@ -361,7 +325,7 @@ func (h *Handler) Plan(ctx context.Context, rec Record) (Result, error) {
 
 // QueueSending queues the sending tasks of an incident that was counted
 // first, once it may send.
-func (h *Handler) QueueSending(ctx context.Context, rec Record) (int, error) {
+func (h *Handler) QueueSending(ctx context.Context, rec incident.Record) (int, error) {
 	tasks := plan.Tasks(rec.Incident, false)
 	return len(tasks), h.queue(ctx, rec.ID, tasks)
 }

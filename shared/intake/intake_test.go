@@ -637,7 +637,7 @@ func TestHandleRedeliveryKeepsPlannerProgress(t *testing.T) {
 	// The planner runs every task and freezes the audience (what
 	// dynamo.Plans.Finish and Freeze write).
 	rec := e.incidents.records[exampleID]
-	rec.TasksDone, rec.PlannedAt, rec.Audience = exampleTasks, t0.Add(time.Second), &plan.Audience{Members: 4, Hash: "00000000000000ff"}
+	rec.TasksDone, rec.PlannedAt, rec.Audience = exampleTasks, t0.Add(time.Second), &incident.FrozenAudience{Members: 4, Hash: "00000000000000ff"}
 	e.incidents.records[exampleID] = rec
 
 	e.clock.Advance(time.Minute)
@@ -972,15 +972,15 @@ func TestConfirmedEventNeverRewritesAnIncident(t *testing.T) {
 	manual := incident.Notice{Template: "account-accessed", Channels: []incident.Channel{incident.Email}, Audience: incident.Audience{UserIDs: []string{"u-9"}}}
 	tests := []struct {
 		name string
-		old  Record
+		old  incident.Record
 	}{
-		{"an admin's send, sending", Record{Incident: incident.Incident{ID: exampleID, Status: incident.Confirmed, Title: "t", ConfirmedBy: "admin:omar", Notices: []incident.Notice{manual}},
+		{"an admin's send, sending", incident.Record{Incident: incident.Incident{ID: exampleID, Status: incident.Confirmed, Title: "t", ConfirmedBy: "admin:omar", Notices: []incident.Notice{manual}},
 			State: incident.StateSending, Source: "admin"}},
-		{"an admin's send, completed", Record{Incident: incident.Incident{ID: exampleID, Status: incident.Confirmed, Title: "t", ConfirmedBy: "admin:omar", Notices: []incident.Notice{manual}},
+		{"an admin's send, completed", incident.Record{Incident: incident.Incident{ID: exampleID, Status: incident.Confirmed, Title: "t", ConfirmedBy: "admin:omar", Notices: []incident.Notice{manual}},
 			State: incident.StateCompleted, Source: "admin"}},
-		{"an event's incident, completed", Record{Incident: incident.Incident{ID: exampleID, Status: incident.Confirmed, Title: "t", ConfirmedBy: "secops:jane"},
+		{"an event's incident, completed", incident.Record{Incident: incident.Incident{ID: exampleID, Status: incident.Confirmed, Title: "t", ConfirmedBy: "secops:jane"},
 			State: incident.StateCompleted, Automated: true, Tasks: 65}},
-		{"an event's incident, awaiting approval", Record{Incident: incident.Incident{ID: exampleID, Status: incident.Confirmed, Title: "t", ConfirmedBy: "secops:jane"},
+		{"an event's incident, awaiting approval", incident.Record{Incident: incident.Incident{ID: exampleID, Status: incident.Confirmed, Title: "t", ConfirmedBy: "secops:jane"},
 			State: incident.StateAwaitingApproval, Automated: true, Tasks: 65}},
 	}
 	for _, tc := range tests {

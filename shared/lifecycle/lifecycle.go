@@ -27,7 +27,7 @@ import (
 
 // Store reads incidents and changes their state.
 type Store interface {
-	Get(ctx context.Context, id string) (intake.Record, bool, error)
+	Get(ctx context.Context, id string) (incident.Record, bool, error)
 	// Transition sets the incident's state to to, with the fields of c, on
 	// condition that its state is still from; else ErrStateChanged.
 	Transition(ctx context.Context, id string, from, to incident.State, c Change) error
@@ -78,8 +78,8 @@ type Progress interface {
 // Planner queues planning (intake.Handler): Plan for a confirmed
 // incident, QueueSending for one counted first that may now send.
 type Planner interface {
-	Plan(ctx context.Context, rec intake.Record) (intake.Result, error)
-	QueueSending(ctx context.Context, rec intake.Record) (int, error)
+	Plan(ctx context.Context, rec incident.Record) (intake.Result, error)
+	QueueSending(ctx context.Context, rec incident.Record) (int, error)
 }
 
 // Lifecycle carries out state changes.
@@ -167,7 +167,7 @@ func (l *Lifecycle) Frozen(ctx context.Context, id string) error {
 
 // send queues the sending tasks of an incident that was counted first,
 // and any batch held by a race.
-func (l *Lifecycle) send(ctx context.Context, rec intake.Record) (int, error) {
+func (l *Lifecycle) send(ctx context.Context, rec incident.Record) (int, error) {
 	n, err := l.Planner.QueueSending(ctx, rec)
 	if err != nil {
 		return 0, fmt.Errorf("queue sending of %s: %w", rec.ID, err)
@@ -205,7 +205,7 @@ func (l *Lifecycle) Approve(ctx context.Context, id string, by By) (int, error) 
 // Confirm confirms a suspected incident and queues its planning. The
 // incident keeps its origin: one from a detector still needs approval for
 // a large audience, and its confirmer cannot give it.
-func (l *Lifecycle) Confirm(ctx context.Context, id string, by By, knownTemplate func(string) bool) (intake.Record, error) {
+func (l *Lifecycle) Confirm(ctx context.Context, id string, by By, knownTemplate func(string) bool) (incident.Record, error) {
 	actor := by.Actor
 	rec, err := l.get(ctx, id)
 	if err != nil {
@@ -255,7 +255,7 @@ func (l *Lifecycle) Cancel(ctx context.Context, id string, by By, reason string)
 }
 
 // Complete marks a sending incident completed once nothing is pending.
-func (l *Lifecycle) Complete(ctx context.Context, rec intake.Record, detail map[string]string) error {
+func (l *Lifecycle) Complete(ctx context.Context, rec incident.Record, detail map[string]string) error {
 	now := l.Now()
 	if err := l.audit(ctx, rec.ID, now, System, audit.SendingCompleted, detail); err != nil {
 		return err
@@ -263,7 +263,7 @@ func (l *Lifecycle) Complete(ctx context.Context, rec intake.Record, detail map[
 	return l.move(ctx, rec, incident.ActComplete, Change{At: now})
 }
 
-func (l *Lifecycle) get(ctx context.Context, id string) (intake.Record, error) {
+func (l *Lifecycle) get(ctx context.Context, id string) (incident.Record, error) {
 	rec, found, err := l.Store.Get(ctx, id)
 	if err != nil {
 		return rec, fmt.Errorf("read incident %s: %w", id, err)
@@ -278,7 +278,7 @@ func (l *Lifecycle) get(ctx context.Context, id string) (intake.Record, error) {
 var ErrNotFound = errors.New("no such incident")
 
 // move applies action a to rec's state in the store.
-func (l *Lifecycle) move(ctx context.Context, rec intake.Record, a incident.Action, c Change) error {
+func (l *Lifecycle) move(ctx context.Context, rec incident.Record, a incident.Action, c Change) error {
 	to, err := incident.Transition(rec.State, a, incident.Guard{Actor: c.Actor, ConfirmedBy: rec.ConfirmedBy})
 	if err != nil {
 		return err

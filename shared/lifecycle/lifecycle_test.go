@@ -12,14 +12,13 @@ import (
 	"breachnotify/shared/dispatch"
 	"breachnotify/shared/incident"
 	"breachnotify/shared/intake"
-	"breachnotify/shared/plan"
 )
 
 var t0 = time.Date(2014, 5, 27, 10, 0, 0, 0, time.UTC)
 
-type memStore struct{ recs map[string]intake.Record }
+type memStore struct{ recs map[string]incident.Record }
 
-func (s *memStore) Get(_ context.Context, id string) (intake.Record, bool, error) {
+func (s *memStore) Get(_ context.Context, id string) (incident.Record, bool, error) {
 	r, ok := s.recs[id]
 	return r, ok, nil
 }
@@ -78,12 +77,12 @@ func (a *memAudit) kinds() []audit.Kind {
 
 type memPlanner struct{ planned, sending []string }
 
-func (p *memPlanner) QueueSending(_ context.Context, rec intake.Record) (int, error) {
+func (p *memPlanner) QueueSending(_ context.Context, rec incident.Record) (int, error) {
 	p.sending = append(p.sending, rec.ID)
 	return 3, nil
 }
 
-func (p *memPlanner) Plan(_ context.Context, rec intake.Record) (intake.Result, error) {
+func (p *memPlanner) Plan(_ context.Context, rec incident.Record) (intake.Result, error) {
 	p.planned = append(p.planned, rec.ID)
 	return intake.Result{IncidentID: rec.ID, Outcome: intake.Planned}, nil
 }
@@ -104,9 +103,9 @@ type env struct {
 	planner *memPlanner
 }
 
-func newEnv(rec intake.Record) *env {
+func newEnv(rec incident.Record) *env {
 	e := &env{
-		store: &memStore{recs: map[string]intake.Record{rec.ID: rec}},
+		store: &memStore{recs: map[string]incident.Record{rec.ID: rec}},
 		held: &memHeld{batches: map[string]dispatch.Batch{
 			"held#1": {IncidentID: rec.ID, NoticeID: "n0-update-app"}, "held#2": {IncidentID: rec.ID, NoticeID: "n0-update-app"},
 		}},
@@ -117,18 +116,18 @@ func newEnv(rec intake.Record) *env {
 	return e
 }
 
-func frozen(members int, automated bool) intake.Record {
-	return intake.Record{
+func frozen(members int, automated bool) incident.Record {
+	return incident.Record{
 		Incident: incident.Incident{ID: "INC-1", Status: incident.Confirmed, ConfirmedBy: "alice"},
 		State:    incident.StateConfirmed, Automated: automated,
-		Audience: &plan.Audience{Members: members, Hash: "h", Notices: []plan.NoticeTotals{{NoticeID: "n0-update-app", Members: members}}},
+		Audience: &incident.FrozenAudience{Members: members, Hash: "h", Notices: []incident.NoticeTotals{{NoticeID: "n0-update-app", Members: members}}},
 	}
 }
 
 func TestFrozenSendsOrWaitsForApproval(t *testing.T) {
 	tests := []struct {
 		name      string
-		rec       intake.Record
+		rec       incident.Record
 		wantState incident.State
 		wantKinds []audit.Kind
 		wantQueue int
@@ -223,7 +222,7 @@ func TestCancel(t *testing.T) {
 
 func TestConfirmASuspectedIncident(t *testing.T) {
 	known := func(string) bool { return true }
-	rec := intake.Record{Incident: incident.Incident{ID: "INC-1", Status: incident.Suspected, Title: "t", DetectedAt: t0.Add(-time.Hour),
+	rec := incident.Record{Incident: incident.Incident{ID: "INC-1", Status: incident.Suspected, Title: "t", DetectedAt: t0.Add(-time.Hour),
 		Notices: []incident.Notice{{Template: "account-accessed", Channels: []incident.Channel{incident.Email}, Audience: incident.Audience{UserIDs: []string{"u-1"}}}}},
 		State: incident.StateSuspected, Automated: true}
 	e := newEnv(rec)

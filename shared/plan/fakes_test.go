@@ -11,6 +11,7 @@ import (
 
 	"breachnotify/shared/audience"
 	"breachnotify/shared/dispatch"
+	"breachnotify/shared/incident"
 	"breachnotify/shared/version"
 )
 
@@ -30,7 +31,7 @@ type memStore struct {
 	tasks    map[string]int
 	finished map[string]int
 	progress map[string]map[string]TaskProgress // incident → task id → checkpoint
-	frozen   map[string]Audience
+	frozen   map[string]incident.FrozenAudience
 	// events lists calls in order: "save <task>", "finish <task>",
 	// "freeze <incident>".
 	events []string
@@ -42,7 +43,7 @@ type memStore struct {
 
 func newMemStore() *memStore {
 	return &memStore{tasks: map[string]int{}, finished: map[string]int{},
-		progress: map[string]map[string]TaskProgress{}, frozen: map[string]Audience{}}
+		progress: map[string]map[string]TaskProgress{}, frozen: map[string]incident.FrozenAudience{}}
 }
 
 func (s *memStore) Progress(_ context.Context, t Task) (Progress, error) {

@@ -252,26 +252,6 @@ func fingerprint(noticeID string, members []audience.Member) uint64 {
 	return sum
 }
 
-// NoticeTotals is a notice's planning, summed over its tasks.
-type NoticeTotals struct {
-	NoticeID         string   `json:"noticeId"`
-	Template         string   `json:"template"`
-	Members          int      `json:"members"`
-	CohortDevices    int      `json:"cohortDevices"`
-	UnparsedVersions int      `json:"unparsedVersions"`
-	UnknownUserIDs   []string `json:"unknownUserIds,omitempty"`
-	Messages         int      `json:"messages"`
-}
-
-// Audience is the frozen audience: who is to be notified, counted and
-// fingerprinted once planning is complete.
-type Audience struct {
-	Notices []NoticeTotals `json:"notices"`
-	// Members counts notice × user pairs; Hash identifies their ids.
-	Members int    `json:"members"`
-	Hash    string `json:"hash"`
-}
-
 // TaskProgress is one task's checkpoint, as Freeze reads them back.
 type TaskProgress struct {
 	NoticeID, Template string
@@ -282,9 +262,9 @@ type TaskProgress struct {
 var ErrIncomplete = errors.New("planning incomplete")
 
 // Total sums the tasks of an incident into its frozen audience.
-func Total(tasks []TaskProgress) (Audience, error) {
-	var a Audience
-	byNotice := map[string]*NoticeTotals{}
+func Total(tasks []TaskProgress) (incident.FrozenAudience, error) {
+	var a incident.FrozenAudience
+	byNotice := map[string]*incident.NoticeTotals{}
 	var order []string
 	var fp uint64
 	for _, t := range tasks {
@@ -293,7 +273,7 @@ func Total(tasks []TaskProgress) (Audience, error) {
 		}
 		n, ok := byNotice[t.NoticeID]
 		if !ok {
-			n = &NoticeTotals{NoticeID: t.NoticeID, Template: t.Template}
+			n = &incident.NoticeTotals{NoticeID: t.NoticeID, Template: t.Template}
 			byNotice[t.NoticeID] = n
 			order = append(order, t.NoticeID)
 		}

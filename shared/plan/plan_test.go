@@ -406,11 +406,11 @@ func TestFreeze(t *testing.T) {
 	if !ok {
 		t.Fatal("audience not frozen")
 	}
-	var want Audience
+	var want incident.FrozenAudience
 	for i, n := range in.Notices {
 		id := incident.NoticeID(i, n.Template)
 		r := resolveAll(e.directory, n.Audience)
-		want.Notices = append(want.Notices, NoticeTotals{
+		want.Notices = append(want.Notices, incident.NoticeTotals{
 			NoticeID: id, Template: n.Template, Members: len(r.members), CohortDevices: r.cohortDevices,
 			UnparsedVersions: r.unparsed, UnknownUserIDs: r.unknown, Messages: messages[id],
 		})
@@ -430,7 +430,7 @@ func TestFreeze(t *testing.T) {
 
 // frozenAudience plans in with users in the given task order (or
 // concurrently) and returns the frozen audience.
-func frozenAudience(t *testing.T, users []string, in incident.Incident, batchSize int, order func([]Task), concurrent bool) Audience {
+func frozenAudience(t *testing.T, users []string, in incident.Incident, batchSize int, order func([]Task), concurrent bool) incident.FrozenAudience {
 	t.Helper()
 	e := newEnv(newDirectory(users), batchSize)
 	tasks := Tasks(in, false)
@@ -539,7 +539,7 @@ func TestTotal(t *testing.T) {
 		done("n0-account-accessed", 1, 2, 0, 0, 20, "x-5"),
 		done("n1-update-app", 3, 8, 9, 2, 1000),
 	}
-	wantTotals := []NoticeTotals{
+	wantTotals := []incident.NoticeTotals{
 		{NoticeID: "n0-account-accessed", Template: "account-accessed", Members: 3, UnknownUserIDs: []string{"x-2", "x-5", "x-9"}, Messages: 2},
 		{NoticeID: "n1-update-app", Template: "update-app", Members: 13, CohortDevices: 16, UnparsedVersions: 3, Messages: 5},
 	}

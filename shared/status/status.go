@@ -9,7 +9,6 @@ import (
 
 	"breachnotify/shared/deadline"
 	"breachnotify/shared/incident"
-	"breachnotify/shared/intake"
 	"breachnotify/shared/ledger"
 )
 
@@ -72,7 +71,7 @@ type Deadline struct {
 // Compute states an incident's progress at now. Rates are messages per
 // second by channel. A cancelled or suspected incident has no deadlines:
 // nobody is to be notified.
-func Compute(rec intake.Record, p ledger.Progress, rates map[incident.Channel]float64, policy deadline.Policy, now time.Time) Status {
+func Compute(rec incident.Record, p ledger.Progress, rates map[incident.Channel]float64, policy deadline.Policy, now time.Time) Status {
 	s := Status{State: rec.State, Clocks: Clocks{
 		DetectedAt: rec.DetectedAt, ConfirmedAt: rec.ConfirmedAt,
 		FirstNoticeAt: p.FirstNoticeAt, LastNoticeAt: p.LastNoticeAt, AuthorityNotifiedAt: rec.AuthorityNotifiedAt,

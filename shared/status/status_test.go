@@ -6,13 +6,12 @@ import (
 
 	"breachnotify/shared/deadline"
 	"breachnotify/shared/incident"
-	"breachnotify/shared/intake"
 	"breachnotify/shared/ledger"
 )
 
 func TestCompute(t *testing.T) {
 	t0 := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
-	rec := intake.Record{Incident: incident.Incident{ID: "INC-1", DetectedAt: t0, ConfirmedAt: t0, Notices: []incident.Notice{
+	rec := incident.Record{Incident: incident.Incident{ID: "INC-1", DetectedAt: t0, ConfirmedAt: t0, Notices: []incident.Notice{
 		{Template: "update-app", Channels: []incident.Channel{incident.Email, incident.Push}},
 	}}, State: incident.StateSending}
 	p := ledger.Progress{Planned: map[string]int{"n0-update-app": 100}, Done: map[string]map[incident.Channel]map[ledger.Status]int{

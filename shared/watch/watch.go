@@ -26,7 +26,7 @@ import (
 type Incidents interface {
 	// Active lists the incidents on their way (incident.State.Active).
 	Active(ctx context.Context) ([]string, error)
-	Get(ctx context.Context, id string) (intake.Record, bool, error)
+	Get(ctx context.Context, id string) (incident.Record, bool, error)
 }
 
 // Progress reads sending progress.
@@ -37,7 +37,7 @@ type Progress interface {
 // Lifecycle moves incidents on (package lifecycle).
 type Lifecycle interface {
 	Frozen(ctx context.Context, incidentID string) error
-	Complete(ctx context.Context, rec intake.Record, detail map[string]string) error
+	Complete(ctx context.Context, rec incident.Record, detail map[string]string) error
 }
 
 // Alarm is one deadline in trouble.

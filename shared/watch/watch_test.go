@@ -12,16 +12,14 @@ import (
 	"breachnotify/shared/audit"
 	"breachnotify/shared/deadline"
 	"breachnotify/shared/incident"
-	"breachnotify/shared/intake"
 	"breachnotify/shared/ledger"
 	"breachnotify/shared/metrics"
-	"breachnotify/shared/plan"
 )
 
 var confirmedAt = time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
 
 type fakes struct {
-	recs      map[string]intake.Record
+	recs      map[string]incident.Record
 	progress  map[string]ledger.Progress
 	raised    map[string]bool
 	completed []string
@@ -43,7 +41,7 @@ func (f *fakes) Active(_ context.Context) ([]string, error) {
 	return ids, nil
 }
 
-func (f *fakes) Get(_ context.Context, id string) (intake.Record, bool, error) {
+func (f *fakes) Get(_ context.Context, id string) (incident.Record, bool, error) {
 	r, ok := f.recs[id]
 	return r, ok, nil
 }
@@ -57,7 +55,7 @@ func (f *fakes) Frozen(_ context.Context, id string) error {
 	return nil
 }
 
-func (f *fakes) Complete(_ context.Context, rec intake.Record, _ map[string]string) error {
+func (f *fakes) Complete(_ context.Context, rec incident.Record, _ map[string]string) error {
 	f.completed = append(f.completed, rec.ID)
 	return nil
 }
@@ -78,10 +76,10 @@ func (f *fakes) Append(_ context.Context, e audit.Entry) error {
 
 // sending is an incident confirmed at confirmedAt with 10,000 recipients
 // to email, done of them sent.
-func sending(done int) (intake.Record, ledger.Progress) {
-	rec := intake.Record{Incident: incident.Incident{ID: "INC-1", DetectedAt: confirmedAt.Add(-time.Hour), ConfirmedAt: confirmedAt,
+func sending(done int) (incident.Record, ledger.Progress) {
+	rec := incident.Record{Incident: incident.Incident{ID: "INC-1", DetectedAt: confirmedAt.Add(-time.Hour), ConfirmedAt: confirmedAt,
 		Notices: []incident.Notice{{Template: "update-app", Channels: []incident.Channel{incident.Email}}}},
-		State: incident.StateSending, Audience: &plan.Audience{Members: 10000}}
+		State: incident.StateSending, Audience: &incident.FrozenAudience{Members: 10000}}
 	p := ledger.Progress{Planned: map[string]int{"n0-update-app": 10000},
 		Done: map[string]map[incident.Channel]map[ledger.Status]int{"n0-update-app": {incident.Email: {ledger.Sent: done}}}}
 	if done > 0 {
@@ -109,7 +107,7 @@ func TestRun(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			rec, p := sending(tc.done)
-			f := &fakes{recs: map[string]intake.Record{"INC-1": rec}, progress: map[string]ledger.Progress{"INC-1": p}, raised: map[string]bool{}}
+			f := &fakes{recs: map[string]incident.Record{"INC-1": rec}, progress: map[string]ledger.Progress{"INC-1": p}, raised: map[string]bool{}}
 			var emitted bytes.Buffer
 			w := &Watch{Incidents: f, Progress: f, Lifecycle: f, Alarms: f, Audit: f, Policy: policy, Metrics: &metrics.Emitter{W: &emitted},
 				Rates: func(context.Context) (map[incident.Channel]float64, error) {
@@ -145,7 +143,7 @@ func TestRun(t *testing.T) {
 func TestRunMovesOnAConfirmedIncidentWithAFrozenAudience(t *testing.T) {
 	rec, p := sending(0)
 	rec.State = incident.StateConfirmed
-	f := &fakes{recs: map[string]intake.Record{"INC-1": rec}, progress: map[string]ledger.Progress{"INC-1": p}, raised: map[string]bool{}}
+	f := &fakes{recs: map[string]incident.Record{"INC-1": rec}, progress: map[string]ledger.Progress{"INC-1": p}, raised: map[string]bool{}}
 	w := &Watch{Incidents: f, Progress: f, Lifecycle: f, Alarms: f, Audit: f, Policy: deadline.DefaultPolicy(),
 		Rates: func(context.Context) (map[incident.Channel]float64, error) { return nil, nil },
 		Now:   func() time.Time { return confirmedAt }, Log: slog.New(slog.DiscardHandler)}
@@ -164,7 +162,7 @@ func TestRunSkipsAnIncidentNoLongerActive(t *testing.T) {
 		t.Run(string(st), func(t *testing.T) {
 			rec, p := sending(10000)
 			rec.State = st
-			f := &fakes{recs: map[string]intake.Record{"INC-1": rec}, progress: map[string]ledger.Progress{"INC-1": p}, raised: map[string]bool{},
+			f := &fakes{recs: map[string]incident.Record{"INC-1": rec}, progress: map[string]ledger.Progress{"INC-1": p}, raised: map[string]bool{},
 				lagging: []string{"INC-1"}}
 			w := &Watch{Incidents: f, Progress: f, Lifecycle: f, Alarms: f, Audit: f, Policy: deadline.DefaultPolicy(), Metrics: &metrics.Emitter{W: &bytes.Buffer{}},
 				Rates: func(context.Context) (map[incident.Channel]float64, error) { return nil, nil },

@@ -41,7 +41,7 @@ type incidentItem struct {
 	// deadline watch reads them without scanning the audit trails, events
 	// and work items that share the table.
 	ActivePK string `json:"activePk,omitempty"`
-	intake.Record
+	incident.Record
 }
 
 // The active index: one partition key value for all active incidents.
@@ -58,7 +58,7 @@ const (
 
 // newIncidentItem is an incident as stored, its active index key set
 // from its state.
-func newIncidentItem(r intake.Record) incidentItem {
+func newIncidentItem(r incident.Record) incidentItem {
 	it := incidentItem{PK: r.ID, SK: incidentSK, Record: r}
 	if r.State.Active() {
 		it.ActivePK = activeKey
@@ -74,27 +74,27 @@ type receiptItem struct {
 
 // Get reads an incident with a strongly consistent read, since intake
 // decides from it whether to plan.
-func (s *Incidents) Get(ctx context.Context, id string) (intake.Record, bool, error) {
+func (s *Incidents) Get(ctx context.Context, id string) (incident.Record, bool, error) {
 	out, err := s.Client.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:      &s.Table,
 		Key:            map[string]types.AttributeValue{"pk": str(id), "sk": str(incidentSK)},
 		ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
-		return intake.Record{}, false, fmt.Errorf("get incident %s: %w", id, err)
+		return incident.Record{}, false, fmt.Errorf("get incident %s: %w", id, err)
 	}
 	if out.Item == nil {
-		return intake.Record{}, false, nil
+		return incident.Record{}, false, nil
 	}
 	var it incidentItem
 	if err := unmarshal(out.Item, &it); err != nil {
-		return intake.Record{}, false, fmt.Errorf("decode incident %s: %w", id, err)
+		return incident.Record{}, false, fmt.Errorf("decode incident %s: %w", id, err)
 	}
 	return it.Record, true, nil
 }
 
 // Put writes an incident.
-func (s *Incidents) Put(ctx context.Context, r intake.Record) error {
+func (s *Incidents) Put(ctx context.Context, r incident.Record) error {
 	item, err := marshal(newIncidentItem(r))
 	if err != nil {
 		return fmt.Errorf("encode incident %s: %w", r.ID, err)
@@ -303,7 +303,7 @@ func (s *Incidents) query(ctx context.Context, pk, skPrefix string, each func(ma
 }
 
 // Create writes a new incident; it fails if the id is taken.
-func (s *Incidents) Create(ctx context.Context, r intake.Record) error {
+func (s *Incidents) Create(ctx context.Context, r incident.Record) error {
 	item, err := marshal(newIncidentItem(r))
 	if err != nil {
 		return fmt.Errorf("encode incident %s: %w", r.ID, err)

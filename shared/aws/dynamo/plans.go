@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"breachnotify/shared/incident"
 	"breachnotify/shared/plan"
 )
 
@@ -139,7 +140,7 @@ func (s *Plans) Freeze(ctx context.Context, incidentID string) error {
 		return err
 	}
 	av, err := marshal(struct {
-		A plan.Audience `json:"a"`
+		A incident.FrozenAudience `json:"a"`
 	}{a})
 	if err != nil {
 		return err
