@@ -9,7 +9,6 @@ package admin
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,6 +20,7 @@ import (
 	"breachnotify/shared/audit"
 	"breachnotify/shared/deadline"
 	"breachnotify/shared/dispatch"
+	"breachnotify/shared/errs"
 	"breachnotify/shared/identity"
 	"breachnotify/shared/incident"
 	"breachnotify/shared/ledger"
@@ -118,12 +118,12 @@ type ExportLinks struct {
 }
 
 // ErrBadRequest marks a request that cannot be carried out as written.
-var ErrBadRequest = errors.New("bad request")
+var ErrBadRequest = errs.New(errs.Invalid, "bad request")
 
 // ErrForbidden marks a request its caller may not make: an operation that
 // needs the Function URL sent by direct invocation, or a Function URL
 // caller the admin directory does not know.
-var ErrForbidden = errors.New("forbidden")
+var ErrForbidden = errs.New(errs.Forbidden, "forbidden")
 
 // Incidents reads and writes incident records.
 type Incidents interface {
@@ -286,21 +286,8 @@ func (h *Handler) Handle(ctx context.Context, c Caller, r Request) (Response, er
 	return resp, nil
 }
 
-func errClass(err error) string {
-	switch {
-	case errors.Is(err, ErrBadRequest):
-		return "bad-request"
-	case errors.Is(err, ErrForbidden):
-		return "forbidden"
-	case errors.Is(err, incident.ErrIllegalTransition):
-		return "illegal-transition"
-	case errors.Is(err, lifecycle.ErrNotFound):
-		return "not-found"
-	case errors.Is(err, incident.ErrInvalid):
-		return "invalid"
-	}
-	return "internal"
-}
+// errClass is the error's class in the one taxonomy (package errs).
+func errClass(err error) string { return errs.Class(err) }
 
 func (h *Handler) validate(r Request) error {
 	var p []string

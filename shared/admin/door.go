@@ -10,9 +10,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"breachnotify/shared/errs"
 	"breachnotify/shared/identity"
-	"breachnotify/shared/incident"
-	"breachnotify/shared/lifecycle"
 	"breachnotify/shared/strictjson"
 )
 
@@ -108,19 +107,8 @@ func (h *Handler) url(ctx context.Context, ev events.LambdaFunctionURLRequest) e
 	return reply(http.StatusOK, resp)
 }
 
-func statusOf(err error) int {
-	switch {
-	case errors.Is(err, ErrBadRequest), errors.Is(err, incident.ErrInvalid):
-		return http.StatusBadRequest
-	case errors.Is(err, ErrForbidden):
-		return http.StatusForbidden
-	case errors.Is(err, incident.ErrIllegalTransition), errors.Is(err, lifecycle.ErrStateChanged):
-		return http.StatusConflict
-	case errors.Is(err, lifecycle.ErrNotFound):
-		return http.StatusNotFound
-	}
-	return http.StatusInternalServerError
-}
+// statusOf is the one mapping of the error taxonomy (package errs).
+func statusOf(err error) int { return errs.HTTPStatus(err) }
 
 func errorBody(err error) map[string]string { return map[string]string{"error": err.Error()} }
 

@@ -3,7 +3,6 @@ package dispatch
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -11,13 +10,14 @@ import (
 	"golang.org/x/time/rate"
 
 	"breachnotify/shared/audience"
+	"breachnotify/shared/errs"
 	"breachnotify/shared/incident"
 )
 
 // ErrDeferred marks a batch some of whose members this invocation had no
 // time for: they were not started (or not sent) and go back to the queue
 // unprocessed. It is not a failure: the members are simply later.
-var ErrDeferred = errors.New("members deferred to another invocation")
+var ErrDeferred = errs.New(errs.Retryable, "members deferred to another invocation")
 
 // DeferredError returns the members an invocation had no time for, as a
 // batch of their own.

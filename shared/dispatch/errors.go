@@ -1,25 +1,30 @@
 package dispatch
 
-import "errors"
+import (
+	"errors"
+
+	"breachnotify/shared/errs"
+)
 
 // ErrMalformed marks a queue message that can never be processed; it goes to
 // the dead-letter queue rather than being dropped.
-var ErrMalformed = errors.New("malformed batch")
+var ErrMalformed = errs.New(errs.Permanent, "malformed batch")
 
-// Class says what a failed send means for the delivery.
-type Class int
+// Class says what a failed send means for the delivery: one of the
+// taxonomy's kinds Retryable, Permanent and Paused.
+type Class = errs.Kind
 
 const (
 	// Retryable: try again later (throttling, 5xx, timeouts, anything unknown).
-	Retryable Class = iota
+	Retryable = errs.Retryable
 	// Permanent: this recipient or device cannot be reached by this channel;
 	// record the failure and never retry it.
-	Permanent
+	Permanent = errs.Permanent
 	// Paused: the provider refuses every message on this channel for the
 	// whole account (sending paused, account suspended). Retrying each
 	// message would only storm it: the incident's channel is paused and its
 	// batches are parked until an operator resumes it.
-	Paused
+	Paused = errs.Paused
 )
 
 // SendError is how the email and push adapters report a failed send. Reason
@@ -38,6 +43,9 @@ type SendError struct {
 // recipient's address, and errors end up in logs.
 func (e *SendError) Error() string { return "send failed: " + e.Reason }
 func (e *SendError) Unwrap() error { return e.Err }
+
+// Kind is the send's class, so errs.KindOf reads it like any other kind.
+func (e *SendError) Kind() errs.Kind { return e.Class }
 
 // classify reads the class of a send error; an unclassified error is
 // retryable, because dropping a notice is worse than delaying it.

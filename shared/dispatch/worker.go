@@ -16,6 +16,7 @@ import (
 
 	"breachnotify/shared/audience"
 	"breachnotify/shared/audit"
+	"breachnotify/shared/errs"
 	"breachnotify/shared/incident"
 	"breachnotify/shared/ledger"
 	"breachnotify/shared/metrics"
@@ -81,7 +82,7 @@ type Gate struct {
 
 // ErrNotHeld: the incident may send (or is cancelled), so the batch was
 // not held.
-var ErrNotHeld = errors.New("incident no longer holds batches")
+var ErrNotHeld = errs.New(errs.Conflict, "incident no longer holds batches")
 
 // Counter counts sending progress per batch (see ledger.Progress).
 type Counter interface {
@@ -191,7 +192,7 @@ type Counts struct {
 // ErrRetry is returned when some deliveries of a batch must be tried again;
 // the message goes back to the queue and its done deliveries are skipped by
 // the ledger next time.
-var ErrRetry = errors.New("some deliveries must be retried")
+var ErrRetry = errs.New(errs.Retryable, "some deliveries must be retried")
 
 // Process sends one batch. It returns ErrRetry (wrapped) when the message
 // must be redelivered, a *DeferredError (not a failure) when the

@@ -7,6 +7,7 @@
 package identity
 
 import (
+	"breachnotify/shared/errs"
 	"errors"
 	"fmt"
 	"regexp"
@@ -35,11 +36,11 @@ const Session = "{session}"
 const ssoRolePrefix = "awsreservedsso_"
 
 // ErrUnknown: the principal is not in the directory.
-var ErrUnknown = errors.New("principal is not in the admin directory")
+var ErrUnknown = errs.New(errs.Forbidden, "principal is not in the admin directory")
 
 // ErrMalformed: the principal's ARN and user id do not describe one IAM
 // user or assumed role, as AWS would report them.
-var ErrMalformed = errors.New("malformed IAM principal")
+var ErrMalformed = errs.New(errs.Forbidden, "malformed IAM principal")
 
 // Directory maps IAM principals to people.
 type Directory struct {

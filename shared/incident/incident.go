@@ -3,13 +3,13 @@
 package incident
 
 import (
-	"errors"
 	"fmt"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
 
+	"breachnotify/shared/errs"
 	"breachnotify/shared/version"
 )
 
@@ -70,7 +70,7 @@ func NoticeID(i int, template string) string { return fmt.Sprintf("n%d-%s", i, t
 
 // ErrInvalid marks an event that can never be processed: retrying it is
 // pointless, so callers record and reject it.
-var ErrInvalid = errors.New("invalid incident")
+var ErrInvalid = errs.New(errs.Invalid, "invalid incident")
 
 // InvalidError lists the problems found, so a detector's author can fix
 // the event in one go: the first MaxReasonProblems by name, the others

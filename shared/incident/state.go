@@ -1,7 +1,7 @@
 package incident
 
 import (
-	"errors"
+	"breachnotify/shared/errs"
 	"fmt"
 	"strings"
 )
@@ -107,7 +107,7 @@ type Guard struct {
 // ErrIllegalTransition marks a refused action. Retrying the same action
 // from the same state is refused again, so callers report it rather than
 // retry.
-var ErrIllegalTransition = errors.New("illegal incident transition")
+var ErrIllegalTransition = errs.New(errs.Conflict, "illegal incident transition")
 
 // TransitionError says which action was refused, from which state, and why,
 // in words an admin can act on.

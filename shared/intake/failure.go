@@ -1,8 +1,8 @@
 package intake
 
 import (
+	"breachnotify/shared/errs"
 	"encoding/json"
-	"errors"
 	"fmt"
 )
 
@@ -31,7 +31,7 @@ const maxFailureError = 512
 
 // ErrNotARecord: a message on the failure queue is not a Lambda
 // invocation record, so there is no event to replay.
-var ErrNotARecord = errors.New("not a Lambda invocation record")
+var ErrNotARecord = errs.New(errs.Invalid, "not a Lambda invocation record")
 
 // ParseFailure reads one invocation record, as Lambda writes it to an
 // on-failure destination.

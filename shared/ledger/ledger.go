@@ -7,12 +7,12 @@
 package ledger
 
 import (
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"slices"
 	"time"
 
+	"breachnotify/shared/errs"
 	"breachnotify/shared/incident"
 )
 
@@ -141,13 +141,13 @@ type Claim struct {
 var (
 	// ErrDone: the record is complete; sending again would notify someone
 	// twice.
-	ErrDone = errors.New("recipient already notified")
+	ErrDone = errs.New(errs.Conflict, "recipient already notified")
 	// ErrInFlight: another worker holds an unexpired claim. A Claim may
 	// return it as an *InFlightError that says when the claim ends.
-	ErrInFlight = errors.New("recipient claimed by another worker")
+	ErrInFlight = errs.New(errs.Conflict, "recipient claimed by another worker")
 	// ErrNotOwner: the record is no longer claimed by the one recording it
 	// (its lease ended and another worker took it).
-	ErrNotOwner = errors.New("claim lost")
+	ErrNotOwner = errs.New(errs.Conflict, "claim lost")
 )
 
 // Take applies c to the record as stored (nil when there is none): it is

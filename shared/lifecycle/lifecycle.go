@@ -12,7 +12,6 @@ package lifecycle
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -21,6 +20,7 @@ import (
 
 	"breachnotify/shared/audit"
 	"breachnotify/shared/dispatch"
+	"breachnotify/shared/errs"
 	"breachnotify/shared/incident"
 	"breachnotify/shared/intake"
 )
@@ -62,7 +62,7 @@ func (b By) detail(own map[string]string) map[string]string {
 }
 
 // ErrStateChanged: the incident left the expected state meanwhile.
-var ErrStateChanged = errors.New("incident state changed meanwhile")
+var ErrStateChanged = errs.New(errs.Conflict, "incident state changed meanwhile")
 
 // Held is where batches wait while their incident may not send.
 type Held interface {
@@ -275,7 +275,7 @@ func (l *Lifecycle) get(ctx context.Context, id string) (incident.Record, error)
 }
 
 // ErrNotFound: no such incident.
-var ErrNotFound = errors.New("no such incident")
+var ErrNotFound = errs.New(errs.NotFound, "no such incident")
 
 // move applies action a to rec's state in the store.
 func (l *Lifecycle) move(ctx context.Context, rec incident.Record, a incident.Action, c Change) error {

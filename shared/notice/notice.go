@@ -8,6 +8,7 @@
 package notice
 
 import (
+	"breachnotify/shared/errs"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -47,7 +48,7 @@ const (
 
 // ErrUnknownTemplate is wrapped by Render for a template name that is not
 // compiled in.
-var ErrUnknownTemplate = errors.New("unknown template")
+var ErrUnknownTemplate = errs.New(errs.Invalid, "unknown template")
 
 // Data is what a template may use. Every string field comes from outside (user
 // records, events) and is untrusted.

@@ -7,10 +7,10 @@
 package strictjson
 
 import (
+	"breachnotify/shared/errs"
 	"bytes"
 	"encoding"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"reflect"
@@ -21,7 +21,7 @@ import (
 
 // ErrStrict is wrapped by every error that reports a rule of this package
 // broken (as opposed to JSON that does not parse or does not fit v).
-var ErrStrict = errors.New("strict JSON")
+var ErrStrict = errs.New(errs.Invalid, "strict JSON")
 
 // Limits on what an error says, so that its text stays bounded whatever
 // the input: the first maxProblems problems are named, the rest counted,

@@ -4,7 +4,7 @@
 package version
 
 import (
-	"errors"
+	"breachnotify/shared/errs"
 	"fmt"
 	"strconv"
 	"strings"
@@ -24,7 +24,7 @@ const (
 
 // ErrInvalid reports a version that is not 1 to MaxParts dot-separated
 // decimal numbers of at most nine digits each.
-var ErrInvalid = errors.New("invalid version")
+var ErrInvalid = errs.New(errs.Invalid, "invalid version")
 
 // Version is a parsed app version. Missing trailing parts are zero, so 1.2
 // equals 1.2.0.

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"breachnotify/shared/dispatch"
+	"breachnotify/shared/errs"
 	"breachnotify/shared/notice"
 )
 
@@ -24,7 +25,7 @@ type Client interface {
 }
 
 // ErrTooLarge: a platform's payload is over the 4 KB that FCM and APNs accept.
-var ErrTooLarge = errors.New("push payload too large")
+var ErrTooLarge = errs.New(errs.Permanent, "push payload too large")
 
 // Publisher publishes to platform endpoints.
 type Publisher struct {
