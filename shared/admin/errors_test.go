@@ -29,6 +29,9 @@ func TestErrorStatusAndClass(t *testing.T) {
 		{lifecycle.ErrNotFound, http.StatusNotFound, "not-found"},
 		{incident.ErrIllegalTransition, http.StatusConflict, "conflict"},
 		{lifecycle.ErrStateChanged, http.StatusConflict, "conflict"},
+		// Typed errors that stand for a sentinel carry its kind too.
+		{&incident.TransitionError{From: incident.StateAwaitingApproval, Action: incident.ActApprove, Reason: "two-person rule"}, http.StatusConflict, "conflict"},
+		{&incident.InvalidError{Problems: []string{"title is missing"}}, http.StatusBadRequest, "invalid"},
 		{errors.New("DynamoDB is down"), http.StatusInternalServerError, "internal"},
 	}
 	for _, tc := range tests {

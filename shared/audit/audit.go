@@ -6,10 +6,10 @@
 package audit
 
 import (
+	"breachnotify/shared/errs"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"time"
@@ -131,7 +131,7 @@ func hash(e Entry) string {
 }
 
 // ErrBroken marks a trail that fails verification.
-var ErrBroken = errors.New("audit chain broken")
+var ErrBroken = errs.New(errs.Internal, "audit chain broken")
 
 // BrokenError names the first seq at which the trail stops being
 // trustworthy, and why.
@@ -145,6 +145,9 @@ func (e *BrokenError) Error() string {
 }
 
 func (e *BrokenError) Is(target error) bool { return target == ErrBroken }
+
+// Kind is ErrBroken's, so errs.KindOf reads it as it reads the sentinel.
+func (e *BrokenError) Kind() errs.Kind { return ErrBroken.Kind() }
 
 // Verify checks one incident's entries, in seq order, against the head kept
 // on the incident record. It returns a *BrokenError for the first problem.

@@ -90,6 +90,9 @@ func (e *InvalidError) Error() string {
 
 func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
 
+// Kind is ErrInvalid's, so errs.KindOf reads it as it reads the sentinel.
+func (e *InvalidError) Kind() errs.Kind { return ErrInvalid.Kind() }
+
 // idPattern keeps ids safe to embed in keys ("#" separates key parts) and in
 // SES message tags, which accept only letters, digits, "_" and "-".
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)

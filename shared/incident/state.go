@@ -123,6 +123,9 @@ func (e *TransitionError) Error() string {
 
 func (e *TransitionError) Is(target error) bool { return target == ErrIllegalTransition }
 
+// Kind is ErrIllegalTransition's, so errs.KindOf reads it as it reads the sentinel.
+func (e *TransitionError) Kind() errs.Kind { return ErrIllegalTransition.Kind() }
+
 // article keeps messages about awaiting_approval incidents grammatical.
 func article(s State) string {
 	if s != "" && strings.ContainsRune("aeiou", rune(s[0])) {

@@ -260,6 +260,9 @@ func (e *InFlightError) Error() string {
 
 func (e *InFlightError) Is(target error) bool { return target == ErrInFlight }
 
+// Kind is ErrInFlight's, so errs.KindOf reads it as it reads the sentinel.
+func (e *InFlightError) Kind() errs.Kind { return ErrInFlight.Kind() }
+
 // Progress is an incident's sending progress as the workers count it, per
 // recipient and channel: a recipient's channel is sent when any of its
 // deliveries was, failed when all failed, skipped when all were skipped.

@@ -52,6 +52,9 @@ func (e *Error) Error() string {
 
 func (e *Error) Is(target error) bool { return target == ErrStrict }
 
+// Kind is ErrStrict's, so errs.KindOf reads it as it reads the sentinel.
+func (e *Error) Kind() errs.Kind { return ErrStrict.Kind() }
+
 func (e *Error) add(format string, args ...any) {
 	if len(e.Problems) < maxProblems {
 		e.Problems = append(e.Problems, fmt.Sprintf(format, args...))
