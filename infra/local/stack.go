@@ -138,6 +138,8 @@ type State struct {
 	// mu guards PIDs and invocations: the mapper's pollers may start a
 	// dead emulator again while a test kills another.
 	mu sync.Mutex
+	// restartMu makes restarting an emulator one caller's job at a time.
+	restartMu sync.Mutex
 	// invocations count the mapper's invocations by function.
 	invocations map[string]Invocations
 	// log is the mapper's logger, for what Invoke does on its own.
@@ -269,7 +271,15 @@ func (s *State) Kill(id string) error {
 }
 
 // Restart starts a killed function's emulator again at the same address.
+// The mapper (finding the emulator dead) and a test (having killed it) may
+// both ask at once: the second finds it running and starts none, so no
+// emulator is left that the state does not know and Down cannot stop.
 func (s *State) Restart(ctx context.Context, id string) error {
+	s.restartMu.Lock()
+	defer s.restartMu.Unlock()
+	if s.running(id) {
+		return nil
+	}
 	if err := s.startEmulator(ctx, id); err != nil {
 		return err
 	}
