@@ -15,25 +15,14 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/aws/aws-lambda-go/events"
+
 	"breachnotify/shared/audit"
 	"breachnotify/shared/dispatch"
 	"breachnotify/shared/incident"
 	"breachnotify/shared/plan"
 	"breachnotify/shared/strictjson"
 )
-
-// Event is the EventBridge envelope as delivered to a rule target.
-type Event struct {
-	Version    string          `json:"version"`
-	ID         string          `json:"id"`
-	DetailType string          `json:"detail-type"`
-	Source     string          `json:"source"`
-	Account    string          `json:"account"`
-	Time       time.Time       `json:"time"`
-	Region     string          `json:"region"`
-	Resources  []string        `json:"resources"`
-	Detail     json.RawMessage `json:"detail"`
-}
 
 // Detail types the rule forwards.
 const (
@@ -184,8 +173,8 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (Result, erro
 	return res, nil
 }
 
-func (h *Handler) parse(raw json.RawMessage, now time.Time) (Event, incident.Incident, error) {
-	var ev Event
+func (h *Handler) parse(raw json.RawMessage, now time.Time) (events.EventBridgeEvent, incident.Incident, error) {
+	var ev events.EventBridgeEvent
 	var in incident.Incident
 	if len(raw) > incident.MaxEventBytes {
 		return ev, in, fmt.Errorf("event is %d bytes, more than %d", len(raw), incident.MaxEventBytes)

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
+
 	"breachnotify/shared/audience"
 	"breachnotify/shared/audit"
 	"breachnotify/shared/incident"
@@ -68,7 +70,7 @@ func suspect(eventID string) func(ev, detail map[string]any) {
 // detailOf decodes an event's incident.
 func detailOf(t *testing.T, raw []byte) incident.Incident {
 	t.Helper()
-	var ev Event
+	var ev events.EventBridgeEvent
 	var in incident.Incident
 	if err := json.Unmarshal(raw, &ev); err != nil {
 		t.Fatal(err)
