@@ -16,6 +16,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"breachnotify/infra/local"
+	"breachnotify/shared/admin"
+	"breachnotify/shared/incident"
+	"breachnotify/shared/status"
 )
 
 var testCreds = credentials.NewStaticCredentialsProvider("AKIDADMIN", "s3cret", "")
@@ -25,13 +28,13 @@ func TestFunctionURLTransport(t *testing.T) {
 		name    string
 		status  int
 		body    string
-		want    Response
+		want    admin.Response
 		wantErr *Error // nil: success
 	}{
 		{name: "status", status: 200,
 			body: `{"operation":"status","incidentId":"INC-1","actor":"arn:aws:iam::1:user/a","status":{"state":"sending","total":{"planned":200,"done":100,"percent":50}}}`,
-			want: Response{Operation: "status", IncidentID: "INC-1", Actor: "arn:aws:iam::1:user/a",
-				Status: &Status{State: "sending", Total: Total{Planned: 200, Done: 100, Percent: 50}}}},
+			want: admin.Response{Operation: "status", IncidentID: "INC-1", Actor: "arn:aws:iam::1:user/a",
+				Status: &admin.Status{State: incident.StateSending, Total: status.Total{Planned: 200, Done: 100, Percent: 50}}}},
 		{name: "bad request", status: 400, body: `{"error":"incidentId \"INC#1\" is not an incident id"}`,
 			wantErr: &Error{Status: 400, Message: `incidentId "INC#1" is not an incident id`}},
 		{name: "illegal transition", status: 409, body: `{"error":"cannot approve: incident is cancelled"}`,
@@ -55,7 +58,7 @@ func TestFunctionURLTransport(t *testing.T) {
 			defer srv.Close()
 			c := &Client{Transport: &FunctionURL{URL: srv.URL, Region: "eu-west-1", Credentials: testCreds}}
 
-			resp, err := c.Do(context.Background(), Request{Operation: "status", Actor: "forged", IncidentID: "INC-1"})
+			resp, err := c.Do(context.Background(), admin.Request{Operation: "status", Actor: "forged", IncidentID: "INC-1"})
 
 			if got.method != http.MethodPost || !strings.HasPrefix(got.auth, "AWS4-HMAC-SHA256 Credential=AKIDADMIN/") ||
 				!strings.Contains(got.auth, "/eu-west-1/lambda/aws4_request") {
@@ -74,8 +77,7 @@ func TestFunctionURLTransport(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			resp.Raw = nil
-			if g, w := mustJSON(t, resp), mustJSON(t, tc.want); g != w {
+			if g, w := mustJSON(t, resp.Response), mustJSON(t, tc.want); g != w {
 				t.Errorf("response %s, want %s", g, w)
 			}
 		})
@@ -115,7 +117,7 @@ func TestFunctionURLTransportPassesTheLocalDoor(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := &Client{Transport: &FunctionURL{URL: srv.URL + "/", Region: tc.region,
 				Credentials: credentials.NewStaticCredentialsProvider("AKIDADMIN", tc.creds, "")}}
-			resp, err := c.Do(context.Background(), Request{Operation: "status", IncidentID: "INC-1"})
+			resp, err := c.Do(context.Background(), admin.Request{Operation: "status", IncidentID: "INC-1"})
 			if tc.status != 0 {
 				var e *Error
 				if !errors.As(err, &e) || e.Status != tc.status {
@@ -148,14 +150,14 @@ func TestDirectInvoke(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var sent Request
+			var sent admin.Request
 			c := &Client{Transport: &DirectInvoke{Actor: "local:omar", Invoke: func(_ context.Context, payload []byte) ([]byte, error) {
 				if err := json.Unmarshal(payload, &sent); err != nil {
 					t.Fatal(err)
 				}
 				return []byte(tc.out), tc.err
 			}}}
-			resp, err := c.Do(context.Background(), Request{Operation: "resume", IncidentID: "INC-1", Channel: "email"})
+			resp, err := c.Do(context.Background(), admin.Request{Operation: "resume", IncidentID: "INC-1", Channel: incident.Email})
 			if sent.Actor != "local:omar" || sent.Channel != "email" {
 				t.Errorf("sent %+v, want the actor and the channel", sent)
 			}
@@ -208,21 +210,21 @@ func TestWatch(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var calls atomic.Int32
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				var req Request
+				var req admin.Request
 				_ = json.NewDecoder(r.Body).Decode(&req)
 				if req.Operation != "status" {
 					t.Errorf("watch asked for %q", req.Operation)
 				}
 				i := min(int(calls.Add(1))-1, len(tc.states)-1)
-				_ = json.NewEncoder(w).Encode(Response{Operation: "status", IncidentID: "INC-1", Status: &Status{State: tc.states[i]}})
+				_ = json.NewEncoder(w).Encode(admin.Response{Operation: "status", IncidentID: "INC-1", Status: &admin.Status{State: incident.State(tc.states[i])}})
 			}))
 			defer srv.Close()
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			c := &Client{Transport: &FunctionURL{URL: srv.URL, Region: "us-east-1", Credentials: testCreds}}
 			var shown []string
-			last, err := c.Watch(ctx, Request{Operation: "watch-me", IncidentID: "INC-1"}, time.Millisecond, func(r Response) {
-				shown = append(shown, r.CurrentState())
+			last, err := c.Watch(ctx, admin.Request{Operation: "watch-me", IncidentID: "INC-1"}, time.Millisecond, func(r Answer) {
+				shown = append(shown, string(CurrentState(r.Response)))
 				if len(shown) == tc.cancelAt {
 					cancel()
 				}
@@ -230,8 +232,8 @@ func TestWatch(t *testing.T) {
 			if !errors.Is(err, tc.wantErr) || len(shown) != tc.wantShown {
 				t.Errorf("err %v after %v; want %v after %d answers", err, shown, tc.wantErr, tc.wantShown)
 			}
-			if want := tc.states[min(tc.wantShown, len(tc.states))-1]; last.CurrentState() != want {
-				t.Errorf("last state %q, want %q", last.CurrentState(), want)
+			if want := incident.State(tc.states[min(tc.wantShown, len(tc.states))-1]); CurrentState(last.Response) != want {
+				t.Errorf("last state %q, want %q", CurrentState(last.Response), want)
 			}
 		})
 	}

@@ -1,7 +1,6 @@
 package admincli
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,7 +11,10 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"breachnotify/shared/admin"
+	"breachnotify/shared/deadline"
 	"breachnotify/shared/preflight"
+	"breachnotify/shared/status"
 )
 
 // Bar renders one line of sending progress with a bar width characters
@@ -21,7 +23,7 @@ import (
 //	[#########...........] 45.2%  90/200  sent 88 failed 1 skipped 1  ETA 1m12s  users deadline in 23h10m
 //
 // The deadline shown is the nearest one not yet met.
-func Bar(s Status, width int) string {
+func Bar(s admin.Status, width int) string {
 	pct := min(max(s.Total.Percent, 0), 100)
 	fill := int(pct / 100 * float64(width))
 	var sent, failed, skipped int
@@ -40,9 +42,9 @@ func Bar(s Status, width int) string {
 	}
 	if d, ok := nearest(s.Deadlines); ok {
 		switch d.State {
-		case "missed":
+		case deadline.Missed:
 			fmt.Fprintf(&b, "  %s deadline MISSED %s ago", d.Rule, duration(-d.LeftSeconds))
-		case "at-risk":
+		case deadline.AtRisk:
 			fmt.Fprintf(&b, "  %s deadline in %s AT RISK", d.Rule, duration(d.LeftSeconds))
 		default:
 			fmt.Fprintf(&b, "  %s deadline in %s", d.Rule, duration(d.LeftSeconds))
@@ -53,11 +55,11 @@ func Bar(s Status, width int) string {
 
 // nearest is the deadline still running (on track, at risk or missed)
 // that is due first.
-func nearest(ds []Deadline) (Deadline, bool) {
-	var out Deadline
+func nearest(ds []status.Deadline) (status.Deadline, bool) {
+	var out status.Deadline
 	found := false
 	for _, d := range ds {
-		if d.State != "on-track" && d.State != "at-risk" && d.State != "missed" {
+		if d.State != deadline.OnTrack && d.State != deadline.AtRisk && d.State != deadline.Missed {
 			continue
 		}
 		if !found || d.LeftSeconds < out.LeftSeconds {
@@ -82,14 +84,14 @@ func duration(seconds float64) string {
 }
 
 // Summary writes what an operation did for a person to read.
-func Summary(w io.Writer, r Response) error {
+func Summary(w io.Writer, r admin.Response) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	row := func(format string, a ...any) { fmt.Fprintf(tw, format+"\n", a...) }
 	if r.IncidentID != "" {
 		row("incident\t%s", r.IncidentID)
 	}
 	row("operation\t%s", r.Operation)
-	if st := r.CurrentState(); st != "" {
+	if st := CurrentState(r); st != "" {
 		row("state\t%s", st)
 	}
 	if r.Actor != "" {
@@ -106,13 +108,13 @@ func Summary(w io.Writer, r Response) error {
 		row("progress\t%d/%d (%.1f%%), ETA %s", s.Total.Done, s.Total.Planned, s.Total.Percent, eta)
 		for _, d := range s.Deadlines {
 			line := fmt.Sprintf("deadline\t%s: %s", d.Rule, d.State)
-			if d.DueAt != "" {
-				line += ", due " + d.DueAt
+			if !d.DueAt.IsZero() {
+				line += ", due " + d.DueAt.UTC().Format(time.RFC3339)
 			}
 			switch d.State {
-			case "on-track", "at-risk":
+			case deadline.OnTrack, deadline.AtRisk:
 				line += ", in " + duration(d.LeftSeconds)
-			case "missed":
+			case deadline.Missed:
 				line += ", " + duration(-d.LeftSeconds) + " ago"
 			}
 			row("%s", line)
@@ -166,12 +168,12 @@ func Summary(w io.Writer, r Response) error {
 			return err
 		}
 	}
-	if len(r.Preview) > 0 {
-		var buf bytes.Buffer
-		if err := json.Indent(&buf, r.Preview, "", "  "); err != nil {
+	if r.Preview != nil {
+		b, err := json.MarshalIndent(r.Preview, "", "  ")
+		if err != nil {
 			return fmt.Errorf("preview: %w", err)
 		}
-		fmt.Fprintf(w, "\npreview:\n%s\n", buf.Bytes())
+		fmt.Fprintf(w, "\npreview:\n%s\n", b)
 	}
 	return nil
 }

@@ -7,6 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"breachnotify/shared/admin"
+	"breachnotify/shared/status"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -14,37 +17,37 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 func seconds(s float64) *float64 { return &s }
 
 func TestBar(t *testing.T) {
-	channels := func(sent, failed, skipped int) []Notice {
-		return []Notice{{NoticeID: "n0-update-app", Channels: []Channel{
+	channels := func(sent, failed, skipped int) []status.Notice {
+		return []status.Notice{{NoticeID: "n0-update-app", Channels: []status.Channel{
 			{Channel: "email", Sent: sent - 1, Failed: failed, Skipped: skipped},
 			{Channel: "push", Sent: 1},
 		}}}
 	}
 	tests := []struct {
 		name  string
-		s     Status
+		s     admin.Status
 		width int
 		want  string
 	}{
-		{"under way, with the nearest deadline", Status{
-			Notices: channels(88, 1, 1), Total: Total{Planned: 200, Done: 90, Percent: 45.2}, ETASeconds: seconds(72),
-			Deadlines: []Deadline{{Rule: "authority", State: "on-track", LeftSeconds: 200000}, {Rule: "users", State: "on-track", LeftSeconds: 83400}},
+		{"under way, with the nearest deadline", admin.Status{
+			Notices: channels(88, 1, 1), Total: status.Total{Planned: 200, Done: 90, Percent: 45.2}, ETASeconds: seconds(72),
+			Deadlines: []status.Deadline{{Rule: "authority", State: "on-track", LeftSeconds: 200000}, {Rule: "users", State: "on-track", LeftSeconds: 83400}},
 		}, 20, "[#########...........] 45.2%  90/200  sent 88 failed 1 skipped 1  ETA 1m12s  users deadline in 23h10m"},
-		{"nothing sent yet, ETA unknown", Status{Total: Total{Planned: 200}}, 10,
+		{"nothing sent yet, ETA unknown", admin.Status{Total: status.Total{Planned: 200}}, 10,
 			"[..........] 0.0%  0/200  sent 0 failed 0 skipped 0  ETA unknown"},
-		{"done, deadlines met", Status{
-			Notices: channels(198, 0, 2), Total: Total{Planned: 200, Done: 200, Percent: 100}, ETASeconds: seconds(0),
-			Deadlines: []Deadline{{Rule: "users", State: "met"}, {Rule: "authority", State: "not-started"}},
+		{"done, deadlines met", admin.Status{
+			Notices: channels(198, 0, 2), Total: status.Total{Planned: 200, Done: 200, Percent: 100}, ETASeconds: seconds(0),
+			Deadlines: []status.Deadline{{Rule: "users", State: "met"}, {Rule: "authority", State: "not-started"}},
 		}, 10, "[##########] 100.0%  200/200  sent 198 failed 0 skipped 2  ETA 0s"},
-		{"a percentage out of range is clamped", Status{Total: Total{Planned: 1, Done: 2, Percent: 200}, ETASeconds: seconds(0)}, 4,
+		{"a percentage out of range is clamped", admin.Status{Total: status.Total{Planned: 1, Done: 2, Percent: 200}, ETASeconds: seconds(0)}, 4,
 			"[####] 100.0%  2/1  sent 0 failed 0 skipped 0  ETA 0s"},
-		{"a wider bar", Status{Total: Total{Planned: 3, Done: 1, Percent: 33.3}, ETASeconds: seconds(3 * 86400)}, 30,
+		{"a wider bar", admin.Status{Total: status.Total{Planned: 3, Done: 1, Percent: 33.3}, ETASeconds: seconds(3 * 86400)}, 30,
 			"[#########.....................] 33.3%  1/3  sent 0 failed 0 skipped 0  ETA 3d0h"},
-		{"a deadline at risk", Status{Total: Total{Planned: 10}, ETASeconds: seconds(45),
-			Deadlines: []Deadline{{Rule: "users", State: "at-risk", LeftSeconds: 30}}}, 5,
+		{"a deadline at risk", admin.Status{Total: status.Total{Planned: 10}, ETASeconds: seconds(45),
+			Deadlines: []status.Deadline{{Rule: "users", State: "at-risk", LeftSeconds: 30}}}, 5,
 			"[.....] 0.0%  0/10  sent 0 failed 0 skipped 0  ETA 45s  users deadline in 30s AT RISK"},
-		{"a missed deadline comes first", Status{Total: Total{Planned: 10}, ETASeconds: seconds(45),
-			Deadlines: []Deadline{{Rule: "users", State: "on-track", LeftSeconds: 60}, {Rule: "authority", State: "missed", LeftSeconds: -7500}}}, 5,
+		{"a missed deadline comes first", admin.Status{Total: status.Total{Planned: 10}, ETASeconds: seconds(45),
+			Deadlines: []status.Deadline{{Rule: "users", State: "on-track", LeftSeconds: 60}, {Rule: "authority", State: "missed", LeftSeconds: -7500}}}, 5,
 			"[.....] 0.0%  0/10  sent 0 failed 0 skipped 0  ETA 45s  authority deadline MISSED 2h5m ago"},
 	}
 	for _, tc := range tests {
@@ -93,11 +96,15 @@ func TestSummary(t *testing.T) {
 			{"name":"ses-sender","status":"ok","reason":"example.com is verified for sending"},
 			{"name":"eventbridge-bus","status":"warn","reason":"incidents has no resource policy"}]}}`},
 		{"resend-failed-none", `{"operation":"resend-failed","incidentId":"INC-1","actor":"local:omar"}`},
-		{"preview", `{"operation":"preview","incidentId":"INC-1","actor":"local:omar","state":"confirmed","preview":{"audience":1200,"notices":[{"noticeId":"n0-update-app","locales":{"en":900,"fr":300}}]}}`},
+		{"preview", `{"operation":"preview","incidentId":"INC-1","actor":"local:omar","state":"awaiting_approval","preview":{
+			"counts":[{"noticeId":"n0-update-app","channel":"email","locale":"en","count":900},{"noticeId":"n0-update-app","channel":"email","locale":"fr","count":300}],
+			"members":1200,"samples":[{"noticeId":"n0-update-app","locale":"en","version":"3","subject":"Update the Acme app",
+				"text":"Hello Alex Example,\nplease update the app to 8.9.0.","pushTitle":"Update the Acme app","pushBody":"Version 8.9.0 fixes a security issue."}],
+			"etaSeconds":86}}`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var r Response
+			var r admin.Response
 			if err := json.Unmarshal([]byte(tc.response), &r); err != nil {
 				t.Fatal(err)
 			}

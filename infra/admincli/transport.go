@@ -15,6 +15,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"breachnotify/shared/admin"
 )
 
 // FunctionURL reaches the admin function through its Function URL
@@ -28,7 +30,7 @@ type FunctionURL struct {
 }
 
 // Call posts r, signed, and returns the body of a 2xx answer.
-func (f *FunctionURL) Call(ctx context.Context, r Request) ([]byte, error) {
+func (f *FunctionURL) Call(ctx context.Context, r admin.Request) ([]byte, error) {
 	// The function takes the caller from the signature; an actor in the
 	// body would only invite the belief that it counts.
 	r.Actor = ""
@@ -113,7 +115,7 @@ type DirectInvoke struct {
 }
 
 // Call invokes the function with r and returns its result.
-func (d *DirectInvoke) Call(ctx context.Context, r Request) ([]byte, error) {
+func (d *DirectInvoke) Call(ctx context.Context, r admin.Request) ([]byte, error) {
 	r.Actor = d.Actor
 	payload, err := json.Marshal(r)
 	if err != nil {

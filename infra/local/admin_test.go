@@ -92,7 +92,7 @@ func TestAdminOperations(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "forbidden: approve is accepted only through the Function URL") {
 			t.Fatalf("a direct approval: %v, want refused", err)
 		}
-		resp := a.signed(admincli.Request{Operation: "approve", IncidentID: id})
+		resp := a.signed(admin.Request{Operation: "approve", IncidentID: id})
 		if resp.Actor != "local" || resp.Requeued == 0 {
 			t.Errorf("approval = %+v, want the signed caller's person as actor and the held batches queued", resp)
 		}
@@ -128,7 +128,7 @@ func TestAdminOperations(t *testing.T) {
 		}
 		wrong := &admincli.FunctionURL{URL: url, Region: s.Region, Credentials: credentials.NewStaticCredentialsProvider("local", "not-the-secret", "")}
 		var e *admincli.Error
-		if _, err := wrong.Call(ctx, admincli.Request{Operation: "cancel", IncidentID: "INC-A-APPROVE"}); !errors.As(err, &e) || e.Status != http.StatusForbidden {
+		if _, err := wrong.Call(ctx, admin.Request{Operation: "cancel", IncidentID: "INC-A-APPROVE"}); !errors.As(err, &e) || e.Status != http.StatusForbidden {
 			t.Errorf("request signed with a wrong secret: %v, want 403", err)
 		}
 		a.wantState("INC-A-APPROVE", incident.StateSending)
@@ -163,7 +163,7 @@ func TestAdminOperations(t *testing.T) {
 		drain(t)
 		a.wantState(id, incident.StateAwaitingApproval)
 		base := len(srv.Accepted())
-		a.signed(admincli.Request{Operation: "approve", IncidentID: id})
+		a.signed(admin.Request{Operation: "approve", IncidentID: id})
 		waitFor(t, time.Minute, "two sends", func() bool { return len(srv.Accepted()) >= base+2 })
 		a.direct(admin.Request{Operation: "cancel", Actor: "secops:omar", IncidentID: id, Reason: "false positive"})
 		cancelledAt := time.Now()
@@ -218,7 +218,7 @@ func TestAdminOperations(t *testing.T) {
 		}
 		cfg.FailRecipients = nil
 		srv.SetConfig(cfg)
-		resp := a.signed(admincli.Request{Operation: "resend-failed", IncidentID: id})
+		resp := a.signed(admin.Request{Operation: "resend-failed", IncidentID: id})
 		if resp.Requeued != 1 {
 			t.Errorf("requeued %d batches, want gala's email alone", resp.Requeued)
 		}
@@ -349,7 +349,7 @@ func TestAdminOperations(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "forbidden: confirm is accepted only through the Function URL") {
 			t.Errorf("a direct confirm: %v, want refused", err)
 		}
-		_, err = a.signedAs("mallory", admincli.Request{Operation: "confirm", IncidentID: id})
+		_, err = a.signedAs("mallory", admin.Request{Operation: "confirm", IncidentID: id})
 		forbidden(t, "a confirm by a principal outside the directory", err)
 
 		// Direct invocations shaped like Function URL events, which Lambda
@@ -374,19 +374,19 @@ func TestAdminOperations(t *testing.T) {
 		}
 		a.wantState(id, incident.StateSuspected)
 
-		if resp, err := a.signedAs("alice", admincli.Request{Operation: "confirm", IncidentID: id}); err != nil || resp.Actor != "alice" {
+		if resp, err := a.signedAs("alice", admin.Request{Operation: "confirm", IncidentID: id}); err != nil || resp.Actor != "alice" {
 			t.Fatalf("alice's confirm: %+v %v", resp, err)
 		}
 		drain(t)
 		a.wantState(id, incident.StateAwaitingApproval)
 		// The same role under another session name is the same person.
-		_, err = a.signedAs("alice-again", admincli.Request{Operation: "approve", IncidentID: id})
+		_, err = a.signedAs("alice-again", admin.Request{Operation: "approve", IncidentID: id})
 		var e *admincli.Error
 		if !errors.As(err, &e) || e.Status != http.StatusConflict || !strings.Contains(e.Message, "two-person rule") {
 			t.Errorf("alice approving as alice-2: %v, want a two-person rule refusal", err)
 		}
 		a.wantState(id, incident.StateAwaitingApproval)
-		resp, err := a.signedAs("sso-carol", admincli.Request{Operation: "approve", IncidentID: id})
+		resp, err := a.signedAs("sso-carol", admin.Request{Operation: "approve", IncidentID: id})
 		if err != nil || resp.Actor != "carol" {
 			t.Fatalf("carol's approval: %+v %v", resp, err)
 		}
@@ -448,7 +448,7 @@ func (a *adminClient) direct(r admin.Request) admin.Response {
 }
 
 // signed calls through the Function URL as the SDK's own local user.
-func (a *adminClient) signed(r admincli.Request) admin.Response {
+func (a *adminClient) signed(r admin.Request) admin.Response {
 	a.t.Helper()
 	resp, err := a.signedAs("local", r)
 	if err != nil {
@@ -459,7 +459,7 @@ func (a *adminClient) signed(r admincli.Request) admin.Response {
 
 // signedAs calls through the Function URL as the local principal whose
 // access key is key.
-func (a *adminClient) signedAs(key string, r admincli.Request) (admin.Response, error) {
+func (a *adminClient) signedAs(key string, r admin.Request) (admin.Response, error) {
 	creds, err := CredentialsOf(key)
 	if err != nil {
 		return admin.Response{}, err

@@ -15,7 +15,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"breachnotify/infra/admincli"
 	"breachnotify/infra/faultserver"
 	"breachnotify/shared/admin"
 	"breachnotify/shared/aws/dynamo"
@@ -292,7 +291,7 @@ func countSent(entries []ledger.Entry, ch incident.Channel) int {
 // and returns the deliveries once the queues drained.
 func resumeEmail(t *testing.T, s *State, id string, parked int) []ledger.Entry {
 	t.Helper()
-	resp := (&adminClient{t: t, s: s}).signed(admincli.Request{Operation: "resume", IncidentID: id, Channel: "email"})
+	resp := (&adminClient{t: t, s: s}).signed(admin.Request{Operation: "resume", IncidentID: id, Channel: "email"})
 	if resp.Resumed["email"] != parked {
 		t.Errorf("resume answered %+v, want %d email batches", resp.Resumed, parked)
 	}

@@ -14,7 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"breachnotify/infra/admincli"
+	"breachnotify/shared/admin"
 	"breachnotify/shared/audit"
 	"breachnotify/shared/incident"
 )
@@ -113,7 +113,7 @@ func TestIntakeFailureIsKeptAndReplayed(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := &adminClient{t: t, s: s}
-	resp := a.signed(admincli.Request{Operation: "replay-intake"})
+	resp := a.signed(admin.Request{Operation: "replay-intake"})
 	if resp.Replay == nil || resp.Replay.Replayed != 1 || resp.Replay.Failed != 0 || len(resp.Replay.Events) != 1 ||
 		resp.Replay.Events[0].IncidentID != id {
 		t.Fatalf("replay = %+v", resp.Replay)

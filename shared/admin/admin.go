@@ -30,9 +30,13 @@ import (
 
 // Request is one admin operation.
 type Request struct {
-	Operation  string `json:"operation"`
-	Actor      string `json:"actor"`
-	IncidentID string `json:"incidentId"`
+	Operation string `json:"operation"`
+	// Actor is who does it. Only a direct invocation's counts: through the
+	// Function URL the actor is the signed caller's person, and the admin
+	// CLI leaves it out rather than suggest otherwise.
+	Actor string `json:"actor,omitempty"`
+	// IncidentID is absent for the operations WithoutIncident.
+	IncidentID string `json:"incidentId,omitempty"`
 	// Channel limits resume and send to one channel; empty means both.
 	Channel incident.Channel `json:"channel,omitempty"`
 	// For send: who, with which template, and the incident's title if the

@@ -6,6 +6,7 @@
 //	bnadmin -incident INC-1 -users u-1,u-2 -template update-app -fixed-version 8.9.0 send
 //	bnadmin -local .local/stack -incident INC-1 cancel -reason "false positive"
 //	bnadmin -local .local/stack -as alice -incident INC-1 confirm
+//	bnadmin -incident INC-1 authority-notified -at 2026-11-30T09:00:00Z
 package main
 
 import (
@@ -29,6 +30,7 @@ import (
 	"breachnotify/infra/admincli"
 	"breachnotify/infra/local"
 	"breachnotify/shared/admin"
+	"breachnotify/shared/incident"
 )
 
 // barWidth keeps the whole progress line within 120 columns.
@@ -48,8 +50,9 @@ type options struct {
 	url, local, actor string
 	as                string
 	direct            bool
-	req               admincli.Request
-	users             string
+	req               admin.Request
+	channel, users    string
+	at                string
 	json, watch       bool
 	every             time.Duration
 }
@@ -63,12 +66,13 @@ func run(ctx context.Context, args []string, stdout *os.File) error {
 	fs.StringVar(&o.as, "as", "local", "with -local: the local principal to sign as (local, omar, alice, alice-again, sso-carol, mallory)")
 	fs.StringVar(&o.actor, "actor", "local:"+cmp.Or(os.Getenv("USER"), "unknown"), "with -local -direct: who is acting")
 	fs.StringVar(&o.req.IncidentID, "incident", "", "the incident id (required, except for preflight)")
-	fs.StringVar(&o.req.Channel, "channel", "", "email or push (default: every channel)")
+	fs.StringVar(&o.channel, "channel", "", "email or push (default: every channel)")
 	fs.StringVar(&o.users, "users", "", "send: comma-separated user ids")
 	fs.StringVar(&o.req.Template, "template", "", "send: the notice template, e.g. update-app")
 	fs.StringVar(&o.req.FixedVersion, "fixed-version", "", "send: the app version that fixes the issue")
 	fs.StringVar(&o.req.Title, "title", "", "send: the notice title")
 	fs.StringVar(&o.req.Reason, "reason", "", "cancel: why")
+	fs.StringVar(&o.at, "at", "", "authority-notified: when the authority was told, RFC 3339 (default: now)")
 	fs.BoolVar(&o.json, "json", false, "print the raw response")
 	fs.BoolVar(&o.watch, "watch", false, "status: redraw the progress until the incident is completed or cancelled (Ctrl-C stops)")
 	fs.DurationVar(&o.every, "every", 2*time.Second, "with -watch: how often to ask")
@@ -95,6 +99,9 @@ func run(ctx context.Context, args []string, stdout *os.File) error {
 		fs.Usage()
 		return err
 	}
+	if err := o.parse(); err != nil {
+		return err
+	}
 	for u := range strings.SplitSeq(o.users, ",") {
 		if u = strings.TrimSpace(u); u != "" {
 			o.req.UserIDs = append(o.req.UserIDs, u)
@@ -116,7 +123,7 @@ func run(ctx context.Context, args []string, stdout *os.File) error {
 	if o.json {
 		return printJSON(stdout, resp.Raw)
 	}
-	return admincli.Summary(stdout, resp)
+	return admincli.Summary(stdout, resp.Response)
 }
 
 func (o options) check(set map[string]bool) error {
@@ -129,6 +136,8 @@ func (o options) check(set map[string]bool) error {
 		return errors.New("-incident is required")
 	case o.req.IncidentID != "" && slices.Contains(admin.WithoutIncident, o.req.Operation):
 		return fmt.Errorf("%s acts on no one incident: leave -incident out", o.req.Operation)
+	case set["at"] && o.req.Operation != "authority-notified":
+		return errors.New("-at goes with authority-notified")
 	case o.watch && o.req.Operation != "status":
 		return errors.New("-watch goes with status")
 	case o.every <= 0:
@@ -141,6 +150,19 @@ func (o options) check(set map[string]bool) error {
 		return errors.New("-actor goes with -local -direct: through a Function URL the actor is whoever signed")
 	case o.local == "" && o.url == "":
 		return errors.New("say where the admin function is: -url (or $BNADMIN_URL) or -local")
+	}
+	return nil
+}
+
+// parse fills the request's typed fields from their flags.
+func (o *options) parse() error {
+	o.req.Channel = incident.Channel(o.channel)
+	if o.at != "" {
+		at, err := time.Parse(time.RFC3339, o.at)
+		if err != nil {
+			return fmt.Errorf("-at: %w", err)
+		}
+		o.req.At = at
 	}
 	return nil
 }
@@ -187,8 +209,8 @@ func (o options) transport(ctx context.Context) (admincli.Transport, error) {
 func watch(ctx context.Context, c *admincli.Client, o options, stdout *os.File) error {
 	fi, err := stdout.Stat()
 	tty := err == nil && fi.Mode()&os.ModeCharDevice != 0
-	show := func(r admincli.Response) {
-		s := admincli.Status{State: r.CurrentState()}
+	show := func(r admincli.Answer) {
+		s := admin.Status{State: admincli.CurrentState(r.Response)}
 		if r.Status != nil {
 			s = *r.Status
 		}
@@ -213,7 +235,7 @@ func watch(ctx context.Context, c *admincli.Client, o options, stdout *os.File) 
 		return err
 	}
 	fmt.Fprintln(stdout)
-	return admincli.Summary(stdout, last)
+	return admincli.Summary(stdout, last.Response)
 }
 
 func printJSON(w io.Writer, raw []byte) error {
