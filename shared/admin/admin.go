@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"breachnotify/shared/audience"
 	"breachnotify/shared/audit"
 	"breachnotify/shared/deadline"
 	"breachnotify/shared/dispatch"
@@ -149,6 +150,11 @@ type Ledger interface {
 	Get(ctx context.Context, rs []ledger.Recipient) (map[ledger.Recipient]ledger.Record, error)
 }
 
+// Users reads user records by id; missing ids are absent from the map.
+type Users interface {
+	Get(ctx context.Context, ids []string) (map[string]audience.User, error)
+}
+
 // ProgressStore reads and plans sending progress.
 type ProgressStore interface {
 	Read(ctx context.Context, incidentID string) (ledger.Progress, error)
@@ -192,7 +198,7 @@ type Handler struct {
 	Ledger   Ledger
 	Progress ProgressStore
 	Audit    AuditStore
-	Users    dispatch.Users
+	Users    Users
 	Exports  Exports
 	Rates    Rates
 	Policy   deadline.Policy

@@ -18,7 +18,6 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"breachnotify/shared/audit"
-	"breachnotify/shared/dispatch"
 	"breachnotify/shared/incident"
 	"breachnotify/shared/plan"
 	"breachnotify/shared/strictjson"
@@ -86,11 +85,16 @@ type Auditor interface {
 	Append(ctx context.Context, e audit.Entry) error
 }
 
+// Queue takes planning task messages.
+type Queue interface {
+	Send(ctx context.Context, bodies [][]byte) error
+}
+
 // Handler is the intake function.
 type Handler struct {
 	Incidents Incidents
 	// Tasks is the planning queue.
-	Tasks         dispatch.Queue
+	Tasks         Queue
 	Audit         Auditor
 	KnownTemplate func(string) bool
 	// AutoSendLimit is the largest audience an automated trigger may

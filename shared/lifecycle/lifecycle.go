@@ -75,6 +75,11 @@ type Progress interface {
 	Plan(ctx context.Context, incidentID string, planned map[string]int, add bool) error
 }
 
+// Auditor appends to an incident's audit trail.
+type Auditor interface {
+	Append(ctx context.Context, e audit.Entry) error
+}
+
 // Planner queues planning (intake.Handler): Plan for a confirmed
 // incident, QueueSending for one counted first that may now send.
 type Planner interface {
@@ -87,7 +92,7 @@ type Lifecycle struct {
 	Store    Store
 	Held     Held
 	Queue    dispatch.Queue
-	Audit    intake.Auditor
+	Audit    Auditor
 	Planner  Planner
 	Progress Progress
 	// AutoSendLimit is the largest audience an automated trigger may send

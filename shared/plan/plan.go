@@ -131,6 +131,11 @@ type Store interface {
 	Freeze(ctx context.Context, incidentID string) error
 }
 
+// Queue takes recipient batch messages.
+type Queue interface {
+	Send(ctx context.Context, bodies [][]byte) error
+}
+
 // Releaser decides what follows a frozen audience: sending, or waiting
 // for approval (package lifecycle).
 type Releaser interface {
@@ -141,7 +146,7 @@ type Releaser interface {
 type Planner struct {
 	Store     Store
 	Directory audience.Directory
-	Queue     dispatch.Queue
+	Queue     Queue
 	Releaser  Releaser
 	BatchSize int
 	Log       *slog.Logger

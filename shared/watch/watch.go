@@ -16,7 +16,6 @@ import (
 	"breachnotify/shared/audit"
 	"breachnotify/shared/deadline"
 	"breachnotify/shared/incident"
-	"breachnotify/shared/intake"
 	"breachnotify/shared/ledger"
 	"breachnotify/shared/metrics"
 	"breachnotify/shared/status"
@@ -57,13 +56,18 @@ type Alarms interface {
 	Raise(ctx context.Context, a Alarm) (bool, error)
 }
 
+// Auditor appends to an incident's audit trail.
+type Auditor interface {
+	Append(ctx context.Context, e audit.Entry) error
+}
+
 // Watch is one run's dependencies.
 type Watch struct {
 	Incidents Incidents
 	Progress  Progress
 	Lifecycle Lifecycle
 	Alarms    Alarms
-	Audit     intake.Auditor
+	Audit     Auditor
 	Rates     func(ctx context.Context) (map[incident.Channel]float64, error)
 	Policy    deadline.Policy
 	// Metrics receives the run's metrics: the deadline alarms, and a
