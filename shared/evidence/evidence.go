@@ -34,8 +34,20 @@ import (
 // rather than a guess per channel. It is not a status a delivery can have.
 const Claimed ledger.Status = "claimed"
 
-// Export is one incident's evidence.
+// Export is one incident's evidence. Its JSON document is one object:
+// the Header's fields, the outcomes, then the Footer's fields. A Writer
+// streams it in that order, marshalling each part on its own.
 type Export struct {
+	Header
+	// Outcomes has one row per delivery, sorted by notice, user, channel
+	// and device. It comes before the fields computed from it, which a
+	// streamed document can only write once it has gone by.
+	Outcomes []Outcome `json:"outcomes"`
+	Footer
+}
+
+// Header is the part of an Export known before the ledger is read.
+type Header struct {
 	GeneratedAt time.Time `json:"generatedAt"`
 	// GeneratedBy is the actor who asked for the export.
 	GeneratedBy string `json:"generatedBy"`
@@ -47,11 +59,12 @@ type Export struct {
 	Templates []TemplateInfo `json:"templates"`
 	// Audience is the frozen audience; nil while planning is unfinished.
 	Audience *incident.FrozenAudience `json:"audience,omitempty"`
-	// Outcomes has one row per delivery, sorted by notice, user, channel
-	// and device. It comes before the fields computed from it, which a
-	// streamed document can only write once it has gone by.
-	Outcomes []Outcome `json:"outcomes"`
-	Clocks   Clocks    `json:"clocks"`
+}
+
+// Footer is the part of an Export computed from its outcomes, and the
+// audit summary.
+type Footer struct {
+	Clocks Clocks `json:"clocks"`
 	// Counts totals Outcomes per notice, channel and status, in that order.
 	Counts []Count      `json:"counts"`
 	Audit  AuditSummary `json:"audit"`
@@ -146,7 +159,7 @@ type Inputs struct {
 // shows as one outcome with status Claimed and no channel.
 type Writer struct {
 	id       string
-	tail     tail
+	tail     Footer
 	json     io.Writer
 	csv      *csv.Writer
 	row      []string
@@ -154,24 +167,6 @@ type Writer struct {
 	outcomes int
 	last     *ledger.Recipient
 	err      error
-}
-
-// head is the part of an Export known before the ledger is read, and tail
-// the part computed from it; each is marshalled as an Export's fields are.
-type head struct {
-	GeneratedAt time.Time                `json:"generatedAt"`
-	GeneratedBy string                   `json:"generatedBy"`
-	Incident    incident.Incident        `json:"incident"`
-	State       incident.State           `json:"state"`
-	Approvals   []Approval               `json:"approvals"`
-	Templates   []TemplateInfo           `json:"templates"`
-	Audience    *incident.FrozenAudience `json:"audience,omitempty"`
-}
-
-type tail struct {
-	Clocks Clocks       `json:"clocks"`
-	Counts []Count      `json:"counts"`
-	Audit  AuditSummary `json:"audit"`
 }
 
 type countKey struct {
@@ -183,10 +178,10 @@ type countKey struct {
 // NewWriter writes the export's beginning to js and the CSV header to cs.
 func NewWriter(in Inputs, js, cs io.Writer) (*Writer, error) {
 	rec := in.Incident
-	h := head{GeneratedAt: in.Now.UTC(), GeneratedBy: in.Actor, Incident: rec.Incident, State: rec.State,
+	h := Header{GeneratedAt: in.Now.UTC(), GeneratedBy: in.Actor, Incident: rec.Incident, State: rec.State,
 		Approvals: []Approval{}, Templates: []TemplateInfo{}, Audience: rec.Audience}
 	w := &Writer{id: rec.ID, json: js, csv: csv.NewWriter(cs), row: make([]string, len(csvHeader)), counts: map[countKey]int{},
-		tail: tail{
+		tail: Footer{
 			Clocks: Clocks{DetectedAt: rec.DetectedAt, ConfirmedAt: rec.ConfirmedAt, AuthorityNotifiedAt: rec.AuthorityNotifiedAt},
 			Audit:  AuditSummary{Verified: true},
 		}}
