@@ -44,6 +44,9 @@ func TestRunSendsTheRequest(t *testing.T) {
 				_, _ = io.WriteString(w, `{"operation":"x","incidentId":"INC-1","actor":"arn:aws:iam::1:user/a"}`)
 			}))
 			defer srv.Close()
+			// Credentials and region from the environment alone, whatever
+			// the machine's own AWS configuration says.
+			t.Setenv("AWS_PROFILE", "")
 			t.Setenv("AWS_ACCESS_KEY_ID", "AKIDTEST")
 			t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
 			t.Setenv("AWS_REGION", "eu-west-1")
