@@ -264,9 +264,9 @@ func newDirectory(ids []string) *fakeDirectory {
 	return d
 }
 
-// batches decodes the bodies queued from index from on, the way the worker
+// queuedBatches decodes the bodies queued from index from on, the way the worker
 // does.
-func batches(q *fake.Queue, from int) ([]dispatch.Batch, error) {
+func queuedBatches(q *fake.Queue, from int) ([]dispatch.Batch, error) {
 	var out []dispatch.Batch
 	for _, body := range q.Bodies()[from:] {
 		b, err := dispatch.ParseBatch(body)

@@ -161,7 +161,7 @@ func TestRun(t *testing.T) {
 							t.Errorf("task %s queried cohort %+v", task.ID(), c)
 						}
 					}
-					batches, err := batches(e.queue, queued)
+					batches, err := queuedBatches(e.queue, queued)
 					if err != nil {
 						t.Fatalf("task %s queued a batch that does not parse: %v", task.ID(), err)
 					}
@@ -288,7 +288,7 @@ func TestRunResumes(t *testing.T) {
 			if !prog.Done || prog.Batches != len(ids) || prog.Members != len(ids) {
 				t.Errorf("progress = %+v, want done with %d batches and members", prog, len(ids))
 			}
-			batches, err := batches(e.queue, 0)
+			batches, err := queuedBatches(e.queue, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
