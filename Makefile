@@ -121,7 +121,7 @@ lint: ## gofmt, go vet, cfn-lint: needs only Go and cfn-lint
 unit: ## the unit tests alone (go test -short): no local stack, no moto
 	$(GO) test -short -count=1 ./...
 
-# The end-to-end tests build each function's bootstrap themselves (infra/local
+# The end-to-end tests build each function's bootstrap themselves (infra/e2e
 # TestMain), so that `go test` alone tests the code as it is; make test builds
 # nothing else first.
 test: tools lint ## unit tests, integration tests through the real bootstraps against the local stack, and every benchmark once (small sizes)
@@ -151,10 +151,10 @@ bench: tools build-local ## measure: quota efficiency, CPU per recipient, cost, 
 	$(GO) run ./infra/cmd/bench -out $(BENCH_OUT)/fleet.md
 	@for cmd in \
 	  "$(GO) test -run ^$$ -bench ProcessPerRecipient -benchmem -count 3 ./shared/dispatch/" \
-	  "$(GO) test -run ^$$ -bench NotifyOneUser -benchtime 20x ./infra/local/" \
-	  "$(GO) test -run ^$$ -bench PlanCohort -benchtime 1x -timeout 60m ./infra/local/" \
+	  "$(GO) test -run ^$$ -bench NotifyOneUser -benchtime 20x ./infra/e2e/" \
+	  "$(GO) test -run ^$$ -bench PlanCohort -benchtime 1x -timeout 60m ./infra/e2e/" \
 	  "$(GO) test -run ^$$ -bench Export -benchtime 1x ./infra/bench/" \
-	  "env BENCH_SHARE_SECONDS=120 $(GO) test -run ^$$ -bench WorkerShare -benchtime 1x -timeout 30m ./infra/local/"; do \
+	  "env BENCH_SHARE_SECONDS=120 $(GO) test -run ^$$ -bench WorkerShare -benchtime 1x -timeout 30m ./infra/e2e/"; do \
 	  echo "== $$cmd" | tee -a $(BENCH_OUT)/go-bench.txt; $$cmd | tee -a $(BENCH_OUT)/go-bench.txt | grep -E '^Benchmark|ok|FAIL'; \
 	done
 	@{ cat $(BENCH_OUT)/fleet.md; echo; echo '## go test benchmarks'; echo; echo '```'; cat $(BENCH_OUT)/go-bench.txt; echo '```'; } > $(BENCH_OUT)/results.md

@@ -11,9 +11,11 @@ import (
 // The tree tells which code touches AWS (shared/ARCHITECTURE): the domain
 // packages under shared/ import no AWS SDK, each AWS service's adapter sits
 // under shared/aws/ and imports no other adapter, no function imports
-// another, and product code never imports infra/.
+// another, and product code never imports infra/. The in-memory fakes
+// (shared/fake) are for tests alone: no program, product or tool, is built
+// with them.
 func TestLayout(t *testing.T) {
-	cmd := exec.Command("go", "list", "-json=ImportPath,Imports,TestImports,XTestImports", "./functions/...", "./shared/...")
+	cmd := exec.Command("go", "list", "-json=ImportPath,Imports,TestImports,XTestImports", "./functions/...", "./shared/...", "./infra/...")
 	cmd.Dir = root
 	out, err := cmd.Output()
 	if err != nil {
@@ -42,6 +44,12 @@ func TestLayout(t *testing.T) {
 		rel := strings.TrimPrefix(p.ImportPath, module+"/")
 		adapter := strings.HasPrefix(rel, "shared/aws/")
 		function := strings.HasPrefix(rel, "functions/")
+		if slices.Contains(p.Imports, module+"/shared/fake") {
+			t.Errorf("%s imports shared/fake outside its tests: the fakes are for tests alone", rel)
+		}
+		if strings.HasPrefix(rel, "infra/") {
+			continue // the tools may use the SDK and one another
+		}
 		for _, imp := range slices.Concat(p.Imports, p.TestImports, p.XTestImports) {
 			switch {
 			case strings.HasPrefix(imp, module+"/infra/"):

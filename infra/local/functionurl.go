@@ -62,11 +62,13 @@ var localPrincipals = map[string]Principal{
 	"omar":        {"omar-secret", "arn:aws:iam::" + accountID + ":user/omar", "AIDAOMARUSER00000001"},
 	"alice":       {"alice-secret", "arn:aws:sts::" + accountID + ":assumed-role/BreachAdmin/alice", "AROABREACHADMIN00001:alice"},
 	"alice-again": {"alice-secret", "arn:aws:sts::" + accountID + ":assumed-role/BreachAdmin/alice-2", "AROABREACHADMIN00001:alice-2"},
-	"sso-carol":   {"carol-secret", "arn:aws:sts::" + accountID + ":assumed-role/" + localSSORole + "/carol", "AROASSOBREACHADMIN01:carol"},
+	"sso-carol":   {"carol-secret", "arn:aws:sts::" + accountID + ":assumed-role/" + SSORole + "/carol", "AROASSOBREACHADMIN01:carol"},
 	"mallory":     {"mallory-secret", "arn:aws:iam::" + accountID + ":user/mallory", "AIDAMALLORYUSER00001"},
 }
 
-const localSSORole = "AWSReservedSSO_BreachAdmin_0a1b2c3d4e5f6a7b"
+// SSORole is the role IAM Identity Center makes for the BreachAdmin
+// permission set; the local principal "sso-carol" holds a session of it.
+const SSORole = "AWSReservedSSO_BreachAdmin_0a1b2c3d4e5f6a7b"
 
 // CredentialsOf gives the credentials of the local principal whose access
 // key is key, for a client of the local Function URL to sign with.
@@ -84,7 +86,7 @@ var localDirectory = strings.Join([]string{
 	"arn:aws:iam::" + accountID + ":user/local=local",
 	"arn:aws:iam::" + accountID + ":user/omar=omar",
 	"arn:aws:iam::" + accountID + ":role/BreachAdmin=alice",
-	"arn:aws:iam::" + accountID + ":role/aws-reserved/sso.amazonaws.com/" + localSSORole + "={session}",
+	"arn:aws:iam::" + accountID + ":role/aws-reserved/sso.amazonaws.com/" + SSORole + "={session}",
 }, ",")
 
 // clockSkew is how far X-Amz-Date may be from now, as AWS allows.

@@ -61,7 +61,7 @@ func (s *State) Invoke(ctx context.Context, function string, payload []byte) ([]
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(fn.Timeout+10)*time.Second)
 	defer cancel()
 	resp, err := post(ctx, fn.URL, payload)
-	if errors.Is(err, syscall.ECONNREFUSED) && !s.running(function) {
+	if errors.Is(err, syscall.ECONNREFUSED) && !s.Running(function) {
 		s.logger().Warn("emulator died; started again, as Lambda replaces a dead environment", "function", function, "error", err.Error())
 		if rerr := s.Restart(ctx, function); rerr != nil {
 			return nil, fmt.Errorf("invoke %s: start its dead emulator again: %w", function, rerr)
@@ -94,8 +94,8 @@ func post(ctx context.Context, url string, payload []byte) (*http.Response, erro
 	return http.DefaultClient.Do(req)
 }
 
-// running reports whether the emulator of function is still alive.
-func (s *State) running(function string) bool {
+// Running reports whether the emulator of function is still alive.
+func (s *State) Running(function string) bool {
 	s.mu.Lock()
 	pid, ok := s.PIDs[function]
 	s.mu.Unlock()

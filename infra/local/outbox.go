@@ -32,7 +32,7 @@ type Sent struct {
 
 // Outbox lists what the local SES and SNS received since the stack started.
 func (s *State) Outbox(ctx context.Context) ([]Sent, error) {
-	emails, err := s.emails(ctx)
+	emails, err := s.Emails(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -59,7 +59,9 @@ func getJSON(ctx context.Context, url string, v any) error {
 	return json.NewDecoder(resp.Body).Decode(v)
 }
 
-func (s *State) emails(ctx context.Context) ([]Sent, error) {
+// Emails are the emails the local SES received, oldest first: the email
+// half of Outbox, cheaper to poll when only an email is awaited.
+func (s *State) Emails(ctx context.Context) ([]Sent, error) {
 	var store struct {
 		Emails []struct {
 			Destination struct {

@@ -49,7 +49,7 @@ func (s *State) Env() map[string]string {
 	return env
 }
 
-func physical(logicalID string) string { return stackName + "-" + logicalID }
+func physical(logicalID string) string { return StackName + "-" + logicalID }
 
 // provision creates what template.yaml declares, in the order its
 // references need: queues, tables, then functions with their event sources.
@@ -97,7 +97,7 @@ func (s *State) provision(ctx context.Context, t *Template, overrides map[string
 		"ios":     {"IosPlatformApplicationArn", "APNS"},
 	} {
 		out, err := sn.CreatePlatformApplication(ctx, &sns.CreatePlatformApplicationInput{
-			Name: aws.String(stackName + "-" + platform), Platform: aws.String(spec.kind),
+			Name: aws.String(StackName + "-" + platform), Platform: aws.String(spec.kind),
 			// Enabled is what SNS reports of a working application
 			// (preflight reads it); moto reports the attributes it was given.
 			Attributes: map[string]string{"PlatformCredential": "local", "PlatformPrincipal": "local", "Enabled": "true"},
@@ -247,6 +247,17 @@ func createBus(ctx context.Context, eb *eventbridge.Client, r *resolver, props m
 		}
 	}
 	return aws.ToString(out.EventBusArn), nil
+}
+
+// CreateTable creates the table of logicalID empty, as template t declares
+// it and under the name the stack gave it: how a test brings back a table
+// it deleted, as a restore would.
+func (s *State) CreateTable(ctx context.Context, t *Template, logicalID string) error {
+	res, ok := t.Resources[logicalID]
+	if !ok || res.Type != "AWS::DynamoDB::Table" {
+		return fmt.Errorf("create table %s: not a table of the template", logicalID)
+	}
+	return createTable(ctx, dynamodb.NewFromConfig(s.Config()), physical(logicalID), res.Properties)
 }
 
 func createTable(ctx context.Context, db *dynamodb.Client, name string, props map[string]any) error {

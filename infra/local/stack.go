@@ -25,8 +25,11 @@ import (
 	"time"
 )
 
+// StackName is the local stack's name: what AWS::StackName resolves to,
+// the prefix of every resource's physical name.
+const StackName = "breachnotify-local"
+
 const (
-	stackName = "breachnotify-local"
 	accountID = "123456789012"
 	region    = "us-east-1"
 	stateFile = "state.json"
@@ -64,7 +67,7 @@ type Options struct {
 var LocalParams = map[string]string{
 	"SenderAddress": "security@example.com",
 	// The detectors' roles are each deployment's; this one stands in.
-	"DetectorPrincipals": "arn:aws:iam::" + accountID + ":role/" + stackName + "-detector",
+	"DetectorPrincipals": "arn:aws:iam::" + accountID + ":role/" + StackName + "-detector",
 }
 
 // localAccount is what the local SES reports from GetAccount: a production
@@ -277,7 +280,7 @@ func (s *State) Kill(id string) error {
 func (s *State) Restart(ctx context.Context, id string) error {
 	s.restartMu.Lock()
 	defer s.restartMu.Unlock()
-	if s.running(id) {
+	if s.Running(id) {
 		return nil
 	}
 	if err := s.startEmulator(ctx, id); err != nil {

@@ -255,7 +255,7 @@ func (r *resolver) ref(name string) (any, error) {
 	case "AWS::Partition":
 		return "aws", nil
 	case "AWS::StackName":
-		return stackName, nil
+		return StackName, nil
 	}
 	if v, ok := r.params[name]; ok {
 		return v, nil

@@ -10,12 +10,15 @@ import (
 	"testing"
 
 	"breachnotify/shared/audience"
+	"breachnotify/shared/fake"
 	"breachnotify/shared/incident"
 )
 
-type memStore map[string]audience.User
-
-func (m memStore) Put(_ context.Context, u audience.User) error { m[u.ID] = u; return nil }
+// stored is the user of id that the import left in store (zero if none).
+func stored(store *fake.Users, id string) audience.User {
+	users, _ := store.Get(context.Background(), []string{id})
+	return users[id]
+}
 
 type regFunc func(ctx context.Context, platform, token string) (string, error)
 
@@ -34,7 +37,7 @@ func TestImportSkipsBadLinesAndKeepsGoodOnes(t *testing.T) {
 		`{"userId":"u-5","devices":[{"deviceId":"d-1","platform":"windows","appVersion":"1"}]}`,
 		`{"userId":"u-6","devices":[{"deviceId":"d-1","platform":"ios","appVersion":"beta"}]}`,
 	}, "\n")
-	store := memStore{}
+	store := fake.NewUsers()
 	reg := regFunc(func(_ context.Context, platform, token string) (string, error) {
 		return "arn:endpoint/" + platform + "/" + token, nil
 	})
@@ -42,13 +45,13 @@ func TestImportSkipsBadLinesAndKeepsGoodOnes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Imported != 2 || len(store) != 2 || rep.Endpoints != 1 {
-		t.Errorf("imported %d (store %d), endpoints %d; want 2, 2, 1", rep.Imported, len(store), rep.Endpoints)
+	if rep.Imported != 2 || len(store.All()) != 2 || rep.Endpoints != 1 {
+		t.Errorf("imported %d (store %d), endpoints %d; want 2, 2, 1", rep.Imported, len(store.All()), rep.Endpoints)
 	}
-	if got := store["u-1"].Devices[0].EndpointARN; got != "arn:endpoint/android/tok-1" {
+	if got := stored(store, "u-1").Devices[0].EndpointARN; got != "arn:endpoint/android/tok-1" {
 		t.Errorf("endpoint = %q", got)
 	}
-	if _, ok := store["u-6"]; !ok {
+	if stored(store, "u-6").ID == "" {
 		t.Error("a user with an unparseable app version must be imported")
 	}
 	var lines []int
@@ -79,7 +82,7 @@ func TestImportKeepsGoingPastRefusedLines(t *testing.T) {
 		`{"userId":"u-3","devices":[{"deviceId":"d-1","platform":"ios","appVersion":"1","pushToken":"bad-token"}]}`,
 		`{"userId":"u-4"}`,
 	}, "\n")
-	store := memStore{}
+	store := fake.NewUsers()
 	refusing := storeFunc(func(ctx context.Context, u audience.User) error {
 		if u.ID == "u-secret" {
 			return fmt.Errorf("put user %s: %w", u.ID, apiError{"ValidationException"})
@@ -93,7 +96,7 @@ func TestImportKeepsGoingPastRefusedLines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Imported != 2 || len(store) != 2 || store["u-4"].ID == "" {
+	if rep.Imported != 2 || len(store.All()) != 2 || stored(store, "u-4").ID == "" {
 		t.Errorf("imported %d (store %v), want u-1 and u-4", rep.Imported, store)
 	}
 	var lines []int
@@ -159,7 +162,7 @@ func TestImportIsStrictAndBounded(t *testing.T) {
 		`{"userId":"u-7","devices":[{"deviceId":"d-1","platform":"android","appVersion":"` + strings.Repeat("9", 2000) + `"}]}`,
 		`{"userId":"u-8"}`,
 	}, "\n")
-	store := memStore{}
+	store := fake.NewUsers()
 	rep, err := Import(context.Background(), strings.NewReader(input), store, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -174,7 +177,7 @@ func TestImportIsStrictAndBounded(t *testing.T) {
 	if want := []int{1, 2, 3, 4, 5, 7}; !slices.Equal(lines, want) {
 		t.Errorf("bad lines %v, want %v (%v)", lines, want, rep.Bad)
 	}
-	if rep.Imported != 2 || store["u-6"].ID == "" || store["u-8"].ID == "" {
+	if rep.Imported != 2 || stored(store, "u-6").ID == "" || stored(store, "u-8").ID == "" {
 		t.Errorf("imported %d: %v, want u-6 and u-8", rep.Imported, store)
 	}
 }

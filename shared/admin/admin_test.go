@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"breachnotify/shared/audience"
 	"breachnotify/shared/audit"
 	"breachnotify/shared/dispatch"
+	"breachnotify/shared/fake"
 	"breachnotify/shared/identity"
 	"breachnotify/shared/incident"
 	"breachnotify/shared/ledger"
@@ -45,40 +45,6 @@ func (l *lot) Unpark(_ context.Context, _, id string) error {
 		}
 	}
 	return nil
-}
-
-type queue struct{ bodies int }
-
-func (q *queue) Send(_ context.Context, bodies [][]byte) error { q.bodies += len(bodies); return nil }
-
-type memAudit struct{ entries []audit.Entry }
-
-func (a *memAudit) Append(_ context.Context, e audit.Entry) error {
-	a.entries = append(a.entries, audit.Next(a.last(), e))
-	return nil
-}
-
-func (a *memAudit) last() *audit.Entry {
-	if len(a.entries) == 0 {
-		return nil
-	}
-	return &a.entries[len(a.entries)-1]
-}
-
-func (a *memAudit) Each(_ context.Context, _ string, fn func(audit.Entry) error) error {
-	for _, e := range a.entries {
-		if err := fn(e); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (a *memAudit) Head(context.Context, string) (audit.Head, error) {
-	if l := a.last(); l != nil {
-		return l.Head(), nil
-	}
-	return audit.Head{}, nil
 }
 
 type memIncidents struct{ recs map[string]incident.Record }
@@ -112,7 +78,7 @@ func newHandler() *Handler {
 	if err != nil {
 		panic(err)
 	}
-	return &Handler{Lot: &lot{}, Queue: &queue{}, Audit: &memAudit{}, Incidents: &memIncidents{recs: map[string]incident.Record{}}, Directory: dir,
+	return &Handler{Lot: &lot{}, Queue: &fake.Queue{}, Audit: &fake.Audit{}, Incidents: &memIncidents{recs: map[string]incident.Record{}}, Directory: dir,
 		Log: slog.New(slog.DiscardHandler), Now: func() time.Time { return time.Date(2014, 5, 27, 10, 0, 0, 0, time.UTC) }}
 }
 
@@ -143,15 +109,15 @@ func TestResumeRequeuesParkedBatches(t *testing.T) {
 		incident.Email: {{ID: "p1", Batch: dispatch.Batch{IncidentID: "INC-1"}}, {ID: "p2", Batch: dispatch.Batch{IncidentID: "INC-1"}}},
 		incident.Push:  {{ID: "p3", Batch: dispatch.Batch{IncidentID: "INC-1"}}},
 	}}
-	q := &queue{}
+	q := &fake.Queue{}
 	h := newHandler()
 	h.Lot, h.Queue = l, q
 	resp, err := h.Handle(context.Background(), Caller{Door: DoorURL}, Request{Operation: "resume", Actor: "secops:omar", IncidentID: "INC-1", Channel: incident.Email})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp.Resumed["email"] != 2 || q.bodies != 2 || len(l.parked[incident.Email]) != 0 || len(l.parked[incident.Push]) != 1 {
-		t.Errorf("resp %+v, queued %d, parked left %v", resp, q.bodies, l.parked)
+	if resp.Resumed["email"] != 2 || q.Len() != 2 || len(l.parked[incident.Email]) != 0 || len(l.parked[incident.Push]) != 1 {
+		t.Errorf("resp %+v, queued %d, parked left %v", resp, q.Len(), l.parked)
 	}
 	if len(l.unpaused) != 1 || l.unpaused[0] != incident.Email || resp.Actor != "secops:omar" {
 		t.Errorf("unpaused %v, actor %q", l.unpaused, resp.Actor)
@@ -172,8 +138,9 @@ func urlEvent(iam *events.LambdaFunctionURLRequestContextAuthorizerIAMDescriptio
 
 func TestFunctionURLDoor(t *testing.T) {
 	h := newHandler()
-	tampered := audit.Next(nil, audit.Entry{IncidentID: "INC-1", Kind: audit.Confirmed, Actor: "a"})
-	h.Audit.(*memAudit).entries = []audit.Entry{tampered}
+	if err := h.Audit.Append(context.Background(), audit.Entry{IncidentID: "INC-1", Kind: audit.Confirmed, Actor: "a"}); err != nil {
+		t.Fatal(err)
+	}
 	omar := &events.LambdaFunctionURLRequestContextAuthorizerIAMDescription{
 		UserARN: "arn:aws:iam::123456789012:user/omar", UserID: "AIDAOMARUSER0000001"}
 	role := func(session, userID string) *events.LambdaFunctionURLRequestContextAuthorizerIAMDescription {
@@ -308,7 +275,7 @@ func TestSendIsRefusedWithAReason(t *testing.T) {
 			}
 		})
 	}
-	if n := len(h.Audit.(*memAudit).entries); n != 0 {
+	if n := len(h.Audit.(*fake.Audit).Entries()); n != 0 {
 		t.Errorf("refused sends left %d audit entries", n)
 	}
 }
@@ -331,7 +298,7 @@ func TestPreflightNeedsNoIncident(t *testing.T) {
 	if v == nil || v.Status != preflight.Fail || len(v.Checks) != 3 || v.Checks[1].Name != "sns-android" {
 		t.Errorf("preflight = %+v, want the three checks, failed", v)
 	}
-	if n := len(h.Audit.(*memAudit).entries); n != 0 {
+	if n := len(h.Audit.(*fake.Audit).Entries()); n != 0 {
 		t.Errorf("preflight wrote %d audit entries", n)
 	}
 	// Only preflight goes without an incident.
@@ -339,17 +306,6 @@ func TestPreflightNeedsNoIncident(t *testing.T) {
 		t.Errorf("status without an incident: err = %v, want a bad request", err)
 	}
 }
-
-type noLedger struct{}
-
-func (noLedger) Each(context.Context, string, func(ledger.Record) error) error { return nil }
-func (noLedger) Get(context.Context, []ledger.Recipient) (map[ledger.Recipient]ledger.Record, error) {
-	return nil, nil
-}
-
-type noUsers struct{}
-
-func (noUsers) Get(context.Context, []string) (map[string]audience.User, error) { return nil, nil }
 
 type noProgress struct{}
 
@@ -362,7 +318,7 @@ func (noProgress) Plan(context.Context, string, map[string]int, bool) error { re
 // authenticated principal besides the person.
 func TestAuditRecordsTheDoor(t *testing.T) {
 	h := newHandler()
-	h.AutoSendLimit, h.BatchSize, h.Ledger, h.Progress, h.Users = 5, 10, noLedger{}, noProgress{}, noUsers{}
+	h.AutoSendLimit, h.BatchSize, h.Ledger, h.Progress, h.Users = 5, 10, &fake.Ledger{}, noProgress{}, fake.NewUsers()
 	h.KnownTemplate = func(s string) bool { return s == "account-accessed" }
 	direct := `{"operation":"send","incidentId":"INC-1","actor":"secops:omar","title":"t","template":"account-accessed","userIds":["u-1"]}`
 	if _, err := h.Invoke(context.Background(), json.RawMessage(direct)); err != nil {
@@ -377,7 +333,7 @@ func TestAuditRecordsTheDoor(t *testing.T) {
 	}
 	type got struct{ kind, actor, door, principal string }
 	var entries []got
-	for _, e := range h.Audit.(*memAudit).entries {
+	for _, e := range h.Audit.(*fake.Audit).Entries() {
 		entries = append(entries, got{string(e.Kind), e.Actor, e.Detail["door"], e.Detail["principal"]})
 	}
 	want := []got{

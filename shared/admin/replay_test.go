@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"breachnotify/shared/audit"
+	"breachnotify/shared/fake"
 	"breachnotify/shared/incident"
 	"breachnotify/shared/intake"
 )
@@ -76,7 +77,7 @@ func TestReplayIntake(t *testing.T) {
 		}
 		return intake.Result{IncidentID: ev.Detail.ID, Outcome: intake.Planned}, nil
 	})
-	a := &memAudit{}
+	a := &fake.Audit{}
 	h := &Handler{IntakeFailures: q, Intake: run, Audit: a, Incidents: &memIncidents{recs: map[string]incident.Record{}},
 		Log: slog.New(slog.DiscardHandler), Now: func() time.Time { return time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC) }}
 	// Through the URL only: a direct invocation's actor is only claimed.
@@ -100,7 +101,7 @@ func TestReplayIntake(t *testing.T) {
 		t.Errorf("deleted %v, want h1 and h3", q.deleted)
 	}
 	var audited []string
-	for _, e := range a.entries {
+	for _, e := range a.Entries() {
 		if e.Kind != audit.IntakeReplayed || e.Actor != "omar" || e.Detail["attempts"] != "3" ||
 			e.Detail["door"] != "url" || e.Detail["principal"] != "arn:aws:iam::123456789012:user/omar" {
 			t.Errorf("audit entry %+v", e)

@@ -10,31 +10,10 @@ import (
 
 	"breachnotify/shared/audience"
 	"breachnotify/shared/audit"
+	"breachnotify/shared/fake"
 	"breachnotify/shared/incident"
 	"breachnotify/shared/ledger"
 )
-
-// memLedger holds recipients' records for a manual send to look up.
-type memLedger map[ledger.Recipient]ledger.Record
-
-func (l memLedger) Each(_ context.Context, _ string, fn func(ledger.Record) error) error {
-	for _, r := range l {
-		if err := fn(r); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (l memLedger) Get(_ context.Context, rs []ledger.Recipient) (map[ledger.Recipient]ledger.Record, error) {
-	out := map[ledger.Recipient]ledger.Record{}
-	for _, r := range rs {
-		if rec, ok := l[r]; ok {
-			out[r] = rec
-		}
-	}
-	return out, nil
-}
 
 // memProgress adds up what is planned per incident and notice.
 type memProgress map[string]map[string]int
@@ -53,18 +32,6 @@ func (p memProgress) Plan(_ context.Context, id string, planned map[string]int, 
 	return nil
 }
 
-type memUsers map[string]audience.User
-
-func (m memUsers) Get(_ context.Context, ids []string) (map[string]audience.User, error) {
-	out := map[string]audience.User{}
-	for _, id := range ids {
-		if u, ok := m[id]; ok {
-			out[id] = u
-		}
-	}
-	return out, nil
-}
-
 // refusingIncidents fails every create, as the store does when another
 // door created the incident first.
 type refusingIncidents struct{ *memIncidents }
@@ -76,25 +43,17 @@ func (refusingIncidents) Create(context.Context, incident.Record) error { return
 func sendHandler() (*Handler, memProgress) {
 	h := newHandler()
 	h.KnownTemplate = func(s string) bool { return s == "account-accessed" || s == "update-app" }
-	h.Ledger = memLedger{}
+	h.Ledger = &fake.Ledger{}
 	progress := memProgress{}
 	h.Progress = progress
 	android := func(v string) []audience.Device {
 		return []audience.Device{{ID: "d-1", Platform: "android", AppVersion: v}}
 	}
-	h.Users = memUsers{
-		"u-old": {ID: "u-old", Devices: android("8.8.2")},
-		"u-new": {ID: "u-new", Devices: android("8.10.0")},
-	}
+	h.Users = fake.NewUsers(
+		audience.User{ID: "u-old", Devices: android("8.8.2")},
+		audience.User{ID: "u-new", Devices: android("8.10.0")},
+	)
 	return h, progress
-}
-
-func kinds(entries []audit.Entry) []audit.Kind {
-	var out []audit.Kind
-	for _, e := range entries {
-		out = append(out, e.Kind)
-	}
-	return out
 }
 
 // TestManualSendCountsWhatItQueues: the recipients a manual send queues
@@ -140,11 +99,11 @@ func TestManualSendCountsWhatItQueues(t *testing.T) {
 			if !maps.Equal(progress["INC-1"], tc.want) {
 				t.Errorf("planned = %v, want %v", progress["INC-1"], tc.want)
 			}
-			if got := kinds(h.Audit.(*memAudit).entries); !slices.Equal(got, tc.audit) {
+			if got := h.Audit.(*fake.Audit).Kinds("INC-1"); !slices.Equal(got, tc.audit) {
 				t.Errorf("audit = %q, want %q", got, tc.audit)
 			}
-			if resp.Requeued == 0 || h.Queue.(*queue).bodies != resp.Requeued {
-				t.Errorf("%d batches queued (%d reported)", h.Queue.(*queue).bodies, resp.Requeued)
+			if resp.Requeued == 0 || h.Queue.(*fake.Queue).Len() != resp.Requeued {
+				t.Errorf("%d batches queued (%d reported)", h.Queue.(*fake.Queue).Len(), resp.Requeued)
 			}
 		})
 	}
@@ -161,10 +120,10 @@ func TestManualSendThatCannotCreateLeavesNoTrace(t *testing.T) {
 	if !errors.Is(err, errExists) {
 		t.Fatalf("err = %v, want the store's refusal", err)
 	}
-	if n := len(h.Audit.(*memAudit).entries); n != 0 {
-		t.Errorf("a failed create left %d audit entries: %q", n, kinds(h.Audit.(*memAudit).entries))
+	if n := len(h.Audit.(*fake.Audit).Entries()); n != 0 {
+		t.Errorf("a failed create left %d audit entries: %q", n, h.Audit.(*fake.Audit).Kinds("INC-1"))
 	}
-	if len(progress) != 0 || h.Queue.(*queue).bodies != 0 {
-		t.Errorf("a failed create counted %v and queued %d batches", progress, h.Queue.(*queue).bodies)
+	if len(progress) != 0 || h.Queue.(*fake.Queue).Len() != 0 {
+		t.Errorf("a failed create counted %v and queued %d batches", progress, h.Queue.(*fake.Queue).Len())
 	}
 }

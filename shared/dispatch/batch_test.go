@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"breachnotify/shared/audience"
+	"breachnotify/shared/fake"
 	"breachnotify/shared/incident"
 	"breachnotify/shared/ledger"
 )
@@ -132,7 +133,7 @@ func TestSampleWorkerEvent(t *testing.T) {
 				t.Errorf("batch =\n  %+v\nwant\n  %+v", b, want)
 			}
 
-			e := newEnv(userMap(audience.User{ID: "u-000123", Name: "Ana", Email: "ana@example.com",
+			e := newEnv(fake.NewUsers(audience.User{ID: "u-000123", Name: "Ana", Email: "ana@example.com",
 				Devices: []audience.Device{device("d1", "android")}}))
 			counts, err := e.worker.Process(context.Background(), b)
 			if err != nil {
@@ -142,7 +143,7 @@ func TestSampleWorkerEvent(t *testing.T) {
 				!slices.Equal(e.pusher.endpoints(), []string{arn("d1")}) {
 				t.Errorf("counts %+v, mailed %q, pushed %q", counts, e.mailer.to(), e.pusher.endpoints())
 			}
-			for k, entry := range e.ledger.snapshot() {
+			for k, entry := range snapshot(e.ledger) {
 				if entry.Status != ledger.Sent {
 					t.Errorf("%s status %q, want sent", k, entry.Status)
 				}

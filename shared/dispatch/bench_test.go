@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"breachnotify/shared/audience"
+	"breachnotify/shared/fake"
 	"breachnotify/shared/incident"
 	"breachnotify/shared/notice"
 )
@@ -37,7 +38,7 @@ func BenchmarkProcessPerRecipient(b *testing.B) {
 		ms = append(ms, audience.Member{UserID: id, DeviceIDs: []string{"d-1"}})
 	}
 	w := &Worker{
-		Users: userMap(users...), Ledger: newMemLedger(), Control: newMemControl(), Mailer: nopMailer{}, Pusher: nopPusher{},
+		Users: fake.NewUsers(users...), Ledger: &fake.Ledger{}, Control: newMemControl(), Mailer: nopMailer{}, Pusher: nopPusher{},
 		Brand: "Acme", Log: slog.New(slog.DiscardHandler), Now: (&clock{t: t0}).Now, Parallel: 1,
 	}
 	ctx := context.Background()

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"breachnotify/shared/audience"
+	"breachnotify/shared/fake"
 	"breachnotify/shared/incident"
 	"breachnotify/shared/ledger"
 )
@@ -72,7 +73,7 @@ func ids(us []audience.User) []string {
 // can reach and returns the other five untouched, as the rest of the batch.
 func TestWorkerTakesOnlyTheMembersItHasTimeFor(t *testing.T) {
 	all := users(10)
-	e := newEnv(userMap(all...))
+	e := newEnv(fake.NewUsers(all...))
 	e.clock.t = time.Now() // the context's deadline is on the real clock
 	e.worker.Reserve, e.worker.SendTimeout = time.Second, time.Second
 	e.worker.EmailLimiter = &clockLimiter{clock: e.clock, r: 1}
@@ -95,7 +96,7 @@ func TestWorkerTakesOnlyTheMembersItHasTimeFor(t *testing.T) {
 		t.Errorf("rest is of %s/%s/%s, want the batch's notice", de.Rest.IncidentID, de.Rest.NoticeID, de.Rest.Template)
 	}
 	for _, u := range all[5:] {
-		if st := e.ledger.state(u.ID); st != "" {
+		if st := recordState(e.ledger, u.ID); st != "" {
 			t.Errorf("%s deferred but its record is %s: a member it has no time for is not claimed", u.ID, st)
 		}
 	}
@@ -112,7 +113,7 @@ func TestWorkerTakesOnlyTheMembersItHasTimeFor(t *testing.T) {
 	reads := 0
 	e.worker.Users = usersFunc(func(ctx context.Context, ids []string) (map[string]audience.User, error) {
 		reads++
-		return userMap(all...)(ctx, ids)
+		return fake.NewUsers(all...).Get(ctx, ids)
 	})
 	c, err = e.worker.Process(ctx, de.Rest)
 	if !errors.As(err, &de) || len(de.Rest.Members) != 5 || c.Deferred != 5 || reads != 0 {
@@ -141,7 +142,7 @@ func ids2(ms []audience.Member) []string {
 // A member claimed in time whose send the limiter then refuses for the
 // cutoff goes back with the rest, its record open, and is not a failure.
 func TestPacingPastTheCutoffDefersAClaimedMember(t *testing.T) {
-	e := newEnv(userMap(audience.User{ID: "u-1", Email: "one@example.com"}))
+	e := newEnv(fake.NewUsers(audience.User{ID: "u-1", Email: "one@example.com"}))
 	e.clock.t = time.Now()
 	e.worker.Reserve = time.Second
 	// No backlog to read: the member is claimed, then refused.
@@ -156,14 +157,14 @@ func TestPacingPastTheCutoffDefersAClaimedMember(t *testing.T) {
 	if c.Retry != 0 || c.Deferred != 1 {
 		t.Errorf("counts %+v, want 1 deferred and no retry", c)
 	}
-	if st := e.ledger.state("u-1"); st != ledger.Open {
+	if st := recordState(e.ledger, "u-1"); st != ledger.Open {
 		t.Errorf("record %s, want open: the next invocation takes it at once", st)
 	}
 }
 
 // recordCtxLedger notes whether Record's context was still live.
 type recordCtxLedger struct {
-	*memLedger
+	*fake.Ledger
 	mu      sync.Mutex
 	liveErr []error
 }
@@ -172,16 +173,16 @@ func (l *recordCtxLedger) Record(ctx context.Context, claimed ledger.Record, out
 	l.mu.Lock()
 	l.liveErr = append(l.liveErr, ctx.Err())
 	l.mu.Unlock()
-	return l.memLedger.Record(ctx, claimed, outcomes, at)
+	return l.Ledger.Record(ctx, claimed, outcomes, at)
 }
 
 // The invocation's context ends right after a send: the send is still
 // recorded, on a context of its own, and so are progress and audit.
 func TestClosingWritesOutliveTheInvocationContext(t *testing.T) {
-	e := newEnv(userMap(audience.User{ID: "u-1", Email: "one@example.com"}))
+	e := newEnv(fake.NewUsers(audience.User{ID: "u-1", Email: "one@example.com"}))
 	e.clock.t = time.Now()
 	e.worker.Reserve = 5 * time.Second
-	spy := &recordCtxLedger{memLedger: e.ledger}
+	spy := &recordCtxLedger{Ledger: e.ledger}
 	e.worker.Ledger = spy
 	progress := &ctxCounter{}
 	e.worker.Progress = progress
@@ -197,7 +198,7 @@ func TestClosingWritesOutliveTheInvocationContext(t *testing.T) {
 	if progress.err != nil || progress.calls != 1 {
 		t.Errorf("progress counted %d times, context error %v; want once on a live context", progress.calls, progress.err)
 	}
-	if got := e.ledger.snapshot()[key("u-1", incident.Email, "").String()]; got.Status != ledger.Sent {
+	if got := snapshot(e.ledger)[key("u-1", incident.Email, "").String()]; got.Status != ledger.Sent {
 		t.Errorf("ledger status %q, want sent", got.Status)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"breachnotify/shared/audience"
+	"breachnotify/shared/fake"
 	"breachnotify/shared/incident"
 	"breachnotify/shared/ledger"
 	"breachnotify/shared/notice"
@@ -23,99 +24,21 @@ func (f usersFunc) Get(ctx context.Context, ids []string) (map[string]audience.U
 	return f(ctx, ids)
 }
 
-// userMap is a Users holding records in memory.
-func userMap(users ...audience.User) usersFunc {
-	byID := map[string]audience.User{}
-	for _, u := range users {
-		byID[u.ID] = u
-	}
-	return func(_ context.Context, ids []string) (map[string]audience.User, error) {
-		out := map[string]audience.User{}
-		for _, id := range ids {
-			if u, ok := byID[id]; ok {
-				out[id] = u
-			}
-		}
-		return out, nil
-	}
+// recordState is the state of a user's record of the test notice ("" if
+// none).
+func recordState(l *fake.Ledger, user string) ledger.State {
+	r := ledger.Recipient{IncidentID: testIncident, NoticeID: "n0-account-accessed", UserID: user}
+	got, _ := l.Get(context.Background(), []ledger.Recipient{r})
+	return got[r].State
 }
 
-// memLedger implements the Ledger contract in memory with the rules of
-// package ledger, as the DynamoDB ledger does.
-type memLedger struct {
-	mu      sync.Mutex
-	records map[ledger.Recipient]ledger.Record
-	// claimErr, when set, fails every Claim (a storage outage).
-	claimErr error
-	// recordErr, when set, fails every Record.
-	recordErr error
-	writes    int
-}
-
-func newMemLedger() *memLedger {
-	return &memLedger{records: map[ledger.Recipient]ledger.Record{}}
-}
-
-func (l *memLedger) Claim(_ context.Context, c ledger.Claim) (ledger.Record, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.writes++
-	if l.claimErr != nil {
-		return ledger.Record{}, l.claimErr
-	}
-	var old *ledger.Record
-	if r, ok := l.records[c.Recipient]; ok {
-		old = &r
-	}
-	r, err := ledger.Take(old, c)
-	if err != nil {
-		if old != nil {
-			return *old, err
-		}
-		return ledger.Record{}, err
-	}
-	l.records[c.Recipient] = r
-	return r, nil
-}
-
-func (l *memLedger) Record(_ context.Context, claimed ledger.Record, outcomes []ledger.Entry, at time.Time) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.writes++
-	if l.recordErr != nil {
-		return l.recordErr
-	}
-	r, err := l.records[claimed.Recipient].Merge(claimed.Owner, outcomes, at)
-	if err != nil {
-		return err
-	}
-	l.records[claimed.Recipient] = r
-	return nil
-}
-
-// put stores a record as another worker would have left it.
-func (l *memLedger) put(r ledger.Record) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.records[r.Recipient] = r
-}
-
-// state is the state of a user's record of the test notice ("" if none).
-func (l *memLedger) state(user string) ledger.State {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.records[ledger.Recipient{IncidentID: testIncident, NoticeID: "n0-account-accessed", UserID: user}].State
-}
-
-// snapshot returns the deliveries recorded, by Key.String().
-func (l *memLedger) snapshot() map[string]ledger.Entry {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+// snapshot returns the test incident's deliveries recorded, by
+// Key.String().
+func snapshot(l *fake.Ledger) map[string]ledger.Entry {
+	entries, _ := l.List(context.Background(), testIncident)
 	out := map[string]ledger.Entry{}
-	for _, r := range l.records {
-		for _, e := range r.Deliveries {
-			out[e.Key.String()] = e
-		}
+	for _, e := range entries {
+		out[e.Key.String()] = e
 	}
 	return out
 }
@@ -262,7 +185,7 @@ func (c *clock) Advance(d time.Duration) { c.t = c.t.Add(d) }
 // env is one worker wired to fakes.
 type env struct {
 	worker  *Worker
-	ledger  *memLedger
+	ledger  *fake.Ledger
 	control *memControl
 	mailer  *fakeMailer
 	pusher  *fakePusher
@@ -273,7 +196,7 @@ var t0 = time.Date(2014, 5, 27, 10, 0, 0, 0, time.UTC)
 
 func newEnv(users Users) *env {
 	e := &env{
-		ledger:  newMemLedger(),
+		ledger:  &fake.Ledger{},
 		control: newMemControl(),
 		mailer:  &fakeMailer{},
 		pusher:  &fakePusher{},

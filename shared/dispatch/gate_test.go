@@ -9,12 +9,13 @@ import (
 
 	"breachnotify/shared/audience"
 	"breachnotify/shared/audit"
+	"breachnotify/shared/fake"
 	"breachnotify/shared/incident"
 	"breachnotify/shared/ledger"
 )
 
 func threeUsers() Users {
-	return userMap(
+	return fake.NewUsers(
 		audience.User{ID: "u-1", Email: "one@example.com", Locale: "en"},
 		audience.User{ID: "u-2", Email: "two@example.com", Locale: "en"},
 		audience.User{ID: "u-3", Email: "three@example.com", Locale: "en"},
@@ -78,7 +79,7 @@ func TestCancelledIncidentDrainsWithoutSending(t *testing.T) {
 	if len(e.mailer.sent)+len(e.pusher.sent) != 0 || c.Skipped != 4 {
 		t.Errorf("counts %+v, %d sent; want 4 deliveries skipped, none sent", c, len(e.mailer.sent)+len(e.pusher.sent))
 	}
-	for k, en := range e.ledger.snapshot() {
+	for k, en := range snapshot(e.ledger) {
 		if en.Status != ledger.Skipped || en.Reason != Cancelled {
 			t.Errorf("%s = %s %s, want skipped: cancelled", k, en.Status, en.Reason)
 		}
@@ -108,7 +109,7 @@ func TestCancelStopsABatchInTheMiddle(t *testing.T) {
 	if c.Sent != 2 || c.Skipped != 1 {
 		t.Errorf("counts %+v, want 2 sent before the cancel was seen and 1 skipped", c)
 	}
-	if got := e.ledger.snapshot()[key("u-3", incident.Email, "").String()]; got.Reason != Cancelled {
+	if got := snapshot(e.ledger)[key("u-3", incident.Email, "").String()]; got.Reason != Cancelled {
 		t.Errorf("u-3 = %s %s, want skipped: cancelled", got.Status, got.Reason)
 	}
 }
@@ -123,19 +124,12 @@ func (m *memCounter) Count(_ context.Context, _, _ string, done map[incident.Cha
 	return nil
 }
 
-type memAudit struct{ entries []audit.Entry }
-
-func (a *memAudit) Append(_ context.Context, e audit.Entry) error {
-	a.entries = append(a.entries, e)
-	return nil
-}
-
 func TestABatchIsCountedAndAudited(t *testing.T) {
-	e := newEnv(userMap(
+	e := newEnv(fake.NewUsers(
 		audience.User{ID: "u-1", Email: "one@example.com", Devices: []audience.Device{{ID: "d1", Platform: "android", EndpointARN: arn("d1")}, {ID: "d2", Platform: "ios", EndpointARN: arn("d2")}}},
 		audience.User{ID: "u-2"},
 	))
-	cnt, aud := &memCounter{}, &memAudit{}
+	cnt, aud := &memCounter{}, &fake.Audit{}
 	e.worker.Progress, e.worker.Audit = cnt, aud
 	e.pusher.fail = failOn(error(&SendError{Class: Permanent, Reason: "EndpointDisabled", Err: errors.New("x")}), endpoint, arn("d2"))
 	b := batch("account-accessed", []incident.Channel{incident.Email, incident.Push}, explicit("u-1", "u-2"))
@@ -158,16 +152,17 @@ func TestABatchIsCountedAndAudited(t *testing.T) {
 	if !cnt.first.Equal(t0) || !cnt.last.Equal(t0) {
 		t.Errorf("first %s last %s, want the sends' time", cnt.first, cnt.last)
 	}
-	if len(aud.entries) != 1 || aud.entries[0].Kind != audit.BatchSent || aud.entries[0].Detail["sent"] != "2" || aud.entries[0].Detail["failed"] != "1" {
-		t.Errorf("audit %+v, want one batch summary with 2 sent and 1 failed", aud.entries)
+	entries := aud.Entries()
+	if len(entries) != 1 || entries[0].Kind != audit.BatchSent || entries[0].Detail["sent"] != "2" || entries[0].Detail["failed"] != "1" {
+		t.Errorf("audit %+v, want one batch summary with 2 sent and 1 failed", entries)
 	}
 
 	// A redelivery decides nothing new: nothing is counted or audited.
-	cnt.done, aud.entries = nil, nil
+	cnt.done = nil
 	if _, err := e.worker.Process(context.Background(), b); err != nil {
 		t.Fatal(err)
 	}
-	if len(cnt.done) != 0 || len(aud.entries) != 0 {
-		t.Errorf("redelivery counted %v and audited %v", cnt.done, aud.entries)
+	if len(cnt.done) != 0 || len(aud.Entries()) != len(entries) {
+		t.Errorf("redelivery counted %v and audited %v", cnt.done, aud.Entries()[len(entries):])
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"breachnotify/shared/fake"
 	"breachnotify/shared/incident"
 	"breachnotify/shared/metrics"
 )
@@ -16,7 +17,7 @@ import (
 // Each batch writes one EMF document per channel it sends on, counting
 // that channel's deliveries: what the template's dashboard and alarms read.
 func TestProcessWritesMetricsPerChannel(t *testing.T) {
-	e := newEnv(userMap(testUsers...))
+	e := newEnv(fake.NewUsers(testUsers...))
 	var out bytes.Buffer
 	e.worker.Metrics = &metrics.Emitter{W: &out}
 	e.worker.Quota = map[incident.Channel]float64{incident.Email: 14, incident.Push: 500}

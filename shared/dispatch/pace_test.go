@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"breachnotify/shared/audience"
+	"breachnotify/shared/fake"
 	"breachnotify/shared/incident"
 	"breachnotify/shared/ledger"
 )
@@ -29,7 +30,7 @@ func TestLimitersArePaidOncePerSend(t *testing.T) {
 		{ID: "u-1", Email: "one@example.com", Devices: []audience.Device{device("d-1", "android"), device("d-2", "ios")}},
 		{ID: "u-2"}, // nothing to send to: no quota spent
 	}
-	e := newEnv(userMap(users...))
+	e := newEnv(fake.NewUsers(users...))
 	email, push := &countingLimiter{}, &countingLimiter{}
 	e.worker.EmailLimiter, e.worker.PushLimiter = email, push
 	b := batch("account-accessed", []incident.Channel{incident.Email, incident.Push}, explicit("u-1", "u-2"))
@@ -44,7 +45,7 @@ func TestLimitersArePaidOncePerSend(t *testing.T) {
 }
 
 func TestLimiterRefusalLeavesTheRecordOpen(t *testing.T) {
-	e := newEnv(userMap(audience.User{ID: "u-1", Email: "one@example.com"}))
+	e := newEnv(fake.NewUsers(audience.User{ID: "u-1", Email: "one@example.com"}))
 	e.worker.EmailLimiter = &countingLimiter{err: context.DeadlineExceeded}
 	b := batch("account-accessed", []incident.Channel{incident.Email}, explicit("u-1"))
 	_, err := e.worker.Process(context.Background(), b)
@@ -54,10 +55,10 @@ func TestLimiterRefusalLeavesTheRecordOpen(t *testing.T) {
 	if len(e.mailer.sent) != 0 {
 		t.Error("sent although the limiter refused")
 	}
-	if st := e.ledger.state("u-1"); st != ledger.Open {
+	if st := recordState(e.ledger, "u-1"); st != ledger.Open {
 		t.Errorf("record %s, want open: a redelivery must be able to take it at once", st)
 	}
-	if got := e.ledger.snapshot()[key("u-1", incident.Email, "").String()]; got.Status != ledger.Pending {
+	if got := snapshot(e.ledger)[key("u-1", incident.Email, "").String()]; got.Status != ledger.Pending {
 		t.Errorf("delivery %s, want pending", got.Status)
 	}
 }
@@ -103,7 +104,7 @@ func TestParallelSendsWithinABatch(t *testing.T) {
 	}{{1, 1}, {4, 4}, {16, 6}}
 	for _, tc := range tests {
 		t.Run("", func(t *testing.T) {
-			e := newEnv(userMap(users...))
+			e := newEnv(fake.NewUsers(users...))
 			g := &gateMailer{want: tc.wantPeak, release: make(chan struct{})}
 			e.worker.Mailer, e.worker.Parallel = g, tc.parallel
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -115,7 +116,7 @@ func TestParallelSendsWithinABatch(t *testing.T) {
 			if g.peak > tc.parallel {
 				t.Errorf("peak %d sends in flight, more than Parallel %d", g.peak, tc.parallel)
 			}
-			for _, en := range e.ledger.snapshot() {
+			for _, en := range snapshot(e.ledger) {
 				if en.Status != ledger.Sent {
 					t.Errorf("%s is %s", en.Key, en.Status)
 				}
@@ -142,7 +143,7 @@ func TestRetryableSendsAreRetriedInProcessAndPaced(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(userMap(audience.User{ID: "u-1", Email: "one@example.com"}))
+			e := newEnv(fake.NewUsers(audience.User{ID: "u-1", Email: "one@example.com"}))
 			lim := &countingLimiter{}
 			e.worker.EmailLimiter, e.worker.SendAttempts = lim, tc.attempts
 			calls := 0
@@ -160,7 +161,7 @@ func TestRetryableSendsAreRetriedInProcessAndPaced(t *testing.T) {
 			if calls != tc.wantCalls || int(lim.waits.Load()) != tc.wantWaits {
 				t.Errorf("%d sends and %d limiter waits, want %d and %d", calls, lim.waits.Load(), tc.wantCalls, tc.wantWaits)
 			}
-			got := e.ledger.snapshot()[key("u-1", incident.Email, "").String()]
+			got := snapshot(e.ledger)[key("u-1", incident.Email, "").String()]
 			if got.Status != tc.wantStatus {
 				t.Errorf("ledger status %q, want %q", got.Status, tc.wantStatus)
 			}
@@ -179,7 +180,7 @@ func TestClaimLeaseEndsSoonAfterTheDeadline(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(userMap(audience.User{ID: "u-1", Email: "one@example.com"}))
+			e := newEnv(fake.NewUsers(audience.User{ID: "u-1", Email: "one@example.com"}))
 			ctx := context.Background()
 			if tc.deadline > 0 {
 				var cancel context.CancelFunc
@@ -188,7 +189,7 @@ func TestClaimLeaseEndsSoonAfterTheDeadline(t *testing.T) {
 			}
 			// The send never returns: the worker "dies" holding its claim.
 			e.mailer.fail = func(Mail) error { return &SendError{Class: Retryable, Reason: "x", Err: errors.New("x")} }
-			e.worker.Ledger = &leaseSpy{memLedger: e.ledger}
+			e.worker.Ledger = &leaseSpy{Ledger: e.ledger}
 			if _, err := e.worker.Process(ctx, batch("account-accessed", []incident.Channel{incident.Email}, explicit("u-1"))); err == nil {
 				t.Fatal("want a retry")
 			}
@@ -202,18 +203,18 @@ func TestClaimLeaseEndsSoonAfterTheDeadline(t *testing.T) {
 
 // leaseSpy records the lease of the last claim.
 type leaseSpy struct {
-	*memLedger
+	*fake.Ledger
 	lease time.Time
 }
 
 func (s *leaseSpy) Claim(ctx context.Context, c ledger.Claim) (ledger.Record, error) {
 	s.lease = c.LeaseUntil
-	return s.memLedger.Claim(ctx, c)
+	return s.Ledger.Claim(ctx, c)
 }
 
 // inFlightLedger reports every claim as held by another worker until until.
 type inFlightLedger struct {
-	*memLedger
+	*fake.Ledger
 	until time.Time
 }
 
@@ -222,9 +223,9 @@ func (l *inFlightLedger) Claim(context.Context, ledger.Claim) (ledger.Record, er
 }
 
 func TestAClaimHeldElsewhereSaysWhenToRetry(t *testing.T) {
-	e := newEnv(userMap(audience.User{ID: "u-1", Email: "one@example.com"}))
+	e := newEnv(fake.NewUsers(audience.User{ID: "u-1", Email: "one@example.com"}))
 	until := t0.Add(80 * time.Second)
-	e.worker.Ledger = &inFlightLedger{memLedger: e.ledger, until: until}
+	e.worker.Ledger = &inFlightLedger{Ledger: e.ledger, until: until}
 	_, err := e.worker.Process(context.Background(), batch("account-accessed", []incident.Channel{incident.Email}, explicit("u-1")))
 	var ra interface{ RetryAt() time.Time }
 	if !errors.Is(err, ErrRetry) || !errors.As(err, &ra) || !ra.RetryAt().Equal(until) {

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"breachnotify/shared/audience"
+	"breachnotify/shared/fake"
 	"breachnotify/shared/incident"
 	"breachnotify/shared/ledger"
 )
@@ -19,7 +20,7 @@ func TestSendingPausedParksTheChannelAndResumeSendsOnce(t *testing.T) {
 	for _, id := range []string{"u-1", "u-2", "u-3"} {
 		users = append(users, audience.User{ID: id, Email: id + "@example.com", Devices: []audience.Device{device("d-1", "android")}})
 	}
-	e := newEnv(userMap(users...))
+	e := newEnv(fake.NewUsers(users...))
 	ctl := e.control
 	paused := &SendError{Class: Paused, Reason: "SendingPaused", Err: errors.New("paused")}
 	// SES pauses after the first email.
@@ -46,7 +47,7 @@ func TestSendingPausedParksTheChannelAndResumeSendsOnce(t *testing.T) {
 		t.Fatalf("parked %d batches, want the email part of this one", len(ctl.parked))
 	}
 	for _, u := range []string{"u-1", "u-2", "u-3"} {
-		if st := e.ledger.state(u); st == ledger.Claimed {
+		if st := recordState(e.ledger, u); st == ledger.Claimed {
 			t.Errorf("%s left claimed: a resume would find it in flight", u)
 		}
 	}
@@ -89,7 +90,7 @@ func TestSendingPausedParksTheChannelAndResumeSendsOnce(t *testing.T) {
 			t.Errorf("sent %d emails after resume, want 5", got)
 		}
 		emails := map[string]int{}
-		for _, en := range e.ledger.snapshot() {
+		for _, en := range snapshot(e.ledger) {
 			if en.Channel == incident.Email && en.Status == ledger.Sent {
 				emails[en.NoticeID]++
 			}

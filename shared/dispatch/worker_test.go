@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"breachnotify/shared/audience"
+	"breachnotify/shared/fake"
 	"breachnotify/shared/incident"
 	"breachnotify/shared/ledger"
 	"breachnotify/shared/notice"
@@ -325,7 +326,7 @@ func TestProcess(t *testing.T) {
 			batch: batch("account-accessed", emailOnly, explicit("u-1")),
 			steps: []step{{
 				before: func(e *env) {
-					e.ledger.put(ledger.Record{Recipient: key("u-1", "", "").Recipient(), Template: "account-accessed",
+					e.ledger.Put(ledger.Record{Recipient: key("u-1", "", "").Recipient(), Template: "account-accessed",
 						State: ledger.Claimed, Owner: "other", LeaseUntil: t0.Add(time.Minute), UpdatedAt: t0.Add(-time.Minute)})
 				},
 				wantErr:    ledger.ErrInFlight,
@@ -338,7 +339,7 @@ func TestProcess(t *testing.T) {
 			batch: batch("account-accessed", emailOnly, explicit("u-1")),
 			steps: []step{{
 				before: func(e *env) {
-					e.ledger.put(ledger.Record{Recipient: key("u-1", "", "").Recipient(), Template: "account-accessed",
+					e.ledger.Put(ledger.Record{Recipient: key("u-1", "", "").Recipient(), Template: "account-accessed",
 						State: ledger.Claimed, Owner: "dead", LeaseUntil: t0.Add(-time.Minute), UpdatedAt: t0.Add(-ledger.Lease - time.Minute)})
 				},
 				wantCounts: Counts{Sent: 1},
@@ -350,13 +351,13 @@ func TestProcess(t *testing.T) {
 			name:  "sent but not recorded is not retried",
 			batch: batch("account-accessed", emailOnly, explicit("u-1")),
 			steps: []step{{
-				before:     func(e *env) { e.ledger.recordErr = errProviderDown },
+				before:     func(e *env) { e.ledger.RecordErr = errProviderDown },
 				wantCounts: Counts{Sent: 1},
 				wantMails:  []string{"ana@example.com"},
 				// The claim stays, so a redelivery within the lease sends nothing.
 				wantLedger: map[string]want{},
 			}, {
-				before:     func(e *env) { e.ledger.recordErr = nil; e.clock.Advance(time.Minute) },
+				before:     func(e *env) { e.ledger.RecordErr = nil; e.clock.Advance(time.Minute) },
 				wantErr:    ledger.ErrInFlight,
 				wantCounts: Counts{Retry: 1},
 			}},
@@ -367,7 +368,7 @@ func TestProcess(t *testing.T) {
 			steps: []step{{
 				before: func(e *env) {
 					e.mailer.fail = failOn(error(rejected), mailTo, "ana@example.com")
-					e.ledger.recordErr = errProviderDown
+					e.ledger.RecordErr = errProviderDown
 				},
 				wantErr:    errProviderDown,
 				wantCounts: Counts{Failed: 1},
@@ -377,7 +378,7 @@ func TestProcess(t *testing.T) {
 			name:  "ledger outage is retryable and sends nothing",
 			batch: batch("account-accessed", emailPush, explicit("u-1", "u-gone")),
 			steps: []step{{
-				before:     func(e *env) { e.ledger.claimErr = errProviderDown },
+				before:     func(e *env) { e.ledger.ClaimErr = errProviderDown },
 				wantErr:    errProviderDown,
 				wantCounts: Counts{Retry: 2},
 				wantLedger: map[string]want{},
@@ -402,7 +403,7 @@ func TestProcess(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(userMap(testUsers...))
+			e := newEnv(fake.NewUsers(testUsers...))
 			version := mustRender(t, tc.batch.Template, "en", notice.Data{}).Version
 			for i, s := range tc.steps {
 				if s.before != nil {
@@ -428,7 +429,7 @@ func TestProcess(t *testing.T) {
 					t.Errorf("step %d: pushed to %q, want %q", i, got, s.wantPushes)
 				}
 				if s.wantLedger != nil {
-					checkLedger(t, i, e.ledger.snapshot(), s.wantLedger, tc.batch.Template, version)
+					checkLedger(t, i, snapshot(e.ledger), s.wantLedger, tc.batch.Template, version)
 				}
 			}
 			checkMessages(t, e, tc.batch)
@@ -554,7 +555,7 @@ func mustRender(t *testing.T, template, locale string, d notice.Data) notice.Mes
 func TestProcessSpanishWording(t *testing.T) {
 	for _, template := range []string{"account-accessed", "update-app"} {
 		t.Run(template, func(t *testing.T) {
-			e := newEnv(userMap(testUsers...))
+			e := newEnv(fake.NewUsers(testUsers...))
 			b := batch(template, emailPush, explicit("u-es"))
 			if _, err := e.worker.Process(context.Background(), b); err != nil {
 				t.Fatal(err)
@@ -573,7 +574,7 @@ func TestProcessSpanishWording(t *testing.T) {
 			if got := e.pusher.sent[0].push; got != es.Push {
 				t.Errorf("push = %+v, want Spanish %+v", got, es.Push)
 			}
-			for k, entry := range e.ledger.snapshot() {
+			for k, entry := range snapshot(e.ledger) {
 				if entry.Locale != "es" {
 					t.Errorf("%s locale = %q, want es", k, entry.Locale)
 				}
@@ -632,7 +633,7 @@ func TestProcessEmailPlatform(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(userMap(users...))
+			e := newEnv(fake.NewUsers(users...))
 			b := batch("update-app", emailOnly, []audience.Member{tc.member})
 			if _, err := e.worker.Process(context.Background(), b); err != nil {
 				t.Fatal(err)
@@ -656,9 +657,9 @@ func TestProcessUsersError(t *testing.T) {
 	if !errors.Is(err, boom) {
 		t.Errorf("Process error = %v, want errors.Is %v", err, boom)
 	}
-	if counts != (Counts{}) || len(e.mailer.sent)+len(e.pusher.sent) != 0 || len(e.ledger.snapshot()) != 0 {
+	if counts != (Counts{}) || len(e.mailer.sent)+len(e.pusher.sent) != 0 || len(snapshot(e.ledger)) != 0 {
 		t.Errorf("a failed user read did something: counts %+v, %d mails, %d pushes, ledger %v",
-			counts, len(e.mailer.sent), len(e.pusher.sent), e.ledger.snapshot())
+			counts, len(e.mailer.sent), len(e.pusher.sent), snapshot(e.ledger))
 	}
 }
 
@@ -666,10 +667,10 @@ func TestProcessUsersError(t *testing.T) {
 // with every member's id.
 func TestProcessReadsUsersOnce(t *testing.T) {
 	var calls [][]string
-	inner := userMap(testUsers...)
+	inner := fake.NewUsers(testUsers...)
 	e := newEnv(usersFunc(func(ctx context.Context, ids []string) (map[string]audience.User, error) {
 		calls = append(calls, slices.Clone(ids))
-		return inner(ctx, ids)
+		return inner.Get(ctx, ids)
 	}))
 	if _, err := e.worker.Process(context.Background(), batch("account-accessed", emailOnly, explicit("u-1", "u-2", "u-gone"))); err != nil {
 		t.Fatal(err)

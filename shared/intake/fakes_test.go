@@ -1,7 +1,6 @@
 package intake
 
 import (
-	"breachnotify/shared/audit"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"breachnotify/shared/fake"
 	"breachnotify/shared/incident"
 	"breachnotify/shared/plan"
 )
@@ -75,39 +75,24 @@ func (m *memIncidents) AddReceipt(_ context.Context, r Receipt) error {
 	return nil
 }
 
-// fakeQueue captures message bodies. fail, when set, decides each Send's
-// error from its call number (starting at 1); accept is how many of a failing
-// call's bodies are queued before it fails (SQS takes ten per request, so a
-// failed Send may have queued some).
-type fakeQueue struct {
-	calls  int
-	bodies [][]byte
-	fail   func(call int) error
-	accept int
-	log    *[]string
+// loggedQueue is a fake.Queue that writes each successful send to log.
+type loggedQueue struct {
+	*fake.Queue
+	log *[]string
 }
 
-func (q *fakeQueue) Send(_ context.Context, bodies [][]byte) error {
-	q.calls++
-	if q.fail != nil {
-		if err := q.fail(q.calls); err != nil {
-			for _, b := range bodies[:min(q.accept, len(bodies))] {
-				q.bodies = append(q.bodies, slices.Clone(b))
-			}
-			return err
-		}
+func (q *loggedQueue) Send(ctx context.Context, bodies [][]byte) error {
+	if err := q.Queue.Send(ctx, bodies); err != nil {
+		return err
 	}
 	*q.log = append(*q.log, "send")
-	for _, b := range bodies {
-		q.bodies = append(q.bodies, slices.Clone(b))
-	}
 	return nil
 }
 
 // tasks decodes the captured bodies the way the planner does.
-func (q *fakeQueue) tasks(from int) ([]plan.Task, error) {
+func (q *loggedQueue) tasks(from int) ([]plan.Task, error) {
 	var out []plan.Task
-	for _, body := range q.bodies[from:] {
+	for _, body := range q.Bodies()[from:] {
 		t, err := plan.ParseTask(body)
 		if err != nil {
 			return nil, err
@@ -115,16 +100,6 @@ func (q *fakeQueue) tasks(from int) ([]plan.Task, error) {
 		out = append(out, t)
 	}
 	return out, nil
-}
-
-// failOn fails the calls listed with err.
-func failOn(err error, calls ...int) func(int) error {
-	return func(call int) error {
-		if slices.Contains(calls, call) {
-			return err
-		}
-		return nil
-	}
 }
 
 // clock is a controllable time source.
@@ -139,8 +114,8 @@ var t0 = time.Date(2014, 5, 27, 10, 0, 5, 0, time.UTC)
 type env struct {
 	handler   *Handler
 	incidents *memIncidents
-	queue     *fakeQueue
-	audit     *memAudit
+	queue     *loggedQueue
+	audit     *fake.Audit
 	clock     *clock
 	// log lists the writes and sends in order: put, send, mark, receipt.
 	log []string
@@ -151,8 +126,8 @@ func knownTemplates(name string) bool { return name == "account-accessed" || nam
 func newEnv() *env {
 	e := &env{clock: &clock{t: t0}}
 	e.incidents = newMemIncidents(&e.log)
-	e.queue = &fakeQueue{log: &e.log}
-	e.audit = &memAudit{}
+	e.queue = &loggedQueue{Queue: &fake.Queue{}, log: &e.log}
+	e.audit = &fake.Audit{}
 	e.handler = &Handler{
 		Incidents: e.incidents, Tasks: e.queue, Audit: e.audit, KnownTemplate: knownTemplates,
 		Log: slog.New(slog.DiscardHandler), Now: e.clock.Now,
@@ -161,22 +136,3 @@ func newEnv() *env {
 }
 
 var errUnavailable = errors.New("service unavailable")
-
-// memAudit keeps appended entries.
-type memAudit struct{ entries []audit.Entry }
-
-func (a *memAudit) Append(_ context.Context, e audit.Entry) error {
-	a.entries = append(a.entries, e)
-	return nil
-}
-
-// kinds lists the kinds appended for an incident, in order.
-func (a *memAudit) kinds(id string) []audit.Kind {
-	var out []audit.Kind
-	for _, e := range a.entries {
-		if e.IncidentID == id {
-			out = append(out, e.Kind)
-		}
-	}
-	return out
-}

@@ -48,7 +48,7 @@ func FuzzHandle(f *testing.F) {
 				t.Fatalf("incident %s record is %d bytes", id, len(b))
 			}
 		}
-		for _, body := range e.queue.bodies {
+		for _, body := range e.queue.Bodies() {
 			if len(body) > incident.MaxMessageBytes {
 				t.Fatalf("a task of %d bytes", len(body))
 			}

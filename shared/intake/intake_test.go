@@ -18,6 +18,7 @@ import (
 
 	"breachnotify/shared/audience"
 	"breachnotify/shared/audit"
+	"breachnotify/shared/fake"
 	"breachnotify/shared/incident"
 	"breachnotify/shared/notice"
 	"breachnotify/shared/plan"
@@ -248,7 +249,7 @@ func TestHandle(t *testing.T) {
 			deliveries: func(t *testing.T) []delivery {
 				raw := event(t, nil)
 				return []delivery{
-					{raw: raw, before: func(e *env) { e.queue.fail = failOn(errUnavailable, 1) }, wantErr: errUnavailable},
+					{raw: raw, before: func(e *env) { e.queue.Fail = fake.FailOn(errUnavailable, 1) }, wantErr: errUnavailable},
 					{raw: event(t, suspect("s3")), wantOutcome: Recorded, wantReason: "already confirmed"},
 					{raw: raw, wantOutcome: Planned, wantTasks: exampleTasks},
 				}
@@ -320,7 +321,7 @@ func TestHandle(t *testing.T) {
 			deliveries: func(t *testing.T) []delivery {
 				raw := event(t, nil)
 				return []delivery{
-					{raw: raw, before: func(e *env) { e.queue.fail = failOn(errUnavailable, 1) }, wantErr: errUnavailable},
+					{raw: raw, before: func(e *env) { e.queue.Fail = fake.FailOn(errUnavailable, 1) }, wantErr: errUnavailable},
 					{raw: raw, wantOutcome: Planned, wantTasks: exampleTasks},
 					{raw: raw, wantOutcome: Duplicate},
 				}
@@ -332,7 +333,7 @@ func TestHandle(t *testing.T) {
 			deliveries: func(t *testing.T) []delivery {
 				raw := event(t, nil)
 				return []delivery{
-					{raw: raw, before: func(e *env) { e.queue.fail, e.queue.accept = failOn(errUnavailable, 1), 30 }, wantErr: errUnavailable, wantTasks: 30},
+					{raw: raw, before: func(e *env) { e.queue.Fail, e.queue.Accept = fake.FailOn(errUnavailable, 1), 30 }, wantErr: errUnavailable, wantTasks: 30},
 					{raw: raw, wantOutcome: Planned, wantTasks: exampleTasks},
 				}
 			},
@@ -341,7 +342,7 @@ func TestHandle(t *testing.T) {
 		{
 			name: "queue error alone leaves the incident confirmed, not queued",
 			deliveries: func(t *testing.T) []delivery {
-				return []delivery{{raw: event(t, nil), before: func(e *env) { e.queue.fail = failOn(errUnavailable, 1) }, wantErr: errUnavailable}}
+				return []delivery{{raw: event(t, nil), before: func(e *env) { e.queue.Fail = fake.FailOn(errUnavailable, 1) }, wantErr: errUnavailable}}
 			},
 			wantState: incident.StateConfirmed,
 		},
@@ -405,7 +406,7 @@ func TestHandle(t *testing.T) {
 				if d.before != nil {
 					d.before(e)
 				}
-				queued := len(e.queue.bodies)
+				queued := e.queue.Len()
 				res, err := e.handler.Handle(context.Background(), d.raw)
 				if d.wantErr != nil {
 					if !errors.Is(err, d.wantErr) {
@@ -518,8 +519,8 @@ func TestHandlePlans(t *testing.T) {
 	if want := []string{"put", "send", "mark", "receipt"}; !slices.Equal(e.log, want) {
 		t.Errorf("calls = %q, want %q", e.log, want)
 	}
-	if e.queue.calls != 1 {
-		t.Errorf("Tasks.Send called %d times, want once", e.queue.calls)
+	if e.queue.Calls() != 1 {
+		t.Errorf("Tasks.Send called %d times, want once", e.queue.Calls())
 	}
 	rec := e.incidents.records[exampleID]
 	if rec.Tasks != exampleTasks || !rec.PlanQueuedAt.Equal(t0) || rec.State != incident.StateConfirmed {
@@ -538,7 +539,7 @@ func TestHandlePlans(t *testing.T) {
 		t.Errorf("queued tasks differ from plan.Tasks of the incident")
 	}
 	// Planning tasks carry ids and the audience's selection, no contact data.
-	for _, body := range e.queue.bodies {
+	for _, body := range e.queue.Bodies() {
 		if strings.Contains(string(body), "@") {
 			t.Errorf("queued body carries an address: %s", body)
 		}
@@ -549,32 +550,18 @@ func TestHandlePlans(t *testing.T) {
 	if err != nil || res.Outcome != Duplicate || res.Tasks != exampleTasks {
 		t.Errorf("second delivery = %+v, %v; want duplicate of %d tasks", res, err, exampleTasks)
 	}
-	if e.queue.calls != 1 || e.incidents.marks != 1 || e.incidents.puts != 1 {
-		t.Errorf("second delivery sent %d, marked %d, put %d times in all; want 1 each", e.queue.calls, e.incidents.marks, e.incidents.puts)
+	if e.queue.Calls() != 1 || e.incidents.marks != 1 || e.incidents.puts != 1 {
+		t.Errorf("second delivery sent %d, marked %d, put %d times in all; want 1 each", e.queue.Calls(), e.incidents.marks, e.incidents.puts)
 	}
-}
-
-// usersInShards returns n user ids whose shards are given by pick (called
-// with the shard of each candidate id; true keeps it).
-func usersInShards(n int, pick func(shard int) bool) []string {
-	var out []string
-	for i := 0; len(out) < n; i++ {
-		id := fmt.Sprintf("u-%06d", i)
-		if pick(audience.UserShard(id)) {
-			out = append(out, id)
-		}
-	}
-	return out
 }
 
 // TestHandleTaskShards: one task per notice and shard that can hold its
 // audience: every shard for a cohort, the named users' shards otherwise.
 func TestHandleTaskShards(t *testing.T) {
 	cohort := map[string]any{"platforms": []string{"android"}, "appVersionBelow": "8.9.0"}
-	inShard := func(s int) func(int) bool { return func(shard int) bool { return shard == s } }
-	sameShard := usersInShards(3, inShard(audience.UserShard("u-000123")))
+	sameShard := fake.UserIDsInShards(3, fake.InShard(audience.UserShard("u-000123")))
 	var spread []string // users in three different shards
-	for _, id := range usersInShards(200, func(int) bool { return true }) {
+	for _, id := range fake.UserIDsInShards(200, fake.AnyShard) {
 		if !slices.ContainsFunc(spread, func(o string) bool { return audience.UserShard(o) == audience.UserShard(id) }) {
 			spread = append(spread, id)
 		}
@@ -680,8 +667,8 @@ func TestHandleRejectedIDs(t *testing.T) {
 			if len(e.incidents.receipts) != 1 || e.incidents.receipts[0].IncidentID != tc.wantID {
 				t.Errorf("receipts = %+v, want one filed under %q", e.incidents.receipts, tc.wantID)
 			}
-			if e.incidents.puts != 0 || e.incidents.marks != 0 || e.queue.calls != 0 {
-				t.Errorf("rejected event stored %d times, marked %d times and queued %d times", e.incidents.puts, e.incidents.marks, e.queue.calls)
+			if e.incidents.puts != 0 || e.incidents.marks != 0 || e.queue.Calls() != 0 {
+				t.Errorf("rejected event stored %d times, marked %d times and queued %d times", e.incidents.puts, e.incidents.marks, e.queue.Calls())
 			}
 		})
 	}
@@ -793,8 +780,8 @@ func TestHostileEventsAreRejectedWithinBounds(t *testing.T) {
 			if len(b) > 16<<10 {
 				t.Errorf("receipt is %d bytes", len(b))
 			}
-			if e.incidents.puts != 0 || e.queue.calls != 0 {
-				t.Errorf("rejected event stored %d times and queued %d times", e.incidents.puts, e.queue.calls)
+			if e.incidents.puts != 0 || e.queue.Calls() != 0 {
+				t.Errorf("rejected event stored %d times and queued %d times", e.incidents.puts, e.queue.Calls())
 			}
 		})
 	}
@@ -916,10 +903,10 @@ func TestHandleAudits(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if got := e.audit.kinds(exampleID); !slices.Equal(got, tc.want) {
+			if got := e.audit.Kinds(exampleID); !slices.Equal(got, tc.want) {
 				t.Errorf("audit kinds = %q, want %q", got, tc.want)
 			}
-			for _, en := range e.audit.entries {
+			for _, en := range e.audit.Entries() {
 				if en.Kind == audit.Confirmed && en.Actor != "secops:jane" {
 					t.Errorf("confirmed by %q, want the event's confirmedBy", en.Actor)
 				}
@@ -999,10 +986,10 @@ func TestConfirmedEventNeverRewritesAnIncident(t *testing.T) {
 			if got := e.incidents.records[exampleID]; !reflect.DeepEqual(got, tc.old) {
 				t.Errorf("record changed:\n  %+v\nwas\n  %+v", got, tc.old)
 			}
-			if e.incidents.puts != 0 || e.queue.calls != 0 {
-				t.Errorf("%d writes, %d queue calls; want none", e.incidents.puts, e.queue.calls)
+			if e.incidents.puts != 0 || e.queue.Calls() != 0 {
+				t.Errorf("%d writes, %d queue calls; want none", e.incidents.puts, e.queue.Calls())
 			}
-			if slices.Contains(e.audit.kinds(exampleID), audit.Confirmed) {
+			if slices.Contains(e.audit.Kinds(exampleID), audit.Confirmed) {
 				t.Error("a confirmation was audited")
 			}
 		})

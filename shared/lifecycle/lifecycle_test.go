@@ -10,6 +10,7 @@ import (
 
 	"breachnotify/shared/audit"
 	"breachnotify/shared/dispatch"
+	"breachnotify/shared/fake"
 	"breachnotify/shared/incident"
 	"breachnotify/shared/intake"
 )
@@ -56,25 +57,6 @@ func (h *memHeld) Unhold(_ context.Context, _, id string) error {
 	return nil
 }
 
-type memQueue struct{ sent int }
-
-func (q *memQueue) Send(_ context.Context, bodies [][]byte) error { q.sent += len(bodies); return nil }
-
-type memAudit struct{ entries []audit.Entry }
-
-func (a *memAudit) Append(_ context.Context, e audit.Entry) error {
-	a.entries = append(a.entries, e)
-	return nil
-}
-
-func (a *memAudit) kinds() []audit.Kind {
-	var out []audit.Kind
-	for _, e := range a.entries {
-		out = append(out, e.Kind)
-	}
-	return out
-}
-
 type memPlanner struct{ planned, sending []string }
 
 func (p *memPlanner) QueueSending(_ context.Context, rec incident.Record) (int, error) {
@@ -98,8 +80,8 @@ type env struct {
 	l       *Lifecycle
 	store   *memStore
 	held    *memHeld
-	queue   *memQueue
-	audit   *memAudit
+	queue   *fake.Queue
+	audit   *fake.Audit
 	planner *memPlanner
 }
 
@@ -109,7 +91,7 @@ func newEnv(rec incident.Record) *env {
 		held: &memHeld{batches: map[string]dispatch.Batch{
 			"held#1": {IncidentID: rec.ID, NoticeID: "n0-update-app"}, "held#2": {IncidentID: rec.ID, NoticeID: "n0-update-app"},
 		}},
-		queue: &memQueue{}, audit: &memAudit{}, planner: &memPlanner{},
+		queue: &fake.Queue{}, audit: &fake.Audit{}, planner: &memPlanner{},
 	}
 	e.l = &Lifecycle{Store: e.store, Held: e.held, Queue: e.queue, Audit: e.audit, Planner: e.planner, Progress: &memProgress{},
 		AutoSendLimit: 1000, Now: func() time.Time { return t0 }, Log: slog.New(slog.DiscardHandler)}
@@ -146,19 +128,19 @@ func TestFrozenSendsOrWaitsForApproval(t *testing.T) {
 			if got := e.store.recs["INC-1"].State; got != tc.wantState {
 				t.Errorf("state %s, want %s", got, tc.wantState)
 			}
-			if !slices.Equal(e.audit.kinds(), tc.wantKinds) || e.queue.sent != tc.wantQueue {
-				t.Errorf("audit %q, %d released; want %q and %d", e.audit.kinds(), e.queue.sent, tc.wantKinds, tc.wantQueue)
+			if !slices.Equal(e.audit.Kinds("INC-1"), tc.wantKinds) || e.queue.Len() != tc.wantQueue {
+				t.Errorf("audit %q, %d released; want %q and %d", e.audit.Kinds("INC-1"), e.queue.Len(), tc.wantKinds, tc.wantQueue)
 			}
 			if sent := len(e.planner.sending) == 1; sent != tc.wantSend {
 				t.Errorf("sending tasks queued for %v, want sent %v", e.planner.sending, tc.wantSend)
 			}
 			// Called again (a redelivered planning task): nothing is queued again.
-			sending, released := len(e.planner.sending), e.queue.sent
+			sending, released := len(e.planner.sending), e.queue.Len()
 			if err := e.l.Frozen(context.Background(), "INC-1"); err != nil {
 				t.Fatal(err)
 			}
-			if len(e.planner.sending) != sending || e.queue.sent != released {
-				t.Errorf("second call queued sending %v and released %d, had %d and %d", e.planner.sending, e.queue.sent, sending, released)
+			if len(e.planner.sending) != sending || e.queue.Len() != released {
+				t.Errorf("second call queued sending %v and released %d, had %d and %d", e.planner.sending, e.queue.Len(), sending, released)
 			}
 		})
 	}
@@ -171,8 +153,8 @@ func TestApproveNeedsASecondAdmin(t *testing.T) {
 	if _, err := e.l.Approve(context.Background(), "INC-1", By{Actor: "Alice "}); !errors.Is(err, incident.ErrIllegalTransition) {
 		t.Fatalf("the confirmer approved: %v", err)
 	}
-	if len(e.audit.entries) != 0 || e.queue.sent != 0 {
-		t.Fatalf("a refused approval audited %q and released %d", e.audit.kinds(), e.queue.sent)
+	if len(e.audit.Entries()) != 0 || e.queue.Len() != 0 {
+		t.Fatalf("a refused approval audited %q and released %d", e.audit.Kinds("INC-1"), e.queue.Len())
 	}
 	// How bob was identified joins the entry; the decision's own keys win.
 	by := By{Actor: "bob", Detail: map[string]string{"door": "url", "principal": "arn:aws:iam::111122223333:user/bob", "count": "forged"}}
@@ -183,9 +165,9 @@ func TestApproveNeedsASecondAdmin(t *testing.T) {
 	if r := e.store.recs["INC-1"]; r.State != incident.StateSending || r.ApprovedBy != "bob" {
 		t.Errorf("record %s approved by %q", r.State, r.ApprovedBy)
 	}
-	if en := e.audit.entries[0]; en.Kind != audit.Approved || en.Actor != "bob" || en.Detail["door"] != "url" ||
+	if en := e.audit.Entries()[0]; en.Kind != audit.Approved || en.Actor != "bob" || en.Detail["door"] != "url" ||
 		en.Detail["principal"] != by.Detail["principal"] || en.Detail["count"] != "5000" || en.Detail["confirmedBy"] != "alice" {
-		t.Errorf("audit %+v", e.audit.entries)
+		t.Errorf("audit %+v", e.audit.Entries())
 	}
 }
 
@@ -243,7 +225,7 @@ func TestConfirmASuspectedIncident(t *testing.T) {
 	if _, err := e.l.Confirm(context.Background(), "INC-1", By{Actor: "dave"}, known); !errors.Is(err, incident.ErrInvalid) {
 		t.Errorf("confirm without notices: %v, want invalid", err)
 	}
-	if len(e.audit.entries) != 0 || len(e.planner.planned) != 0 {
+	if len(e.audit.Entries()) != 0 || len(e.planner.planned) != 0 {
 		t.Error("a refused confirmation was audited or planned")
 	}
 }
@@ -259,8 +241,8 @@ func TestFrozenWhileAlreadySending(t *testing.T) {
 	if err := e.l.Frozen(context.Background(), "INC-1"); err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(e.audit.kinds(), []audit.Kind{audit.AudienceFrozen}) || len(e.planner.sending) != 0 || p.planned["n0-update-app"] != 2 {
-		t.Errorf("audit %q, sending queued %v, planned %v", e.audit.kinds(), e.planner.sending, p.planned)
+	if !slices.Equal(e.audit.Kinds("INC-1"), []audit.Kind{audit.AudienceFrozen}) || len(e.planner.sending) != 0 || p.planned["n0-update-app"] != 2 {
+		t.Errorf("audit %q, sending queued %v, planned %v", e.audit.Kinds("INC-1"), e.planner.sending, p.planned)
 	}
 	if e.store.recs["INC-1"].State != incident.StateSending {
 		t.Errorf("state %s", e.store.recs["INC-1"].State)

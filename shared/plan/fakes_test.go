@@ -11,6 +11,7 @@ import (
 
 	"breachnotify/shared/audience"
 	"breachnotify/shared/dispatch"
+	"breachnotify/shared/fake"
 	"breachnotify/shared/incident"
 	"breachnotify/shared/version"
 )
@@ -263,39 +264,11 @@ func newDirectory(ids []string) *fakeDirectory {
 	return d
 }
 
-// fakeQueue captures message bodies; fail, when set, decides each Send's
-// error from its call number (starting at 1). A failed Send queues nothing.
-type fakeQueue struct {
-	mu     sync.Mutex
-	calls  int
-	sizes  []int // bodies per successful call
-	bodies [][]byte
-	fail   func(call int) error
-}
-
-func (q *fakeQueue) Send(_ context.Context, bodies [][]byte) error {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.calls++
-	if q.fail != nil {
-		if err := q.fail(q.calls); err != nil {
-			return err
-		}
-	}
-	q.sizes = append(q.sizes, len(bodies))
-	for _, b := range bodies {
-		q.bodies = append(q.bodies, slices.Clone(b))
-	}
-	return nil
-}
-
-// batches decodes the bodies queued from index from on, the way the worker
+// queuedBatches decodes the bodies queued from index from on, the way the worker
 // does.
-func (q *fakeQueue) batches(from int) ([]dispatch.Batch, error) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
+func queuedBatches(q *fake.Queue, from int) ([]dispatch.Batch, error) {
 	var out []dispatch.Batch
-	for _, body := range q.bodies[from:] {
+	for _, body := range q.Bodies()[from:] {
 		b, err := dispatch.ParseBatch(body)
 		if err != nil {
 			return nil, err
@@ -305,28 +278,12 @@ func (q *fakeQueue) batches(from int) ([]dispatch.Batch, error) {
 	return out, nil
 }
 
-func (q *fakeQueue) len() int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.bodies)
-}
-
-// failOn fails the Send calls listed.
-func failOn(err error, calls ...int) func(int) error {
-	return func(call int) error {
-		if slices.Contains(calls, call) {
-			return err
-		}
-		return nil
-	}
-}
-
 // env is a Planner wired to fakes.
 type env struct {
 	planner   *Planner
 	store     *memStore
 	directory *fakeDirectory
-	queue     *fakeQueue
+	queue     *fake.Queue
 	released  *releaser
 }
 
@@ -344,24 +301,7 @@ func (r *releaser) Frozen(_ context.Context, id string) error {
 }
 
 func newEnv(dir *fakeDirectory, batchSize int) *env {
-	e := &env{store: newMemStore(), directory: dir, queue: &fakeQueue{}, released: &releaser{calls: map[string]int{}}}
+	e := &env{store: newMemStore(), directory: dir, queue: &fake.Queue{}, released: &releaser{calls: map[string]int{}}}
 	e.planner = &Planner{Store: e.store, Directory: dir, Queue: e.queue, Releaser: e.released, BatchSize: batchSize, Log: slog.New(slog.DiscardHandler)}
 	return e
 }
-
-// usersInShards returns n user ids (u-000000, u-000001, … in order) whose
-// shard pick keeps.
-func usersInShards(n int, pick func(shard int) bool) []string {
-	var out []string
-	for i := 0; len(out) < n; i++ {
-		id := fmt.Sprintf("u-%06d", i)
-		if pick(audience.UserShard(id)) {
-			out = append(out, id)
-		}
-	}
-	return out
-}
-
-func anyShard(int) bool { return true }
-
-func inShard(s int) func(int) bool { return func(shard int) bool { return shard == s } }

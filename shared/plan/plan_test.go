@@ -17,6 +17,7 @@ import (
 
 	"breachnotify/shared/audience"
 	"breachnotify/shared/dispatch"
+	"breachnotify/shared/fake"
 	"breachnotify/shared/incident"
 	"breachnotify/shared/version"
 )
@@ -28,7 +29,7 @@ const (
 
 // testUsers is the directory of most tests: 400 users spread over every
 // shard.
-var testUsers = usersInShards(400, anyShard)
+var testUsers = fake.UserIDsInShards(400, fake.AnyShard)
 
 // testIncident has two notices over users: the first names 30 users (one of
 // them twice) and two unknown ids; the second is an android and ios cohort
@@ -141,7 +142,7 @@ func TestRun(t *testing.T) {
 				e.store.tasks[incID] = len(ts.tasks)
 				got := map[string]map[string]audience.Member{} // notice id → user id → member
 				for _, task := range ts.tasks {
-					queued := e.queue.len()
+					queued := e.queue.Len()
 					ex0, co0 := e.directory.calls()
 					prog, err := e.planner.Run(context.Background(), task)
 					if err != nil {
@@ -160,7 +161,7 @@ func TestRun(t *testing.T) {
 							t.Errorf("task %s queried cohort %+v", task.ID(), c)
 						}
 					}
-					batches, err := e.queue.batches(queued)
+					batches, err := queuedBatches(e.queue, queued)
 					if err != nil {
 						t.Fatalf("task %s queued a batch that does not parse: %v", task.ID(), err)
 					}
@@ -191,7 +192,7 @@ func TestRun(t *testing.T) {
 						t.Errorf("notice %s: queued members\n  %v\nwant\n  %v", id, sortedMembers(got[id]), sortedMembers(want.members))
 					}
 				}
-				for i, n := range e.queue.sizes {
+				for i, n := range e.queue.Sizes() {
 					if n > sendChunk {
 						t.Errorf("Send %d queued %d bodies, more than one SendMessageBatch (%d)", i, n, sendChunk)
 					}
@@ -240,7 +241,7 @@ func checkBatches(t *testing.T, task Task, batches []dispatch.Batch, size int) [
 // both runs every member is queued once (or, when the checkpoint after a
 // send is lost, at most one SendMessageBatch again).
 func TestRunResumes(t *testing.T) {
-	ids := usersInShards(25, inShard(7))
+	ids := fake.UserIDsInShards(25, fake.InShard(7))
 	task := Task{IncidentID: incID, NoticeID: "n0-account-accessed", Shard: 7,
 		Notice: incident.Notice{Template: "account-accessed", Channels: []incident.Channel{incident.Email}, Audience: incident.Audience{UserIDs: ids}}}
 	tests := []struct {
@@ -251,9 +252,9 @@ func TestRunResumes(t *testing.T) {
 		// many members the two runs queue twice.
 		wantCheckpoint, wantQueued, wantTwice int
 	}{
-		{"first send fails", func(e *env) { e.queue.fail = failOn(errUnavailable, 1) }, 0, 0, 0},
-		{"second send fails", func(e *env) { e.queue.fail = failOn(errUnavailable, 2) }, 10, 10, 0},
-		{"third send fails", func(e *env) { e.queue.fail = failOn(errUnavailable, 3) }, 20, 20, 0},
+		{"first send fails", func(e *env) { e.queue.Fail = fake.FailOn(errUnavailable, 1) }, 0, 0, 0},
+		{"second send fails", func(e *env) { e.queue.Fail = fake.FailOn(errUnavailable, 2) }, 10, 10, 0},
+		{"third send fails", func(e *env) { e.queue.Fail = fake.FailOn(errUnavailable, 3) }, 20, 20, 0},
 		{"checkpoint fails", func(e *env) { e.store.saveErr = errUnavailable }, 0, 10, 10},
 	}
 	for _, tc := range tests {
@@ -268,26 +269,26 @@ func TestRunResumes(t *testing.T) {
 			if cp.Batches != tc.wantCheckpoint || cp.Done {
 				t.Errorf("checkpoint after the failure = %+v, want %d batches, not done", cp.Progress, tc.wantCheckpoint)
 			}
-			if n := e.queue.len(); n != tc.wantQueued {
+			if n := e.queue.Len(); n != tc.wantQueued {
 				t.Errorf("failed run queued %d batches, want %d", n, tc.wantQueued)
 			}
 			if n := e.store.count("finish"); n != 0 {
 				t.Errorf("failed run finished the task %d times", n)
 			}
 
-			e.queue.fail, e.store.saveErr = nil, nil
-			queued := e.queue.len()
+			e.queue.Fail, e.store.saveErr = nil, nil
+			queued := e.queue.Len()
 			prog, err := e.planner.Run(context.Background(), task)
 			if err != nil {
 				t.Fatalf("second Run: %v", err)
 			}
-			if n := e.queue.len() - queued; n != len(ids)-tc.wantCheckpoint {
+			if n := e.queue.Len() - queued; n != len(ids)-tc.wantCheckpoint {
 				t.Errorf("resumed run queued %d batches, want the remaining %d", n, len(ids)-tc.wantCheckpoint)
 			}
 			if !prog.Done || prog.Batches != len(ids) || prog.Members != len(ids) {
 				t.Errorf("progress = %+v, want done with %d batches and members", prog, len(ids))
 			}
-			batches, err := e.queue.batches(0)
+			batches, err := queuedBatches(e.queue, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -348,7 +349,7 @@ func TestRunDoneTask(t *testing.T) {
 			e := newEnv(newDirectory(testUsers), 2)
 			e.store.tasks[incID] = len(Tasks(in, false))
 			want := tc.finish(t, e)
-			sends, finishes := e.queue.calls, e.store.count("finish")
+			sends, finishes := e.queue.Calls(), e.store.count("finish")
 			ex, co := e.directory.calls()
 			got, err := e.planner.Run(context.Background(), task)
 			if err != nil {
@@ -357,9 +358,9 @@ func TestRunDoneTask(t *testing.T) {
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("re-run progress = %+v, want %+v", got, want)
 			}
-			if e.queue.calls != sends || e.store.count("finish") != finishes || e.store.count("freeze") != 0 {
+			if e.queue.Calls() != sends || e.store.count("finish") != finishes || e.store.count("freeze") != 0 {
 				t.Errorf("re-run sent %d, finished %d, froze %d more times; want none",
-					e.queue.calls-sends, e.store.count("finish")-finishes, e.store.count("freeze"))
+					e.queue.Calls()-sends, e.store.count("finish")-finishes, e.store.count("freeze"))
 			}
 			if ex2, co2 := e.directory.calls(); ex2 != ex || co2 != co {
 				t.Errorf("re-run resolved the audience again")
@@ -377,11 +378,11 @@ func TestFreeze(t *testing.T) {
 	e.store.tasks[incID] = len(tasks)
 	messages := map[string]int{}
 	for i, task := range tasks {
-		queued := e.queue.len()
+		queued := e.queue.Len()
 		if _, err := e.planner.Run(context.Background(), task); err != nil {
 			t.Fatalf("Run %s: %v", task.ID(), err)
 		}
-		messages[task.NoticeID] += e.queue.len() - queued
+		messages[task.NoticeID] += e.queue.Len() - queued
 		if i < len(tasks)-1 && e.store.count("freeze") != 0 {
 			t.Fatalf("frozen after task %d of %d", i+1, len(tasks))
 		}
@@ -604,7 +605,7 @@ func exampleIncident() incident.Incident {
 
 func TestTasks(t *testing.T) {
 	spread := []string{}
-	for _, id := range usersInShards(100, anyShard) {
+	for _, id := range fake.UserIDsInShards(100, fake.AnyShard) {
 		if !slices.ContainsFunc(spread, func(o string) bool { return audience.UserShard(o) == audience.UserShard(id) }) {
 			spread = append(spread, id)
 		}
@@ -612,7 +613,7 @@ func TestTasks(t *testing.T) {
 			break
 		}
 	}
-	sameShard := usersInShards(2, inShard(audience.UserShard(spread[0])))
+	sameShard := fake.UserIDsInShards(2, fake.InShard(audience.UserShard(spread[0])))
 	shardsOf := func(ids ...string) []int {
 		var out []int
 		for _, id := range ids {
@@ -871,15 +872,15 @@ func TestRunErrors(t *testing.T) {
 			if _, err := e.planner.Run(context.Background(), task); !errors.Is(err, errUnavailable) {
 				t.Fatalf("Run error = %v, want %v", err, errUnavailable)
 			}
-			if queued := e.queue.len() > 0; queued != tc.wantQueued {
-				t.Errorf("queued %d batches, want queued %v", e.queue.len(), tc.wantQueued)
+			if queued := e.queue.Len() > 0; queued != tc.wantQueued {
+				t.Errorf("queued %d batches, want queued %v", e.queue.Len(), tc.wantQueued)
 			}
 			cp, _ := e.store.checkpoint(task)
 			if cp.Done != tc.wantFinished {
 				t.Errorf("checkpoint = %+v, want done %v", cp.Progress, tc.wantFinished)
 			}
-			if tc.wantQueued && cp.Batches != e.queue.len() {
-				t.Errorf("checkpoint has %d batches, %d queued", cp.Batches, e.queue.len())
+			if tc.wantQueued && cp.Batches != e.queue.Len() {
+				t.Errorf("checkpoint has %d batches, %d queued", cp.Batches, e.queue.Len())
 			}
 			if tc.wantFinished {
 				return // see TestRunRetriesFreeze
@@ -887,16 +888,16 @@ func TestRunErrors(t *testing.T) {
 			// The retry queues only what was not queued, and finishes.
 			e.store.progressErr, e.store.finishErr = nil, nil
 			e.directory.existingErr, e.directory.cohortErr = nil, nil
-			queued := e.queue.len()
+			queued := e.queue.Len()
 			prog, err := e.planner.Run(context.Background(), task)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if tc.wantQueued && e.queue.len() != queued {
-				t.Errorf("retry queued %d batches again", e.queue.len()-queued)
+			if tc.wantQueued && e.queue.Len() != queued {
+				t.Errorf("retry queued %d batches again", e.queue.Len()-queued)
 			}
-			if !prog.Done || prog.Batches != e.queue.len() || e.store.count("freeze") != 1 {
-				t.Errorf("retry progress %+v, %d queued, %d freezes", prog, e.queue.len(), e.store.count("freeze"))
+			if !prog.Done || prog.Batches != e.queue.Len() || e.store.count("freeze") != 1 {
+				t.Errorf("retry progress %+v, %d queued, %d freezes", prog, e.queue.Len(), e.store.count("freeze"))
 			}
 		})
 	}
@@ -927,7 +928,7 @@ func taskWithMembers(t *testing.T, in incident.Incident, noticeID string) Task {
 func TestRunRetriesFreeze(t *testing.T) {
 	in := exampleIncident()
 	tasks := Tasks(in, false)
-	e := newEnv(newDirectory(usersInShards(200, anyShard)), 10)
+	e := newEnv(newDirectory(fake.UserIDsInShards(200, fake.AnyShard)), 10)
 	e.store.tasks[incID] = len(tasks)
 	e.store.freezeFails = 1
 	for _, task := range tasks[:len(tasks)-1] {
@@ -956,7 +957,7 @@ func TestRunRetriesFreeze(t *testing.T) {
 // its own, so the sending task of the same shard starts from zero.
 func TestCountingTasksQueueNothing(t *testing.T) {
 	in := exampleIncident()
-	e := newEnv(newDirectory(usersInShards(300, anyShard)), 10)
+	e := newEnv(newDirectory(fake.UserIDsInShards(300, fake.AnyShard)), 10)
 	counts, sends := Tasks(in, true), Tasks(in, false)
 	if len(counts) != len(sends) || counts[1].ID() == sends[1].ID() || !counts[1].Count {
 		t.Fatalf("count tasks %q vs send tasks %q", taskIDs(counts)[:2], taskIDs(sends)[:2])
@@ -973,11 +974,11 @@ func TestCountingTasksQueueNothing(t *testing.T) {
 			t.Errorf("%s: sample of %d for %d members", task.ID(), len(p.Sample), p.Members)
 		}
 	}
-	if n := e.queue.len(); n != 0 || counted == 0 || sampled == 0 {
+	if n := e.queue.Len(); n != 0 || counted == 0 || sampled == 0 {
 		t.Errorf("counting queued %d batches, counted %d members, sampled %d", n, counted, sampled)
 	}
 	p, err := e.planner.Run(context.Background(), sends[1])
-	if err != nil || p.Batches == 0 || e.queue.len() != p.Batches {
-		t.Errorf("the sending task after counting: %+v %v, %d queued", p, err, e.queue.len())
+	if err != nil || p.Batches == 0 || e.queue.Len() != p.Batches {
+		t.Errorf("the sending task after counting: %+v %v, %d queued", p, err, e.queue.Len())
 	}
 }

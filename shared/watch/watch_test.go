@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"breachnotify/shared/audit"
 	"breachnotify/shared/deadline"
+	"breachnotify/shared/fake"
 	"breachnotify/shared/incident"
 	"breachnotify/shared/ledger"
 	"breachnotify/shared/metrics"
@@ -24,7 +24,8 @@ type fakes struct {
 	raised    map[string]bool
 	completed []string
 	frozen    []string
-	audited   []audit.Entry
+	// Audit is the trail the watch appends its alarms to.
+	fake.Audit
 	// lagging are ids the list still returns whatever their state, as an
 	// eventually consistent index may.
 	lagging []string
@@ -67,11 +68,6 @@ func (f *fakes) Raise(_ context.Context, a Alarm) (bool, error) {
 	}
 	f.raised[k] = true
 	return true, nil
-}
-
-func (f *fakes) Append(_ context.Context, e audit.Entry) error {
-	f.audited = append(f.audited, e)
-	return nil
 }
 
 // sending is an incident confirmed at confirmedAt with 10,000 recipients
@@ -125,8 +121,8 @@ func TestRun(t *testing.T) {
 			if !slices.Equal(got, tc.wantAlarms) || (len(f.completed) == 1) != tc.wantCompleted {
 				t.Errorf("alarms %v, completed %v; want %v, %v", got, f.completed, tc.wantAlarms, tc.wantCompleted)
 			}
-			if len(f.audited) != len(tc.wantAlarms) {
-				t.Errorf("audited %d alarms, want %d", len(f.audited), len(tc.wantAlarms))
+			if len(f.Entries()) != len(tc.wantAlarms) {
+				t.Errorf("audited %d alarms, want %d", len(f.Entries()), len(tc.wantAlarms))
 			}
 			var emf map[string]any
 			if err := json.Unmarshal(emitted.Bytes(), &emf); err != nil || emf["DeadlineAlarms"] != float64(len(tc.wantAlarms)) || emf["WatchHeartbeat"] != 1.0 {
@@ -172,8 +168,8 @@ func TestRunSkipsAnIncidentNoLongerActive(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(r.Alarms) != 0 || len(f.completed) != 0 || len(f.audited) != 0 {
-				t.Errorf("alarms %v, completed %v, audited %d for a %s incident", r.Alarms, f.completed, len(f.audited), st)
+			if len(r.Alarms) != 0 || len(f.completed) != 0 || len(f.Entries()) != 0 {
+				t.Errorf("alarms %v, completed %v, audited %d for a %s incident", r.Alarms, f.completed, len(f.Entries()), st)
 			}
 		})
 	}

@@ -1,4 +1,4 @@
-package local
+package e2e
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"breachnotify/infra/local"
 	"breachnotify/shared/audience"
 	"breachnotify/shared/incident"
 	"breachnotify/shared/plan"
@@ -27,14 +28,14 @@ import (
 // the email. The first notice on a fresh stack starts every function cold
 // (intake, planner, worker); the rest are warm.
 //
-//	go test -run '^$' -bench NotifyOneUser -benchtime 20x ./infra/local/
+//	go test -run '^$' -bench NotifyOneUser -benchtime 20x ./infra/e2e/
 func BenchmarkNotifyOneUser(b *testing.B) {
 	if stack == nil {
 		b.Skip("needs the local stack")
 	}
 	oneUser.Do(func() {
 		ctx := context.Background()
-		s, err := startStack(ctx, filepath.Join(tmpDir, "one-user"), Options{})
+		s, err := startStack(ctx, filepath.Join(tmpDir, "one-user"), local.Options{})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -61,7 +62,7 @@ func BenchmarkNotifyOneUser(b *testing.B) {
 
 var oneUser struct {
 	sync.Once
-	s    *State
+	s    *local.State
 	cold time.Duration
 	seq  counter
 }
@@ -78,8 +79,8 @@ func (c *counter) Add() int {
 	return c.n
 }
 
-func notifyOne(ctx context.Context, s *State, id string) (time.Duration, error) {
-	before, err := s.emails(ctx)
+func notifyOne(ctx context.Context, s *local.State, id string) (time.Duration, error) {
+	before, err := s.Emails(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -93,7 +94,7 @@ func notifyOne(ctx context.Context, s *State, id string) (time.Duration, error) 
 		return 0, err
 	}
 	for time.Since(start) < 30*time.Second {
-		after, err := s.emails(ctx)
+		after, err := s.Emails(ctx)
 		if err != nil {
 			return 0, err
 		}
@@ -116,7 +117,7 @@ func notifyOne(ctx context.Context, s *State, id string) (time.Duration, error) 
 // cost 64 table walks and the time ratio says more about moto than about
 // the design; the read ratio is what DynamoDB would bill and throttle on.
 //
-//	go test -run '^$' -bench PlanCohort -benchtime 3x ./infra/local/
+//	go test -run '^$' -bench PlanCohort -benchtime 3x ./infra/e2e/
 //
 // BENCH_COHORT_USERS sets the cohort's size (100,000 by default); `make
 // test` runs every benchmark once with a small one, so that a benchmark
@@ -135,7 +136,7 @@ func BenchmarkPlanCohort(b *testing.B) {
 	}
 	ctx := context.Background()
 	cohort.Do(func() {
-		s, err := startStack(ctx, filepath.Join(tmpDir, "plan"), Options{})
+		s, err := startStack(ctx, filepath.Join(tmpDir, "plan"), local.Options{})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -186,7 +187,7 @@ func BenchmarkPlanCohort(b *testing.B) {
 
 var cohort struct {
 	sync.Once
-	s   *State
+	s   *local.State
 	err error
 }
 
@@ -194,7 +195,7 @@ var cohort struct {
 // users table's layout (see shared/aws/dynamo/users.go), with BatchWriteItem:
 // moto fails under many concurrent transactions, and a benchmark's users are
 // all new.
-func seedCohort(ctx context.Context, s *State, n int) error {
+func seedCohort(ctx context.Context, s *local.State, n int) error {
 	db := dynamodb.NewFromConfig(s.Config())
 	table := s.Names["UsersTable"]
 	str := func(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
@@ -297,7 +298,7 @@ func (d *sizedDirectory) Cohort(ctx context.Context, platform string, shard int,
 	})
 }
 
-func planSharded(ctx context.Context, s *State, n incident.Notice) (int, int, error) {
+func planSharded(ctx context.Context, s *local.State, n incident.Notice) (int, int, error) {
 	q := &countQueue{}
 	dir := &sizedDirectory{Directory: s.Users()}
 	p := &plan.Planner{Store: nopStore{}, Directory: dir, Queue: q, BatchSize: 50, Log: slog.New(slog.DiscardHandler)}
@@ -317,7 +318,7 @@ func planSharded(ctx context.Context, s *State, n incident.Notice) (int, int, er
 
 // tableSize is what a Scan of the users table reads: every item, whatever
 // the filter keeps.
-func tableSize(ctx context.Context, s *State) (int, error) {
+func tableSize(ctx context.Context, s *local.State) (int, error) {
 	db := dynamodb.NewFromConfig(s.Config())
 	p := dynamodb.NewScanPaginator(db, &dynamodb.ScanInput{TableName: aws.String(s.Names["UsersTable"])})
 	total := 0
@@ -365,7 +366,7 @@ func valueSize(v types.AttributeValue) int {
 
 // planUnsharded is what a design without the cohort index would do: read
 // every item and keep the affected devices.
-func planUnsharded(ctx context.Context, s *State) (int, error) {
+func planUnsharded(ctx context.Context, s *local.State) (int, error) {
 	below, err := version.Parse("8.9.0")
 	if err != nil {
 		return 0, err

@@ -1,4 +1,4 @@
-package local
+package e2e
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"breachnotify/infra/faultserver"
+	"breachnotify/infra/local"
 	"breachnotify/shared/incident"
 	"breachnotify/shared/ledger"
 )
@@ -35,7 +36,7 @@ const shareTimeout = 15
 // the ideal pace takes over the time the sends took, first to last.
 // Target: 0 killed, 0 duplicates, 0 dead-lettered, a fraction ≥ 0.95.
 //
-//	BENCH_SHARE_SECONDS=120 go test -run '^$' -bench WorkerShare -benchtime 1x -timeout 30m ./infra/local/
+//	BENCH_SHARE_SECONDS=120 go test -run '^$' -bench WorkerShare -benchtime 1x -timeout 30m ./infra/e2e/
 func BenchmarkWorkerShare(b *testing.B) {
 	if stack == nil {
 		b.Skip("needs the local stack")
@@ -91,7 +92,7 @@ func runShare(b *testing.B, rate, seconds int) shareRun {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	dir := filepath.Join(tmpDir, fmt.Sprintf("share-%d", rate))
-	s, err := startStack(ctx, dir, Options{
+	s, err := startStack(ctx, dir, local.Options{
 		// Batches scaled with the timeout (50 members a minute: 12 in
 		// 15 s), so that an invocation holds as many members, measured in
 		// its own time, as a deployed worker does.
@@ -103,7 +104,7 @@ func runShare(b *testing.B, rate, seconds int) shareRun {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer Down(dir)
+	defer local.Down(dir)
 	// A batch of an invocation the timeout killed comes back after the
 	// queue's visibility timeout (360 s in the template): here soon after
 	// the shortened Timeout, so that a kill costs the run seconds.

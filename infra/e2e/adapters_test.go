@@ -1,4 +1,4 @@
-package local
+package e2e
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 
 	"breachnotify/shared/aws/dynamo"
 	"breachnotify/shared/dispatch"
+	"breachnotify/shared/fake"
 	"breachnotify/shared/incident"
 	"breachnotify/shared/intake"
 	"breachnotify/shared/ledger"
@@ -24,102 +25,11 @@ import (
 // declares: the conditions they write are the exactly-once rules, so they
 // are tested where the conditions are evaluated.
 
+// The ledger's rules, by the same cases as the unit tests' fake.Ledger.
 func TestLedgerClaimRules(t *testing.T) {
 	s := needStack(t)
-	ctx := context.Background()
 	l := &dynamo.Ledger{Client: dynamodb.NewFromConfig(s.Config()), Table: s.Names["DeliveriesTable"]}
-	now := time.Now().UTC().Truncate(time.Second)
-	claim := func(user, owner string, at time.Time) ledger.Claim {
-		return ledger.Claim{Recipient: ledger.Recipient{IncidentID: "INC-ADAPTER", NoticeID: "n0-x", UserID: user},
-			Template: "account-accessed", Owner: owner, At: at, LeaseUntil: at.Add(time.Minute)}
-	}
-	email := func(user string, s ledger.Status) ledger.Entry {
-		return ledger.Entry{Key: ledger.Key{IncidentID: "INC-ADAPTER", NoticeID: "n0-x", UserID: user, Channel: incident.Email},
-			Template: "account-accessed", Status: s, UpdatedAt: now}
-	}
-	tests := []struct {
-		name string
-		run  func(t *testing.T)
-	}{
-		{"a new recipient is claimed once", func(t *testing.T) {
-			if _, err := l.Claim(ctx, claim("u-1", "w1", now)); err != nil {
-				t.Fatal(err)
-			}
-			var inflight *ledger.InFlightError
-			if _, err := l.Claim(ctx, claim("u-1", "w2", now)); !errors.As(err, &inflight) || !inflight.Until.Equal(now.Add(time.Minute)) {
-				t.Errorf("second claim: %v, want ErrInFlight until %s", err, now.Add(time.Minute))
-			}
-		}},
-		{"an expired claim is taken over, and its owner can no longer record", func(t *testing.T) {
-			first, err := l.Claim(ctx, claim("u-2", "w1", now))
-			if err != nil {
-				t.Fatal(err)
-			}
-			later := now.Add(2 * time.Minute)
-			second, err := l.Claim(ctx, claim("u-2", "w2", later))
-			if err != nil {
-				t.Fatalf("claim after the lease: %v", err)
-			}
-			if err := l.Record(ctx, first, []ledger.Entry{email("u-2", ledger.Sent)}, later); !errors.Is(err, ledger.ErrNotOwner) {
-				t.Errorf("record by the dead claim's owner: %v, want ErrNotOwner", err)
-			}
-			if err := l.Record(ctx, second, []ledger.Entry{email("u-2", ledger.Sent)}, later); err != nil {
-				t.Errorf("record by the live owner: %v", err)
-			}
-		}},
-		{"a done recipient is never claimed again", func(t *testing.T) {
-			rec, err := l.Claim(ctx, claim("u-3", "w1", now))
-			if err != nil {
-				t.Fatal(err)
-			}
-			e := email("u-3", ledger.Sent)
-			e.ProviderMessageID, e.TemplateVersion, e.Locale = "m-1", "v1", "en"
-			if err := l.Record(ctx, rec, []ledger.Entry{e}, now); err != nil {
-				t.Fatal(err)
-			}
-			later := now.Add(time.Hour)
-			old, err := l.Claim(ctx, claim("u-3", "w2", later))
-			if !errors.Is(err, ledger.ErrDone) {
-				t.Fatalf("claim of a notified recipient: %v, want ErrDone", err)
-			}
-			if got, ok := old.Outcome(e.Key); !ok || got != e {
-				t.Errorf("record as it stands: %+v, want %+v", got, e)
-			}
-		}},
-		{"an open record returns its outcomes to the next claim", func(t *testing.T) {
-			rec, err := l.Claim(ctx, claim("u-4", "w1", now))
-			if err != nil {
-				t.Fatal(err)
-			}
-			p := email("u-4", ledger.Pending)
-			p.Channel, p.DeviceID, p.Reason = incident.Push, "d1", "Throttling"
-			if err := l.Record(ctx, rec, []ledger.Entry{email("u-4", ledger.Sent), p}, now); err != nil {
-				t.Fatal(err)
-			}
-			again, err := l.Claim(ctx, claim("u-4", "w2", now))
-			if err != nil {
-				t.Fatalf("claim of an open record: %v", err)
-			}
-			if got, _ := again.Outcome(p.Key); got.Status != ledger.Pending || got.Reason != "Throttling" || len(again.Deliveries) != 2 {
-				t.Errorf("claimed record %+v, want the sent email and the pending push", again)
-			}
-			p.Status, p.Reason = ledger.Sent, ""
-			if err := l.Record(ctx, again, []ledger.Entry{p}, now); err != nil {
-				t.Fatal(err)
-			}
-			entries, err := l.List(ctx, "INC-ADAPTER")
-			if err != nil {
-				t.Fatal(err)
-			}
-			sum := ledger.Summarize(entries)
-			if sum["n0-x"][incident.Push][ledger.Sent] != 1 {
-				t.Errorf("summary %v, want u-4's push sent", sum)
-			}
-		}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, tc.run)
-	}
+	fake.LedgerContract(t, l, "INC-ADAPTER")
 }
 
 func TestPlansFreezeOnceAfterTheLastTask(t *testing.T) {

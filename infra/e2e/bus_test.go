@@ -1,4 +1,4 @@
-package local
+package e2e
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+
+	"breachnotify/infra/local"
 )
 
 // The incident bus admits only the detectors. moto keeps a bus's resource
@@ -19,7 +21,7 @@ func TestIncidentBusAdmitsOnlyDetectors(t *testing.T) {
 	s := needStack(t)
 	ctx := context.Background()
 	eb := eventbridge.NewFromConfig(s.Config())
-	if want := stackName + "-incidents"; s.EventBus != want {
+	if want := local.StackName + "-incidents"; s.EventBus != want {
 		t.Fatalf("events go to bus %q, want the stack's own %q", s.EventBus, want)
 	}
 	bus, err := eb.DescribeEventBus(ctx, &eventbridge.DescribeEventBusInput{Name: &s.EventBus})
@@ -40,7 +42,7 @@ func TestIncidentBusAdmitsOnlyDetectors(t *testing.T) {
 	if err := json.Unmarshal([]byte(aws.ToString(bus.Policy)), &policy); err != nil {
 		t.Fatalf("bus policy %q: %v", aws.ToString(bus.Policy), err)
 	}
-	detectors := []any{LocalParams["DetectorPrincipals"]}
+	detectors := []any{local.LocalParams["DetectorPrincipals"]}
 	var allowed, denied bool
 	for _, st := range policy.Statement {
 		if st.Action != "events:PutEvents" {

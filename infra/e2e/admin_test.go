@@ -1,4 +1,4 @@
-package local
+package e2e
 
 import (
 	"context"
@@ -19,6 +19,7 @@ import (
 
 	"breachnotify/infra/admincli"
 	"breachnotify/infra/faultserver"
+	"breachnotify/infra/local"
 	"breachnotify/shared/admin"
 	"breachnotify/shared/audit"
 	"breachnotify/shared/dispatch"
@@ -42,7 +43,7 @@ func TestAdminOperations(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	dir := filepath.Join(tmpDir, "admin")
-	s, err := startStack(ctx, dir, Options{
+	s, err := startStack(ctx, dir, local.Options{
 		Params: map[string]string{"AutoSendLimit": "3", "RetryBaseSeconds": "1", "WorkerMaxConcurrency": "2",
 			"PushMaxSendRate": "4", "EmailMaxSendRate": "4"},
 		Endpoints: map[string]string{"SESV2": srv.URL(), "SNS": srv.URL()},
@@ -50,7 +51,7 @@ func TestAdminOperations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer Down(dir)
+	defer local.Down(dir)
 	a := &adminClient{t: t, s: s}
 	event := func(t *testing.T, id string) {
 		t.Helper()
@@ -109,11 +110,12 @@ func TestAdminOperations(t *testing.T) {
 	})
 
 	t.Run("the Function URL door rejects an unsigned request", func(t *testing.T) {
-		tpl, err := ReadTemplate(filepath.Join(root, "template.yaml"))
+		tpl, err := local.ReadTemplate(filepath.Join(root, "template.yaml"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if auth := asMap(tpl.Resources["AdminFunction"].Properties["FunctionUrlConfig"])["AuthType"]; auth != "AWS_IAM" {
+		urlConfig, _ := tpl.Resources["AdminFunction"].Properties["FunctionUrlConfig"].(map[string]any)
+		if auth := urlConfig["AuthType"]; auth != "AWS_IAM" {
 			t.Errorf("template's AdminFunction URL AuthType = %v, want AWS_IAM", auth)
 		}
 		url := s.FunctionURLs["AdminFunction"]
@@ -408,7 +410,7 @@ func TestAdminOperations(t *testing.T) {
 		}
 		want := map[audit.Kind]who{
 			audit.Confirmed: {"alice", "url", "arn:aws:sts::123456789012:assumed-role/BreachAdmin/alice"},
-			audit.Approved:  {"carol", "url", "arn:aws:sts::123456789012:assumed-role/" + localSSORole + "/carol"},
+			audit.Approved:  {"carol", "url", "arn:aws:sts::123456789012:assumed-role/" + local.SSORole + "/carol"},
 			audit.Cancelled: {"secops:omar", "invoke", ""},
 		}
 		for k, w := range want {
@@ -422,7 +424,7 @@ func TestAdminOperations(t *testing.T) {
 // adminClient calls the admin function through both doors.
 type adminClient struct {
 	t *testing.T
-	s *State
+	s *local.State
 }
 
 func (a *adminClient) tryDirect(r admin.Request) (admin.Response, error) {
@@ -460,7 +462,7 @@ func (a *adminClient) signed(r admin.Request) admin.Response {
 // signedAs calls through the Function URL as the local principal whose
 // access key is key.
 func (a *adminClient) signedAs(key string, r admin.Request) (admin.Response, error) {
-	creds, err := CredentialsOf(key)
+	creds, err := local.CredentialsOf(key)
 	if err != nil {
 		return admin.Response{}, err
 	}

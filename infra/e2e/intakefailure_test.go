@@ -1,4 +1,4 @@
-package local
+package e2e
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"breachnotify/infra/local"
 	"breachnotify/shared/admin"
 	"breachnotify/shared/audit"
 	"breachnotify/shared/incident"
@@ -29,11 +30,11 @@ func TestIntakeFailureIsKeptAndReplayed(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	dir := filepath.Join(tmpDir, "intake-failure")
-	s, err := startStack(ctx, dir, Options{})
+	s, err := startStack(ctx, dir, local.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer Down(dir)
+	defer local.Down(dir)
 	db := dynamodb.NewFromConfig(s.Config())
 	q := sqs.NewFromConfig(s.Config())
 	failures := s.Names["IntakeFailureQueue"]
@@ -105,11 +106,11 @@ func TestIntakeFailureIsKeptAndReplayed(t *testing.T) {
 	}
 
 	// The fix: the table is back (empty, as a restore would leave it).
-	tpl, err := ReadTemplate(filepath.Join(root, "template.yaml"))
+	tpl, err := local.ReadTemplate(filepath.Join(root, "template.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := createTable(ctx, db, table, tpl.Resources["IncidentsTable"].Properties); err != nil {
+	if err := s.CreateTable(ctx, tpl, "IncidentsTable"); err != nil {
 		t.Fatal(err)
 	}
 	a := &adminClient{t: t, s: s}

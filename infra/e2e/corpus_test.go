@@ -1,4 +1,4 @@
-package local
+package e2e
 
 import (
 	"bytes"
@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
+	"breachnotify/infra/local"
 	"breachnotify/infra/seed"
 	"breachnotify/shared/audience"
 	"breachnotify/shared/aws/push"
@@ -498,11 +499,11 @@ func TestHostileCorpus(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	dir := filepath.Join(tmpDir, "corpus")
-	s, err := startStack(ctx, dir, Options{})
+	s, err := startStack(ctx, dir, local.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer Down(dir)
+	defer local.Down(dir)
 	before := len(outbox(t, s))
 	t.Run("events", func(t *testing.T) { hostileEvents(ctx, t, s) })
 	t.Run("import lines", func(t *testing.T) { hostileImport(ctx, t, s) })
@@ -517,7 +518,7 @@ func TestHostileCorpus(t *testing.T) {
 	}
 }
 
-func hostileEvents(ctx context.Context, t *testing.T, s *State) {
+func hostileEvents(ctx context.Context, t *testing.T, s *local.State) {
 	start := time.Now()
 	run := strconv.FormatInt(start.UnixMilli()%1e8, 36)
 	cases := hostileCorpus(t, run, start)
@@ -753,7 +754,7 @@ func importMutations() []importMutation {
 // importer, into the stack's users table, registering push tokens with its
 // SNS: each hostile line is reported by number, without its content, and
 // every good line is imported.
-func hostileImport(ctx context.Context, t *testing.T, s *State) {
+func hostileImport(ctx context.Context, t *testing.T, s *local.State) {
 	good := func(i int) audience.User {
 		u := audience.User{ID: fmt.Sprintf("u-corpus-good-%d", i), Email: fmt.Sprintf("good.%d@example.com", i), Name: "Good", Locale: "en",
 			Devices: []audience.Device{{ID: "d-1", Platform: "ios", AppVersion: "99.0.0"}}}

@@ -1,4 +1,4 @@
-package local
+package e2e
 
 import (
 	"context"
@@ -20,7 +20,9 @@ import (
 func TestHostileEventsAreRejectedAndRecorded(t *testing.T) {
 	s := needStack(t)
 	ctx := context.Background()
-	confirmed := string(readEvent(t, "incident-confirmed.json"))
+	// Its own incident id: rejections are recorded under the id, and the
+	// demo incident's receipts are TestConfirmedIncident's to count.
+	confirmed := strings.ReplaceAll(string(readEvent(t, "incident-confirmed.json")), "INC-2014-0527", "INC-LIMITS-1")
 	edit := func(f func(detail map[string]any)) string {
 		var ev map[string]any
 		if err := json.Unmarshal([]byte(confirmed), &ev); err != nil {

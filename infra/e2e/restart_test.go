@@ -1,4 +1,4 @@
-package local
+package e2e
 
 import (
 	"context"
@@ -16,7 +16,7 @@ func TestDeadEmulatorIsStartedAgain(t *testing.T) {
 		if err := s.Kill(id); err != nil {
 			t.Fatal(err)
 		}
-		if s.running(id) {
+		if s.Running(id) {
 			t.Fatalf("%s still runs after the kill", id)
 		}
 	}
@@ -24,7 +24,7 @@ func TestDeadEmulatorIsStartedAgain(t *testing.T) {
 		t.Fatalf("the event after the kill: %v", err)
 	}
 	for _, id := range []string{"WorkerFunction", "PlannerFunction"} {
-		if !s.running(id) {
+		if !s.Running(id) {
 			t.Errorf("%s not running after the event that found it dead", id)
 		}
 	}

@@ -1,4 +1,4 @@
-package local
+package e2e
 
 import (
 	"bytes"

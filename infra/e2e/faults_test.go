@@ -1,4 +1,4 @@
-package local
+package e2e
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"breachnotify/infra/faultserver"
+	"breachnotify/infra/local"
 	"breachnotify/shared/admin"
 	"breachnotify/shared/aws/dynamo"
 	"breachnotify/shared/incident"
@@ -49,14 +50,14 @@ func TestFaultMatrix(t *testing.T) {
 	// Retries back off from one second, so a case with faults drains in
 	// seconds; the worker reads the send rate from the fault server's
 	// GetAccount (EmailMaxSendRate stays 0).
-	s, err := startStack(ctx, dir, Options{
+	s, err := startStack(ctx, dir, local.Options{
 		Params:    map[string]string{"RetryBaseSeconds": "1"},
 		Endpoints: map[string]string{"SESV2": srv.URL(), "SNS": srv.URL()},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer Down(dir)
+	defer local.Down(dir)
 
 	run := func(t *testing.T, id string, cfg faultserver.Config, times int) []ledger.Entry {
 		t.Helper()
@@ -289,7 +290,7 @@ func countSent(entries []ledger.Entry, ch incident.Channel) int {
 // resumeEmail resumes an incident's paused email channel as an admin does,
 // through the Function URL, checks that it re-queued the parked batches,
 // and returns the deliveries once the queues drained.
-func resumeEmail(t *testing.T, s *State, id string, parked int) []ledger.Entry {
+func resumeEmail(t *testing.T, s *local.State, id string, parked int) []ledger.Entry {
 	t.Helper()
 	resp := (&adminClient{t: t, s: s}).signed(admin.Request{Operation: "resume", IncidentID: id, Channel: "email"})
 	if resp.Resumed["email"] != parked {

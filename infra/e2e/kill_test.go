@@ -1,4 +1,4 @@
-package local
+package e2e
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"breachnotify/infra/faultserver"
+	"breachnotify/infra/local"
 	"breachnotify/shared/ledger"
 )
 
@@ -36,7 +37,7 @@ func TestWorkerKilledMidBatch(t *testing.T) {
 	defer cancel()
 	dir := filepath.Join(tmpDir, "kill")
 	const timeout = 20
-	s, err := startStack(ctx, dir, Options{
+	s, err := startStack(ctx, dir, local.Options{
 		Params:    map[string]string{"RetryBaseSeconds": "1", "WorkerMaxConcurrency": "2", "PushMaxSendRate": "4"},
 		Endpoints: map[string]string{"SESV2": srv.URL(), "SNS": srv.URL()},
 		Timeouts:  map[string]int{"WorkerFunction": timeout},
@@ -44,7 +45,7 @@ func TestWorkerKilledMidBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer Down(dir)
+	defer local.Down(dir)
 	// A batch of a crashed invocation comes back after the visibility
 	// timeout (360 s in the template); a short one keeps the test short.
 	// It applies to messages received after it is set.
