@@ -13,25 +13,32 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"breachnotify/infra/local"
 	"breachnotify/shared/admin"
 	"breachnotify/shared/incident"
 	"breachnotify/shared/watch"
 )
 
-// Every admin sample event runs against the main stack, in an order that
-// makes each meaningful: confirm the suspected incident, look at the
-// demo incident, send to it by hand, and finally cancel it. The samples'
-// incident ids are renamed on the way, so that these incidents are this
-// test's own and no other test depends on the order they run in.
+// Every admin sample event runs, in an order that makes each meaningful:
+// confirm the suspected incident, look at the demo incident, send to it by
+// hand, and finally cancel it. It runs on a stack of its own: the samples'
+// incidents are then its own, and the export's multipart upload stays out
+// of the main stack, where it would break every later outbox read (moto
+// 5.2's /moto-api/data.json answers 500 once a multipart upload has left a
+// part: the part's key has no bucket, and its status property raises
+// NoSuchBucket as the state is walked).
 func TestAdminSampleEvents(t *testing.T) {
-	s := needStack(t)
-	ctx := context.Background()
-	sample := func(t *testing.T, name string) []byte {
-		t.Helper()
-		return bytes.ReplaceAll(readEvent(t, name), []byte("INC-2014-"), []byte("INC-SAMPLES-"))
+	needStack(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dir := filepath.Join(tmpDir, "samples")
+	s, err := startStack(ctx, dir, local.Options{})
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer local.Down(dir)
 	for _, name := range []string{"incident-confirmed.json", "incident-suspected.json"} {
-		if err := s.PutEvent(ctx, sample(t, name)); err != nil {
+		if err := s.PutEvent(ctx, readEvent(t, name)); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.Drain(ctx, time.Minute); err != nil {
@@ -44,7 +51,7 @@ func TestAdminSampleEvents(t *testing.T) {
 	// on AWS only the URL may deliver them (docs/admin.md).
 	invoke := func(t *testing.T, name string) (admin.Response, error) {
 		t.Helper()
-		event := sample(t, name)
+		event := readEvent(t, name)
 		out, err := s.Invoke(ctx, "AdminFunction", event)
 		if err != nil {
 			return admin.Response{}, err
