@@ -45,8 +45,13 @@ type NoticeTotals struct {
 	Members          int      `json:"members"`
 	CohortDevices    int      `json:"cohortDevices"`
 	UnparsedVersions int      `json:"unparsedVersions"`
-	UnknownUserIDs   []string `json:"unknownUserIds,omitempty"`
-	Messages         int      `json:"messages"`
+	// UnknownUserIDs are named ids no user has (for a file, a sample of
+	// them); Unknown counts them all. InvalidLines counts an audience
+	// file's lines that named no id, by reason.
+	UnknownUserIDs []string       `json:"unknownUserIds,omitempty"`
+	Unknown        int            `json:"unknown,omitempty"`
+	InvalidLines   map[string]int `json:"invalidLines,omitempty"`
+	Messages       int            `json:"messages"`
 }
 
 // FrozenAudience is the frozen audience: who is to be notified, counted and
