@@ -40,11 +40,11 @@ type Record struct {
 
 // NoticeTotals is a notice's planning, summed over its tasks.
 type NoticeTotals struct {
-	NoticeID         string   `json:"noticeId"`
-	Template         string   `json:"template"`
-	Members          int      `json:"members"`
-	CohortDevices    int      `json:"cohortDevices"`
-	UnparsedVersions int      `json:"unparsedVersions"`
+	NoticeID         string `json:"noticeId"`
+	Template         string `json:"template"`
+	Members          int    `json:"members"`
+	CohortDevices    int    `json:"cohortDevices"`
+	UnparsedVersions int    `json:"unparsedVersions"`
 	// UnknownUserIDs are named ids no user has (for a file, a sample of
 	// them); Unknown counts them all. InvalidLines counts an audience
 	// file's lines that named no id, by reason.

@@ -402,7 +402,9 @@ type memFiles struct {
 	openErr func(call int) error
 }
 
-func newMemFiles() *memFiles { return &memFiles{files: map[string][]byte{}, etags: map[string]string{}} }
+func newMemFiles() *memFiles {
+	return &memFiles{files: map[string][]byte{}, etags: map[string]string{}}
+}
 
 func (f *memFiles) put(key string, data []byte) {
 	f.mu.Lock()

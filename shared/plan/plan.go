@@ -131,11 +131,11 @@ func ParseTask(body []byte) (Task, error) {
 type Progress struct {
 	// Batches is how many of the task's batches are queued; a re-run skips
 	// them.
-	Batches          int      `json:"batches"`
-	Done             bool     `json:"done"`
-	Members          int      `json:"members"`
-	CohortDevices    int      `json:"cohortDevices"`
-	UnparsedVersions int      `json:"unparsedVersions"`
+	Batches          int  `json:"batches"`
+	Done             bool `json:"done"`
+	Members          int  `json:"members"`
+	CohortDevices    int  `json:"cohortDevices"`
+	UnparsedVersions int  `json:"unparsedVersions"`
 	// UnknownUserIDs are the named ids no user has: all of them for
 	// userIds, the first UnknownSample of a file range. Unknown counts
 	// them all.
