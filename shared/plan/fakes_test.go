@@ -396,10 +396,6 @@ type memFiles struct {
 	files   map[string][]byte
 	etags   map[string]string
 	version int
-	opens   int
-	// openErr, when set, decides each Open's error from its call number
-	// (starting at 1).
-	openErr func(call int) error
 }
 
 func newMemFiles() *memFiles {
@@ -426,12 +422,6 @@ func (f *memFiles) Stat(_ context.Context, key string) (audience.FileInfo, error
 func (f *memFiles) Open(_ context.Context, key, etag string, offset int64) (io.ReadCloser, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.opens++
-	if f.openErr != nil {
-		if err := f.openErr(f.opens); err != nil {
-			return nil, err
-		}
-	}
 	data, ok := f.files[key]
 	if !ok || f.etags[key] != etag {
 		return nil, audience.ErrFileChanged
