@@ -26,6 +26,13 @@ import (
 	"breachnotify/shared/plan"
 )
 
+// lookupWorkers is how many BatchGetItem calls a file range has in flight:
+// at 10 ms a call, 8 look up a range's 1.6 million ids in about 20 s. Many
+// ranges at once are bounded by the users table's read capacity, not by
+// this: throttled keys come back unprocessed and are retried, and a range
+// that still fails is retried by the queue from its checkpoint.
+const lookupWorkers = 8
+
 func main() {
 	log := lambdacontext.NewLogger()
 	if err := run(context.Background(), log); err != nil {
@@ -71,6 +78,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 		Files:     &objstore.Files{Client: s3c, Bucket: env["AUDIENCE_BUCKET"]},
 		Expander:  plans,
 		Tasks:     &queue.Sender{Client: q, URL: env["PLAN_QUEUE_URL"], FIFO: true},
+		Lookup:    &dynamo.UserLookup{Client: db, Table: env["USERS_TABLE"], Workers: lookupWorkers},
 	}
 	h := &queue.Handler[plan.Task]{
 		Parse: plan.ParseTask,

@@ -53,20 +53,26 @@ var ErrFileChanged = errs.New(errs.Permanent, "audience file changed during plan
 // ErrFileMissing: there is no audience file under the key.
 var ErrFileMissing = errs.New(errs.Permanent, "audience file not found")
 
-// ErrFileTooLarge: a compressed audience file is larger than MaxGzipBytes.
+// ErrFileTooLarge: a compressed audience file is larger than MaxGzipBytes
+// (compressed or not).
 var ErrFileTooLarge = errs.New(errs.Permanent, "compressed audience file too large")
 
 // RangeBytes is the part of an uncompressed file one planning task reads:
-// about 400,000 ids of 20 bytes, 4,000 BatchGetItem calls, well inside a
-// planner run.
-const RangeBytes = 8 << 20
+// about 1.6 million ids of 20 bytes, 16,000 BatchGetItem calls and 32,000
+// batches, a couple of minutes and a few hundred megabytes of a planner
+// run (as a cohort shard of 2.3 million users is). Large, because a range
+// de-duplicates its own ids only: a file up to this size is planned
+// exactly even if it repeats ids.
+const RangeBytes = 32 << 20
 
-// MaxGzipBytes bounds a compressed file. A gzip stream cannot be entered
-// in the middle, so a compressed file is one task, read from its start;
-// 16 MiB of compressed ids (about 5 million at a typical 4:1 ratio of
-// 20-byte lines) is what one planner run resolves inside its 15 minutes.
-// A larger list is uploaded uncompressed, and planned in parallel.
-const MaxGzipBytes = 16 << 20
+// MaxGzipBytes bounds a compressed file, decompressed. A gzip stream
+// cannot be entered in the middle, so a compressed file is one task, read
+// from its start: it must fit one range once decompressed (about 1.6
+// million ids; a few megabytes compressed). The bound is on what is
+// decompressed, not on the object, so a small file that inflates to
+// gigabytes is refused too. A larger list is uploaded uncompressed, and
+// planned in parallel.
+const MaxGzipBytes = RangeBytes
 
 // Range is a part of an audience file: the lines that start at a byte
 // offset in [Start, End). A line that begins in the range and ends past it

@@ -353,7 +353,7 @@ func newEnv(dir *fakeDirectory, batchSize int) *env {
 	e := &env{store: newMemStore(), directory: dir, queue: &fakeQueue{}, released: &releaser{calls: map[string]int{}}}
 	e.files, e.tasks = newMemFiles(), &fakeQueue{}
 	e.planner = &Planner{Store: e.store, Directory: dir, Queue: e.queue, Releaser: e.released, BatchSize: batchSize, Log: slog.New(slog.DiscardHandler),
-		Files: e.files, Expander: e.store, Tasks: e.tasks}
+		Files: e.files, Expander: e.store, Tasks: e.tasks, Lookup: dir}
 	return e
 }
 

@@ -20,6 +20,12 @@ type Files interface {
 	Open(ctx context.Context, key, etag string, offset int64) (io.ReadCloser, error)
 }
 
+// Lookup says which of many ids belong to users (package dynamo's
+// UserLookup, which looks up a range's ids in parallel).
+type Lookup interface {
+	Existing(ctx context.Context, ids []string) ([]string, error)
+}
+
 // Expander counts a file's range tasks on the incident.
 type Expander interface {
 	// Expand records the split task's checkpoint (its ETag and Parts) and
@@ -147,7 +153,7 @@ func (p *Planner) resolveRange(ctx context.Context, t Task) (audience.Resolution
 	}
 	var found []string
 	if len(ids) > 0 {
-		if found, err = p.Directory.Existing(ctx, ids); err != nil {
+		if found, err = p.Lookup.Existing(ctx, ids); err != nil {
 			return r, nil, fmt.Errorf("look up user ids: %w", err)
 		}
 	}
@@ -171,7 +177,7 @@ func (p *Planner) resolveRange(ctx context.Context, t Task) (audience.Resolution
 // readRange returns the ids of the lines in the task's range, with the
 // invalid lines counted by reason.
 func (p *Planner) readRange(ctx context.Context, t Task) ([]string, map[string]int, error) {
-	if p.Files == nil {
+	if p.Files == nil || p.Lookup == nil {
 		return nil, nil, errors.New("this planner reads no audience files")
 	}
 	fr := t.Range
@@ -181,13 +187,15 @@ func (p *Planner) readRange(ctx context.Context, t Task) ([]string, map[string]i
 	}
 	defer rc.Close()
 	var src io.Reader = rc
+	var inflated *io.LimitedReader
 	if fr.Gzip {
 		zr, err := gzip.NewReader(rc)
 		if err != nil {
 			return nil, nil, fmt.Errorf("read audience file: %w", err)
 		}
 		defer zr.Close()
-		src = zr
+		inflated = &io.LimitedReader{R: zr, N: audience.MaxGzipBytes + 1}
+		src = inflated
 	}
 	var ids []string
 	invalid := map[string]int{}
@@ -205,6 +213,9 @@ func (p *Planner) readRange(ctx context.Context, t Task) ([]string, map[string]i
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("read audience file: %w", err)
+	}
+	if inflated != nil && inflated.N == 0 {
+		return nil, nil, fmt.Errorf("%w: more than %d bytes decompressed; upload it uncompressed", audience.ErrFileTooLarge, audience.MaxGzipBytes)
 	}
 	return ids, invalid, nil
 }

@@ -338,8 +338,46 @@ func TestFileChanged(t *testing.T) {
 }
 
 // TestFileTooLargeGzip: a compressed file above MaxGzipBytes is refused
-// at the split, before any range is counted.
+// at the split, before any range is counted; one that inflates beyond it
+// is refused by its range, which queues nothing.
 func TestFileTooLargeGzip(t *testing.T) {
+	// inflated is a user's line padded with blank lines of spaces (quick
+	// to scan) to size bytes.
+	inflated := func(user string, size int) []byte {
+		b := append([]byte(user+"\n"), bytes.Repeat([]byte(strings.Repeat(" ", 1<<16-1)+"\n"), (size-len(user)-1)>>16)...)
+		return append(b, bytes.Repeat([]byte(" "), size-len(b))...)
+	}
+	t.Run("inflates beyond the limit", func(t *testing.T) {
+		users := testUsers[:5]
+		e := newEnv(newDirectory(users), 10)
+		e.files.put(fileKey, gzipped(inflated(users[0], audience.MaxGzipBytes+1)))
+		_, split := fileIncident(false)
+		e.store.tasks[incID] = 1
+		if _, err := e.planner.Run(context.Background(), split); err != nil {
+			t.Fatal(err)
+		}
+		rt := e.queuedTasks(t)[0]
+		if _, err := e.planner.Run(context.Background(), rt); !errors.Is(err, audience.ErrFileTooLarge) {
+			t.Errorf("range: %v, want %v", err, audience.ErrFileTooLarge)
+		}
+		if e.queue.len() != 0 {
+			t.Errorf("queued %d batches", e.queue.len())
+		}
+	})
+	t.Run("just within the limit", func(t *testing.T) {
+		users := testUsers[:5]
+		e := newEnv(newDirectory(users), 10)
+		e.files.put(fileKey, gzipped(inflated(users[0], audience.MaxGzipBytes)))
+		_, split := fileIncident(false)
+		e.runFile(t, split)
+		if e.store.frozen[incID].Members != 1 {
+			t.Errorf("frozen %+v, want the one user", e.store.frozen[incID])
+		}
+	})
+	t.Run("compressed beyond the limit", testCompressedTooLarge)
+}
+
+func testCompressedTooLarge(t *testing.T) {
 	e := newEnv(newDirectory(testUsers), 10)
 	big := make([]byte, audience.MaxGzipBytes+1)
 	big[0], big[1] = 0x1f, 0x8b

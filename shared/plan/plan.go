@@ -185,12 +185,14 @@ type Planner struct {
 	Releaser  Releaser
 	BatchSize int
 	Log       *slog.Logger
-	// Files, Expander and Tasks plan audience files: the files are read
-	// from Files, a file's range tasks are counted on the incident by
-	// Expander and queued on Tasks (the planning queue).
+	// Files, Expander, Tasks and Lookup plan audience files: the files
+	// are read from Files, a file's range tasks are counted on the
+	// incident by Expander and queued on Tasks (the planning queue), and
+	// a range's ids are looked up with Lookup.
 	Files    Files
 	Expander Expander
 	Tasks    dispatch.Queue
+	Lookup   Lookup
 	// RangeBytes is the size of a file's ranges; zero means
 	// audience.RangeBytes.
 	RangeBytes int64
