@@ -68,7 +68,8 @@ func (t Task) ID() string {
 
 // Tasks splits an incident's planning into one task per notice and shard
 // that can hold its members: every shard for a cohort, only the named
-// users' shards otherwise, so that notifying one user is one task. Each
+// users' shards otherwise, so that notifying one user is one task; and one
+// task for an audience file, which the planner splits into ranges. Each
 // task names only the user ids of its shard (the others are not its
 // members), so the tasks of a notice together carry each id once. With
 // count, the tasks only count (Task.Count).
