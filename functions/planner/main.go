@@ -1,6 +1,7 @@
 // Command planner is the PlannerFunction: planning tasks (one notice, one
-// shard of users) from the FIFO planning queue in, recipient batches out,
-// with checkpoints so that a task resumes where it stopped.
+// shard of users or one range of an audience file) from the FIFO planning
+// queue in, recipient batches out, with checkpoints so that a task resumes
+// where it stopped.
 package main
 
 import (
@@ -14,14 +15,23 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"breachnotify/functions/internal/wire"
 	"breachnotify/shared/aws/awsconfig"
 	"breachnotify/shared/aws/dynamo"
+	"breachnotify/shared/aws/objstore"
 	"breachnotify/shared/aws/queue"
 	"breachnotify/shared/plan"
 )
+
+// lookupWorkers is how many BatchGetItem calls a file range has in flight:
+// at 10 ms a call, 8 look up a range's 1.6 million ids in about 20 s. Many
+// ranges at once are bounded by the users table's read capacity, not by
+// this: throttled keys come back unprocessed and are retried, and a range
+// that still fails is retried by the queue from its checkpoint.
+const lookupWorkers = 8
 
 func main() {
 	log := lambdacontext.NewLogger()
@@ -34,7 +44,7 @@ func main() {
 // run builds the function from its configuration and serves it; it
 // returns only when the configuration is wrong.
 func run(ctx context.Context, log *slog.Logger) error {
-	cfg, env, err := awsconfig.ForFunction(ctx, append(wire.LifecycleEnv, "USERS_TABLE", "BATCH_SIZE", "RETRY_BASE_SECONDS")...)
+	cfg, env, err := awsconfig.ForFunction(ctx, append(wire.LifecycleEnv, "USERS_TABLE", "BATCH_SIZE", "RETRY_BASE_SECONDS", "AUDIENCE_BUCKET")...)
 	if err != nil {
 		return err
 	}
@@ -54,13 +64,21 @@ func run(ctx context.Context, log *slog.Logger) error {
 	}
 	db := dynamodb.NewFromConfig(cfg)
 	q := sqs.NewFromConfig(cfg)
+	plans := &dynamo.Plans{Client: db, Table: env["INCIDENTS_TABLE"]}
+	// Path-style addressing works on AWS and on local S3 servers alike
+	// (as the admin function's exports do), so no local-only setting.
+	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
 	p := &plan.Planner{
-		Store:     &dynamo.Plans{Client: db, Table: env["INCIDENTS_TABLE"]},
+		Store:     plans,
 		Directory: &dynamo.Users{Client: db, Table: env["USERS_TABLE"]},
 		Queue:     &queue.Sender{Client: q, URL: env["RECIPIENTS_QUEUE_URL"]},
 		Releaser:  releaser,
 		BatchSize: batch,
 		Log:       log,
+		Files:     &objstore.Files{Client: s3c, Bucket: env["AUDIENCE_BUCKET"]},
+		Expander:  plans,
+		Tasks:     &queue.Sender{Client: q, URL: env["PLAN_QUEUE_URL"], FIFO: true},
+		Lookup:    &dynamo.UserLookup{Client: db, Table: env["USERS_TABLE"], Workers: lookupWorkers},
 	}
 	h := &queue.Handler[plan.Task]{
 		Parse: plan.ParseTask,

@@ -55,6 +55,10 @@ type Preview struct {
 	Counts []PreviewCount `json:"counts"`
 	// Members is how many notice × user pairs the counts cover.
 	Members int `json:"members"`
+	// Audience is the frozen audience once planning has counted it: the
+	// number an approver approves (its members, per notice, with the
+	// named ids no user has and an audience file's invalid lines).
+	Audience *incident.FrozenAudience `json:"audience,omitempty"`
 	// Samples are each notice rendered in each locale it will use, for a
 	// placeholder recipient: rendered, not sent.
 	Samples    []Sample `json:"samples"`
@@ -117,7 +121,11 @@ func (h *Handler) preview(ctx context.Context, r Request, resp *Response) error 
 		if n.Audience.HasCohort() {
 			p.Note = "a cohort is counted when planned; until then only its named users are shown"
 		}
+		if n.Audience.File != "" {
+			p.Note = "an audience file is counted when planned; until then nothing of it is shown"
+		}
 	}
+	p.Audience = rec.Audience
 	if rec.Audience != nil {
 		for _, n := range rec.Audience.Notices {
 			if len(members[n.NoticeID]) < n.Members {

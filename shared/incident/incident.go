@@ -33,11 +33,17 @@ const (
 // Platforms a cohort may name; they match the devices' platform field.
 var Platforms = []string{"android", "ios"}
 
-// Audience selects users: explicit ids, a cohort, or the union of both.
+// Audience selects users: explicit ids, a cohort, or the union of both;
+// or, alone, a file of ids.
 type Audience struct {
 	UserIDs         []string `json:"userIds,omitempty"`
 	Platforms       []string `json:"platforms,omitempty"`
 	AppVersionBelow string   `json:"appVersionBelow,omitempty"`
+	// File is the key of an object in the stack's audience bucket that
+	// lists the affected user ids (package audience's file format). Only
+	// a key: the planner may read that one bucket and no other, so an
+	// event cannot point it at someone else's data.
+	File string `json:"file,omitempty"`
 }
 
 // HasCohort reports whether the audience names a device cohort.
@@ -188,8 +194,20 @@ func (n Notice) validate(at string, knownTemplate func(string) bool, p *problems
 		}
 	}
 	a := n.Audience
-	if len(a.UserIDs) == 0 && !a.HasCohort() {
-		p.add("%s.audience is empty: give userIds, or platforms with appVersionBelow", at)
+	if len(a.UserIDs) == 0 && !a.HasCohort() && a.File == "" {
+		p.add("%s.audience is empty: give userIds, platforms with appVersionBelow, or a file", at)
+	}
+	if a.File != "" {
+		// A file stands alone: its ids are planned by byte range, and an
+		// id also named in userIds would be planned twice.
+		if len(a.UserIDs) > 0 || a.HasCohort() || a.AppVersionBelow != "" {
+			p.add("%s.audience.file cannot be combined with userIds or a cohort: list every id in the file", at)
+		}
+		if len(a.File) > MaxFileKeyBytes {
+			p.add("%s.audience.file is %d bytes, more than %d", at, len(a.File), MaxFileKeyBytes)
+		} else if msg := TextProblem(a.File, MaxFileKeyBytes, false); msg != "" || strings.TrimSpace(a.File) != a.File {
+			p.add("%s.audience.file %s is not an object key (no control characters, no leading or trailing spaces)", at, Quote(a.File))
+		}
 	}
 	if len(a.UserIDs) > MaxUserIDs {
 		p.add("%s.audience.userIds has %d ids, more than %d: use a cohort", at, len(a.UserIDs), MaxUserIDs)

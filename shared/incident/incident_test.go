@@ -130,6 +130,22 @@ func TestValidate(t *testing.T) {
 		{name: "userId with a bidi override", mutate: func(in *Incident) { in.Notices[0].Audience.UserIDs = []string{"u\u202e1"} }, wantField: "notices[0].audience.userIds[0]"},
 		{name: "userId with NBSP", mutate: func(in *Incident) { in.Notices[0].Audience.UserIDs = []string{"u\u00a01"} }, wantField: "notices[0].audience.userIds[0]"},
 		{name: "platform listed twice", mutate: func(in *Incident) { in.Notices[1].Audience.Platforms = []string{"android", "android"} }, wantField: "notices[1].audience.platforms lists"},
+		{name: "valid file audience", mutate: func(in *Incident) { in.Notices[0].Audience = Audience{File: "INC-2014-0527/affected.csv.gz"} }},
+		{name: "file with userIds", mutate: func(in *Incident) {
+			in.Notices[0].Audience.File = "affected.csv"
+		}, wantField: "notices[0].audience.file cannot be combined"},
+		{name: "file with a cohort", mutate: func(in *Incident) {
+			in.Notices[1].Audience.File = "affected.csv"
+		}, wantField: "notices[1].audience.file cannot be combined"},
+		{name: "file key too long", mutate: func(in *Incident) {
+			in.Notices[0].Audience = Audience{File: strings.Repeat("k", MaxFileKeyBytes+1)}
+		}, wantField: "notices[0].audience.file is 1025 bytes"},
+		{name: "file key with a newline", mutate: func(in *Incident) {
+			in.Notices[0].Audience = Audience{File: "a\nb.csv"}
+		}, wantField: "notices[0].audience.file"},
+		{name: "file key with a trailing space", mutate: func(in *Incident) {
+			in.Notices[0].Audience = Audience{File: "affected.csv "}
+		}, wantField: "notices[0].audience.file"},
 		{name: "suspected notices are still checked", mutate: func(in *Incident) {
 			in.Status = Suspected
 			in.Notices[0].Template = "reset-password"

@@ -59,6 +59,8 @@ const (
 	MaxNotices = 10
 	// MaxUserIDs bounds an explicit audience; larger audiences are cohorts.
 	MaxUserIDs = 1000
+	// MaxFileKeyBytes is S3's limit on an object key (an audience file).
+	MaxFileKeyBytes = 1024
 	// MaxUserIDBytes bounds a user or device id: it is a partition key
 	// (≤ 2,048 bytes) and part of the ledger's sort key (≤ 1,024 bytes,
 	// with the notice id), and 1,000 of them fit a planning task.

@@ -40,13 +40,18 @@ type Record struct {
 
 // NoticeTotals is a notice's planning, summed over its tasks.
 type NoticeTotals struct {
-	NoticeID         string   `json:"noticeId"`
-	Template         string   `json:"template"`
-	Members          int      `json:"members"`
-	CohortDevices    int      `json:"cohortDevices"`
-	UnparsedVersions int      `json:"unparsedVersions"`
-	UnknownUserIDs   []string `json:"unknownUserIds,omitempty"`
-	Messages         int      `json:"messages"`
+	NoticeID         string `json:"noticeId"`
+	Template         string `json:"template"`
+	Members          int    `json:"members"`
+	CohortDevices    int    `json:"cohortDevices"`
+	UnparsedVersions int    `json:"unparsedVersions"`
+	// UnknownUserIDs are named ids no user has (for a file, a sample of
+	// them); Unknown counts them all. InvalidLines counts an audience
+	// file's lines that named no id, by reason.
+	UnknownUserIDs []string       `json:"unknownUserIds,omitempty"`
+	Unknown        int            `json:"unknown,omitempty"`
+	InvalidLines   map[string]int `json:"invalidLines,omitempty"`
+	Messages       int            `json:"messages"`
 }
 
 // FrozenAudience is the frozen audience: who is to be notified, counted and

@@ -339,11 +339,11 @@ func (h *Handler) queue(ctx context.Context, id string, tasks []plan.Task) error
 }
 
 // mayExceed reports whether an incident's audience may be larger than
-// limit: a cohort's size is known only once counted.
+// limit: a cohort's or a file's size is known only once counted.
 func mayExceed(in incident.Incident, limit int) bool {
 	ids := 0
 	for _, n := range in.Notices {
-		if n.Audience.HasCohort() {
+		if n.Audience.HasCohort() || n.Audience.File != "" {
 			return true
 		}
 		ids += len(n.Audience.UserIDs)

@@ -922,6 +922,10 @@ func TestPlanCountsFirstWhenApprovalMayBeNeeded(t *testing.T) {
 		d["notices"] = []any{map[string]any{"template": "account-accessed", "channels": []any{"email"},
 			"audience": map[string]any{"userIds": []any{"u-1", "u-2"}}}}
 	}
+	file := func(ev, d map[string]any) {
+		d["notices"] = []any{map[string]any{"template": "account-accessed", "channels": []any{"email"},
+			"audience": map[string]any{"file": "INC-1/affected.csv"}}}
+	}
 	tests := []struct {
 		name      string
 		edit      func(ev, d map[string]any)
@@ -930,6 +934,7 @@ func TestPlanCountsFirstWhenApprovalMayBeNeeded(t *testing.T) {
 		wantState incident.State
 	}{
 		{"a cohort", nil, 1000, true, incident.StateConfirmed},
+		{"a file", file, 1000, true, incident.StateConfirmed},
 		{"two users, limit 1000", oneUser, 1000, false, incident.StateSending},
 		{"two users, limit 1", oneUser, 1, true, incident.StateConfirmed},
 	}

@@ -1,9 +1,11 @@
 package plan
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"strings"
@@ -285,6 +287,10 @@ type env struct {
 	directory *fakeDirectory
 	queue     *fake.Queue
 	released  *releaser
+	// files are the audience files; tasks the planning queue, where a
+	// file's split queues its range tasks.
+	files *memFiles
+	tasks *fake.Queue
 }
 
 // releaser counts the Frozen calls per incident.
@@ -302,6 +308,63 @@ func (r *releaser) Frozen(_ context.Context, id string) error {
 
 func newEnv(dir *fakeDirectory, batchSize int) *env {
 	e := &env{store: newMemStore(), directory: dir, queue: &fake.Queue{}, released: &releaser{calls: map[string]int{}}}
-	e.planner = &Planner{Store: e.store, Directory: dir, Queue: e.queue, Releaser: e.released, BatchSize: batchSize, Log: slog.New(slog.DiscardHandler)}
+	e.files, e.tasks = newMemFiles(), &fake.Queue{}
+	e.planner = &Planner{Store: e.store, Directory: dir, Queue: e.queue, Releaser: e.released, BatchSize: batchSize, Log: slog.New(slog.DiscardHandler),
+		Files: e.files, Expander: e.store, Tasks: e.tasks, Lookup: dir}
 	return e
+}
+
+// Expand records a file's split once, adding its parts to the incident's
+// number of tasks.
+func (s *memStore) Expand(_ context.Context, t Task, p Progress) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.events = append(s.events, "expand "+t.ID())
+	if s.progress[t.IncidentID][t.ID()].Parts > 0 || s.progress[t.IncidentID][t.ID()].ETag != "" {
+		return nil
+	}
+	s.put(t, p)
+	s.tasks[t.IncidentID] += p.Parts
+	return nil
+}
+
+// memFiles is an in-memory bucket of audience files: each write makes a
+// new version, with a new entity tag, as S3 does. Open fails with
+// audience.ErrFileChanged when the tag asked for is not the current one.
+type memFiles struct {
+	mu      sync.Mutex
+	files   map[string][]byte
+	etags   map[string]string
+	version int
+}
+
+func newMemFiles() *memFiles {
+	return &memFiles{files: map[string][]byte{}, etags: map[string]string{}}
+}
+
+func (f *memFiles) put(key string, data []byte) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.version++
+	f.files[key], f.etags[key] = data, fmt.Sprintf(`"v%d"`, f.version)
+}
+
+func (f *memFiles) Stat(_ context.Context, key string) (audience.FileInfo, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	data, ok := f.files[key]
+	if !ok {
+		return audience.FileInfo{}, audience.ErrFileMissing
+	}
+	return audience.FileInfo{Size: int64(len(data)), ETag: f.etags[key]}, nil
+}
+
+func (f *memFiles) Open(_ context.Context, key, etag string, offset int64) (io.ReadCloser, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	data, ok := f.files[key]
+	if !ok || f.etags[key] != etag {
+		return nil, audience.ErrFileChanged
+	}
+	return io.NopCloser(bytes.NewReader(data[offset:])), nil
 }

@@ -34,26 +34,53 @@ type Task struct {
 	// approval is counted first, and planned again for sending only once
 	// it may send, so nothing of it is queued before then.
 	Count bool `json:"count,omitempty"`
+	// Range is the part of the notice's audience file this task plans. A
+	// file notice starts as one task without it, which reads the file's
+	// size and version and queues a task per range (Planner.split).
+	Range *FileRange `json:"range,omitempty"`
+}
+
+// FileRange is one range of an audience file, pinned to the version of the
+// file that was split.
+type FileRange struct {
+	Part int `json:"part"`
+	audience.Range
+	ETag string `json:"etag"`
+	// Gzip: the file is compressed, and this one range is all of it.
+	Gzip bool `json:"gzip,omitempty"`
 }
 
 // ID names the task within its incident; a counting task's differs from
 // the sending one's, so each keeps its own checkpoint.
 func (t Task) ID() string {
-	if t.Count {
-		return fmt.Sprintf("count#%s#%02d", t.NoticeID, t.Shard)
+	id := fmt.Sprintf("%s#%02d", t.NoticeID, t.Shard)
+	switch {
+	case t.Range != nil:
+		id = fmt.Sprintf("%s#file#%05d", t.NoticeID, t.Range.Part)
+	case t.Notice.Audience.File != "":
+		id = t.NoticeID + "#file"
 	}
-	return fmt.Sprintf("%s#%02d", t.NoticeID, t.Shard)
+	if t.Count {
+		return "count#" + id
+	}
+	return id
 }
 
 // Tasks splits an incident's planning into one task per notice and shard
 // that can hold its members: every shard for a cohort, only the named
-// users' shards otherwise, so that notifying one user is one task. Each
+// users' shards otherwise, so that notifying one user is one task; and one
+// task for an audience file, which the planner splits into ranges. Each
 // task names only the user ids of its shard (the others are not its
 // members), so the tasks of a notice together carry each id once. With
 // count, the tasks only count (Task.Count).
 func Tasks(in incident.Incident, count bool) []Task {
 	var out []Task
 	for i, n := range in.Notices {
+		if n.Audience.File != "" {
+			// Its size is unknown here: the planner splits it.
+			out = append(out, Task{IncidentID: in.ID, NoticeID: incident.NoticeID(i, n.Template), Notice: n, Count: count})
+			continue
+		}
 		ids := make([][]string, audience.Shards)
 		for _, id := range n.Audience.UserIDs {
 			s := audience.UserShard(id)
@@ -95,6 +122,9 @@ func ParseTask(body []byte) (Task, error) {
 	if !incident.ValidID(t.IncidentID) || t.NoticeID == "" || t.Shard < 0 || t.Shard >= audience.Shards {
 		return t, fmt.Errorf("%w: task %q/%q shard %d", dispatch.ErrMalformed, t.IncidentID, t.NoticeID, t.Shard)
 	}
+	if r := t.Range; r != nil && (t.Notice.Audience.File == "" || r.Part < 0 || r.Start < 0 || r.End < r.Start || r.ETag == "") {
+		return t, fmt.Errorf("%w: task %q/%q range %+v", dispatch.ErrMalformed, t.IncidentID, t.NoticeID, *r)
+	}
 	return t, nil
 }
 
@@ -102,12 +132,23 @@ func ParseTask(body []byte) (Task, error) {
 type Progress struct {
 	// Batches is how many of the task's batches are queued; a re-run skips
 	// them.
-	Batches          int      `json:"batches"`
-	Done             bool     `json:"done"`
-	Members          int      `json:"members"`
-	CohortDevices    int      `json:"cohortDevices"`
-	UnparsedVersions int      `json:"unparsedVersions"`
-	UnknownUserIDs   []string `json:"unknownUserIds,omitempty"`
+	Batches          int  `json:"batches"`
+	Done             bool `json:"done"`
+	Members          int  `json:"members"`
+	CohortDevices    int  `json:"cohortDevices"`
+	UnparsedVersions int  `json:"unparsedVersions"`
+	// UnknownUserIDs are the named ids no user has: all of them for
+	// userIds, the first UnknownSample of a file range. Unknown counts
+	// them all.
+	UnknownUserIDs []string `json:"unknownUserIds,omitempty"`
+	Unknown        int      `json:"unknown,omitempty"`
+	// InvalidLines counts an audience file's lines that named no id, by
+	// reason (audience.Line*).
+	InvalidLines map[string]int `json:"invalidLines,omitempty"`
+	// ETag and Parts are a file's split: the version planned and its
+	// number of ranges.
+	ETag  string `json:"etag,omitempty"`
+	Parts int    `json:"parts,omitempty"`
 	// Sample is the first SampleSize member ids of the shard: what preview
 	// reads locales from before anything is sent.
 	Sample []string `json:"sample,omitempty"`
@@ -150,6 +191,17 @@ type Planner struct {
 	Releaser  Releaser
 	BatchSize int
 	Log       *slog.Logger
+	// Files, Expander, Tasks and Lookup plan audience files: the files
+	// are read from Files, a file's range tasks are counted on the
+	// incident by Expander and queued on Tasks (the planning queue), and
+	// a range's ids are looked up with Lookup.
+	Files    Files
+	Expander Expander
+	Tasks    dispatch.Queue
+	Lookup   Lookup
+	// RangeBytes is the size of a file's ranges; zero means
+	// audience.RangeBytes.
+	RangeBytes int64
 }
 
 // SampleSize is how many member ids a task keeps for preview: 64 shards
@@ -171,7 +223,11 @@ func (p *Planner) Run(ctx context.Context, t Task) (Progress, error) {
 		return prog, fmt.Errorf("task %s/%s: read checkpoint: %w", t.IncidentID, t.ID(), err)
 	}
 	if !prog.Done {
-		if prog, err = p.plan(ctx, t, prog); err != nil {
+		plan := p.plan
+		if t.Notice.Audience.File != "" && t.Range == nil {
+			plan = p.split
+		}
+		if prog, err = plan(ctx, t, prog); err != nil {
 			return prog, err
 		}
 	}
@@ -193,7 +249,16 @@ func (p *Planner) Run(ctx context.Context, t Task) (Progress, error) {
 }
 
 func (p *Planner) plan(ctx context.Context, t Task, prog Progress) (Progress, error) {
-	r, err := audience.Resolve(ctx, p.Directory, t.Notice.Audience, t.Shard)
+	var (
+		r       audience.Resolution
+		invalid map[string]int
+		err     error
+	)
+	if t.Range != nil {
+		r, invalid, err = p.resolveRange(ctx, t)
+	} else {
+		r, err = audience.Resolve(ctx, p.Directory, t.Notice.Audience, t.Shard)
+	}
 	if err != nil {
 		return prog, fmt.Errorf("task %s/%s: %w", t.IncidentID, t.ID(), err)
 	}
@@ -216,6 +281,12 @@ func (p *Planner) plan(ctx context.Context, t Task, prog Progress) (Progress, er
 	}
 	prog.Done = true
 	prog.Members, prog.CohortDevices, prog.UnparsedVersions, prog.UnknownUserIDs = len(r.Members), r.CohortDevices, r.UnparsedVersions, r.UnknownUserIDs
+	prog.Unknown, prog.InvalidLines = len(r.UnknownUserIDs), invalid
+	if t.Range != nil {
+		// A file may name millions of unknown ids: a sample is enough to
+		// see what went wrong, and keeps the checkpoint an item.
+		prog.UnknownUserIDs = r.UnknownUserIDs[:min(UnknownSample, len(r.UnknownUserIDs))]
+	}
 	prog.Fingerprint = fingerprint(t.NoticeID, r.Members)
 	for _, m := range r.Members[:min(SampleSize, len(r.Members))] {
 		prog.Sample = append(prog.Sample, m.UserID)
@@ -223,9 +294,9 @@ func (p *Planner) plan(ctx context.Context, t Task, prog Progress) (Progress, er
 	if err := p.Store.Finish(ctx, t, prog); err != nil {
 		return prog, fmt.Errorf("task %s/%s: finish: %w", t.IncidentID, t.ID(), err)
 	}
-	if prog.Members > 0 || len(prog.UnknownUserIDs) > 0 {
+	if prog.Members > 0 || prog.Unknown > 0 || len(invalid) > 0 {
 		p.Log.InfoContext(ctx, "task planned", "incidentId", t.IncidentID, "task", t.ID(), "members", prog.Members,
-			"batches", prog.Batches, "unparsedVersions", prog.UnparsedVersions, "unknownUserIds", len(prog.UnknownUserIDs))
+			"batches", prog.Batches, "unparsedVersions", prog.UnparsedVersions, "unknownUserIds", prog.Unknown, "invalidLines", invalid)
 	}
 	return prog, nil
 }
@@ -286,6 +357,13 @@ func Total(tasks []TaskProgress) (incident.FrozenAudience, error) {
 		n.CohortDevices += t.CohortDevices
 		n.UnparsedVersions += t.UnparsedVersions
 		n.UnknownUserIDs = append(n.UnknownUserIDs, t.UnknownUserIDs...)
+		n.Unknown += t.Unknown
+		for reason, c := range t.InvalidLines {
+			if n.InvalidLines == nil {
+				n.InvalidLines = map[string]int{}
+			}
+			n.InvalidLines[reason] += c
+		}
 		n.Messages += t.Batches
 		a.Members += t.Members
 		fp += t.Fingerprint
@@ -294,6 +372,9 @@ func Total(tasks []TaskProgress) (incident.FrozenAudience, error) {
 	for _, id := range order {
 		n := byNotice[id]
 		slices.Sort(n.UnknownUserIDs)
+		// An explicit list holds at most incident.MaxUserIDs; a file's
+		// samples are cut to as many, so the record stays an item.
+		n.UnknownUserIDs = n.UnknownUserIDs[:min(len(n.UnknownUserIDs), incident.MaxUserIDs)]
 		a.Notices = append(a.Notices, *n)
 	}
 	a.Hash = fmt.Sprintf("%016x", fp)

@@ -413,7 +413,7 @@ func TestFreeze(t *testing.T) {
 		r := resolveAll(e.directory, n.Audience)
 		want.Notices = append(want.Notices, incident.NoticeTotals{
 			NoticeID: id, Template: n.Template, Members: len(r.members), CohortDevices: r.cohortDevices,
-			UnparsedVersions: r.unparsed, UnknownUserIDs: r.unknown, Messages: messages[id],
+			UnparsedVersions: r.unparsed, UnknownUserIDs: r.unknown, Unknown: len(r.unknown), Messages: messages[id],
 		})
 		want.Members += len(r.members)
 	}
