@@ -1,6 +1,10 @@
 package incident
 
-import "time"
+import (
+	"time"
+
+	"breachnotify/shared/errs"
+)
 
 // Record is an incident as stored.
 type Record struct {
@@ -69,3 +73,8 @@ type FrozenAudience struct {
 	Members int    `json:"members"`
 	Hash    string `json:"hash"`
 }
+
+// ErrUpdatesChanged marks an update appended to a timeline that another
+// publication changed since it was read: the page being published would
+// miss that one's entry.
+var ErrUpdatesChanged = errs.New(errs.Conflict, "the incident's public updates changed meanwhile; publish again")
