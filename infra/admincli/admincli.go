@@ -27,6 +27,7 @@ type Request struct {
 	FixedVersion string   `json:"fixedVersion,omitempty"`
 	Title        string   `json:"title,omitempty"`
 	Reason       string   `json:"reason,omitempty"`
+	Update       string   `json:"update,omitempty"`
 }
 
 // Response is what an operation did; fields that do not concern it are
