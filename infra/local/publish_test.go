@@ -41,7 +41,7 @@ func TestPublicNoticePage(t *testing.T) {
 	if err := s.PutEvent(ctx, []byte(ev)); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Drain(ctx, time.Minute); err != nil {
+	if err := s.Drain(ctx, 2*time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	var emails []Sent
