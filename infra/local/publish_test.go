@@ -2,6 +2,7 @@ package local
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"html"
 	"io"
@@ -19,11 +20,15 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"breachnotify/infra/admincli"
 	"breachnotify/shared/admin"
 	"breachnotify/shared/audit"
+	"breachnotify/shared/aws/dynamo"
+	"breachnotify/shared/errs"
+	"breachnotify/shared/incident"
 )
 
 // The public notice page end to end: an incident sent through the real
@@ -392,4 +397,53 @@ func attr(dom, tag, name string) string {
 // text is markup's text: tags dropped, entities decoded, spaces collapsed.
 func text(markup string) string {
 	return strings.Join(strings.Fields(html.UnescapeString(tagRE.ReplaceAllString(markup, " "))), " ")
+}
+
+// The timeline's append against DynamoDB (moto): it takes the count its
+// publisher read, so a publication that read a stale timeline is refused
+// as a conflict instead of publishing a page without the other's entry.
+func TestTimelineAppendIsConditional(t *testing.T) {
+	s := needStack(t)
+	ctx := context.Background()
+	inc := &dynamo.Incidents{Client: dynamodb.NewFromConfig(s.Config()), Table: s.Names["IncidentsTable"]}
+	const id = "INC-TIMELINE-1"
+	if err := inc.Create(ctx, incident.Record{Incident: incident.Incident{ID: id, Status: incident.Confirmed, Title: "t"}, State: incident.StateSending}); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2014, 5, 27, 12, 0, 0, 0, time.UTC)
+	steps := []struct {
+		name string
+		had  int
+		text string
+		want error // nil: appended
+	}{
+		{"the first update", 0, "one", nil},
+		{"another publisher who also read none", 0, "stale", incident.ErrUpdatesChanged},
+		{"the second update", 1, "two", nil},
+		{"another publisher who read one", 1, "stale too", incident.ErrUpdatesChanged},
+		{"a count ahead of the timeline", 5, "ahead", incident.ErrUpdatesChanged},
+	}
+	for i, st := range steps {
+		err := inc.AddUpdate(ctx, id, st.had, incident.Update{At: at.Add(time.Duration(i) * time.Minute), Text: st.text, By: "dpo:ann"})
+		if !errors.Is(err, st.want) || (st.want == nil && err != nil) {
+			t.Errorf("%s: err = %v, want %v", st.name, err, st.want)
+		}
+		if st.want != nil && errs.KindOf(err) != errs.Conflict {
+			t.Errorf("%s: kind %s, want conflict (HTTP 409)", st.name, errs.KindOf(err))
+		}
+	}
+	if err := inc.AddUpdate(ctx, "INC-NO-SUCH", 0, incident.Update{At: at, Text: "x"}); err == nil {
+		t.Error("an update was added to an incident that does not exist")
+	}
+	rec, _, err := inc.Get(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var texts []string
+	for _, u := range rec.Updates {
+		texts = append(texts, u.Text)
+	}
+	if !slices.Equal(texts, []string{"one", "two"}) || !rec.Updates[1].At.Equal(at.Add(2*time.Minute)) || rec.Updates[0].By != "dpo:ann" {
+		t.Errorf("timeline = %+v, want one then two, as written", rec.Updates)
+	}
 }
