@@ -136,7 +136,7 @@ func (h *Handler) publish(ctx context.Context, r Request, resp *Response) error 
 		return err
 	}
 	resp.Published = pub
-	resp.Message = fmt.Sprintf("published %d pages and the index, %d updates", len(publicpage.Locales), len(rec.Updates))
+	resp.Message = fmt.Sprintf("published %d pages and the index; the timeline has %d entries", len(publicpage.Locales), len(rec.Updates))
 	if h.Public.URL != "" {
 		resp.Message += "; served at " + publicpage.Address(h.Public.URL, rec.ID, "en")
 	}

@@ -141,7 +141,7 @@ func page(ctx context.Context, dir, incidentID string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("public notice page of %s (PublicNoticeUrl %s):\n", incidentID, s.PublicPage(incidentID, "en"))
+	fmt.Printf("public notice page of %s, as notices name it: %s; read it locally at:\n", incidentID, s.PublicPage(incidentID, "en"))
 	for _, loc := range publicpage.Locales {
 		link, err := s.PublicPageLink(ctx, incidentID, loc)
 		if err != nil {
