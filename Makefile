@@ -26,11 +26,14 @@ help: ## list the targets
 # ---- setup -------------------------------------------------------------------
 
 .PHONY: tools
-tools: $(RIE) $(SES_LOCAL) ## install Go modules, the Lambda emulator and the npm packages
+tools: $(RIE) $(SES_LOCAL) ## install Go modules, the Lambda emulator, the npm packages and chromium
 	@$(GO) mod download
 	@python3 -c 'import moto.server' 2>/dev/null || { echo "moto is missing: the local stack needs moto 5.x (with its server) in python3" >&2; exit 1; }
 	@command -v cfn-lint >/dev/null || { echo "cfn-lint is missing: it validates template.yaml" >&2; exit 1; }
 	@python3 -c 'import samtranslator' 2>/dev/null || { echo "samtranslator is missing: infra/deploy checks the template SAM generates (pip install aws-sam-translator)" >&2; exit 1; }
+	@command -v chromium >/dev/null || { echo "installing Debian's chromium (the public page and email checks render in it)"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  { echo "could not install chromium with apt-get (root and network are needed): install Debian's chromium package" >&2; exit 1; }; }
 
 $(RIE):
 	@mkdir -p $(TOOLS)
@@ -106,6 +109,9 @@ demo: tools build-local ## fresh local stack, demo users, a confirmed incident e
 	@$(BIN)/bnadmin -local $(STACK_DIR) -incident INC-2014-0527 status
 	@$(BIN)/bnadmin -local $(STACK_DIR) -incident INC-2014-0527 verify
 	@$(BIN)/bnadmin -local $(STACK_DIR) -incident INC-2014-0527 export
+	@echo; echo "== the public notice page, published through the admin Function URL"
+	@$(BIN)/bnadmin -local $(STACK_DIR) -incident INC-2014-0527 publish -update "We are telling each person affected by email and in the app."
+	@echo; $(LOCALSTACK) page INC-2014-0527
 	@echo; echo "Read the emails in a browser: $$(python3 -c 'import json; print(json.load(open("$(STACK_DIR)/state.json"))["sesUrl"])')"
 	@echo "The stack keeps running for you; stop it with: make down"
 

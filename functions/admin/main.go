@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -32,6 +33,7 @@ import (
 	"breachnotify/shared/aws/queue"
 	"breachnotify/shared/identity"
 	"breachnotify/shared/notice"
+	"breachnotify/shared/publicpage"
 )
 
 func main() {
@@ -58,7 +60,8 @@ func run(ctx context.Context, log *slog.Logger) error {
 func setup(ctx context.Context, log *slog.Logger) (*admin.Handler, error) {
 	cfg, env, err := awsconfig.ForFunction(ctx, slices.Concat(wire.LifecycleEnv, wire.DeadlineEnv, []string{"DELIVERIES_TABLE", "USERS_TABLE",
 		"EXPORT_BUCKET", "BATCH_SIZE", "INTAKE_FAILURE_QUEUE_URL", "SENDER_ADDRESS", "SES_CONFIGURATION_SET",
-		"ANDROID_PLATFORM_APPLICATION_ARN", "IOS_PLATFORM_APPLICATION_ARN", "EVENT_BUS_NAME", "ADMIN_DIRECTORY"})...)
+		"ANDROID_PLATFORM_APPLICATION_ARN", "IOS_PLATFORM_APPLICATION_ARN", "EVENT_BUS_NAME", "ADMIN_DIRECTORY",
+		"PUBLIC_NOTICE_BUCKET", "BRAND_NAME"})...)
 	if err != nil {
 		return nil, err
 	}
@@ -69,6 +72,12 @@ func setup(ctx context.Context, log *slog.Logger) (*admin.Handler, error) {
 	directory, err := identity.Parse(env["ADMIN_DIRECTORY"])
 	if err != nil {
 		return nil, fmt.Errorf("ADMIN_DIRECTORY: %w", err)
+	}
+	// Optional: a deployment without a public address yet still
+	// publishes its pages; the contact point defaults to support in the app.
+	publicURL, err := publicpage.ParseBase(os.Getenv("PUBLIC_NOTICE_URL"))
+	if err != nil {
+		return nil, fmt.Errorf("PUBLIC_NOTICE_URL: %w", err)
 	}
 	policy, rates, err := wire.Deadlines(cfg, env)
 	if err != nil {
@@ -92,6 +101,7 @@ func setup(ctx context.Context, log *slog.Logger) (*admin.Handler, error) {
 	// the export links need no local-only setting.
 	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
 	exports := objstore.New(s3c, env["EXPORT_BUCKET"])
+	pages := &objstore.Publisher{Client: s3c, Bucket: env["PUBLIC_NOTICE_BUCKET"]}
 	return &admin.Handler{
 		Incidents: incidents,
 		Lifecycle: lc,
@@ -123,6 +133,17 @@ func setup(ctx context.Context, log *slog.Logger) (*admin.Handler, error) {
 			&push.Readiness{Client: sns.NewFromConfig(cfg), Applications: map[string]string{
 				"android": env["ANDROID_PLATFORM_APPLICATION_ARN"], "ios": env["IOS_PLATFORM_APPLICATION_ARN"]}},
 			&bus.Readiness{Client: eventbridge.NewFromConfig(cfg), Bus: env["EVENT_BUS_NAME"]},
+		},
+		Public: admin.Public{
+			Pages: func(ctx context.Context, key string, body []byte, locale string) (string, error) {
+				// Short-lived in caches (CloudFront's included): an update
+				// reaches readers within minutes.
+				return pages.Put(ctx, key, body, objstore.Page{ContentType: "text/html; charset=utf-8", ContentLanguage: locale, CacheControl: "public, max-age=300"})
+			},
+			Timeline: incidents,
+			URL:      publicURL,
+			Contact:  strings.TrimSpace(os.Getenv("PUBLIC_NOTICE_CONTACT")),
+			Brand:    env["BRAND_NAME"],
 		},
 		Directory:     directory,
 		AutoSendLimit: lc.AutoSendLimit,

@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"time"
@@ -25,6 +26,7 @@ import (
 	"breachnotify/shared/dispatch"
 	"breachnotify/shared/incident"
 	"breachnotify/shared/metrics"
+	"breachnotify/shared/publicpage"
 )
 
 // sendLatency is the provider latency the worker's parallelism is sized
@@ -61,6 +63,11 @@ func run(ctx context.Context, log *slog.Logger) error {
 	num, err := awsconfig.Numbers(env, "EMAIL_MAX_SEND_RATE", "PUSH_MAX_SEND_RATE", "WORKER_MAX_CONCURRENCY", "RETRY_BASE_SECONDS")
 	if err != nil {
 		return err
+	}
+	// Optional: without it, notices name no public page.
+	publicURL, err := publicpage.ParseBase(os.Getenv("PUBLIC_NOTICE_URL"))
+	if err != nil {
+		return fmt.Errorf("PUBLIC_NOTICE_URL: %w", err)
 	}
 	// The worker owns retries of sends: paced, in-process, then through the
 	// queue (dispatch.Worker.SendAttempts). SDK retries would bypass the
@@ -99,6 +106,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 		Reserve:      reserve,
 		SendTimeout:  sendTimeout,
 		Brand:        env["BRAND_NAME"],
+		PublicURL:    publicURL,
 		Metrics:      &metrics.Emitter{W: os.Stdout},
 		Quota:        map[incident.Channel]float64{incident.Email: emailShare, incident.Push: pushShare},
 		Log:          log,

@@ -117,6 +117,11 @@ func TestAdminSampleEvents(t *testing.T) {
 				t.Error(err)
 			}
 		}},
+		{"admin-publish.json", func(t *testing.T, r admin.Response, err error) {
+			if err != nil || r.Published == nil || len(r.Published.Pages) != 4 || r.Published.Updates != 1 {
+				t.Errorf("publish: %+v %v", r.Published, err)
+			}
+		}},
 		{"admin-resume.json", func(t *testing.T, r admin.Response, err error) {
 			if err != nil || r.Resumed["email"] != 0 {
 				t.Errorf("resume with nothing parked: %+v %v", r, err)

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -17,9 +18,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"breachnotify/shared/publicpage"
 )
 
 // Config is an SDK configuration aimed at the local servers, the same way
@@ -50,6 +54,33 @@ func (s *State) Env() map[string]string {
 }
 
 func physical(logicalID string) string { return StackName + "-" + logicalID }
+
+// The public notice bucket and the parameter that says where its
+// incidents/ folder is served.
+const (
+	publicNoticeBucket   = "PublicNoticeBucket"
+	publicNoticeURLParam = "PublicNoticeUrl"
+)
+
+// PublicPage is the local address of an incident's public notice page in
+// locale: the PublicNoticeUrl the functions were given.
+func (s *State) PublicPage(incidentID, locale string) string {
+	return publicpage.Address(fmt.Sprint(s.Params[publicNoticeURLParam]), incidentID, locale)
+}
+
+// PublicPageLink is a link that reads an incident's public notice page in
+// locale from the local bucket for the next hours. The bucket is private,
+// as on AWS, where CloudFront's origin access control signs each read;
+// locally the link is signed instead.
+func (s *State) PublicPageLink(ctx context.Context, incidentID, locale string) (string, error) {
+	c := s3.NewPresignClient(s3.NewFromConfig(s.Config(), func(o *s3.Options) { o.UsePathStyle = true }))
+	req, err := c.PresignGetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.Names[publicNoticeBucket]),
+		Key: aws.String(publicpage.Key(incidentID, locale))}, s3.WithPresignExpires(12*time.Hour))
+	if err != nil {
+		return "", fmt.Errorf("sign a link to the %s page of %s: %w", locale, incidentID, err)
+	}
+	return req.URL, nil
+}
 
 // provision creates what template.yaml declares, in the order its
 // references need: queues, tables, then functions with their event sources.
@@ -140,10 +171,27 @@ func (s *State) provision(ctx context.Context, t *Template, overrides map[string
 			r.arns[id] = fmt.Sprintf("arn:aws:dynamodb:%s:%s:table/%s", s.Region, accountID, physical(id))
 		case "AWS::S3::Bucket":
 			name := strings.ToLower(physical(id))
-			if _, err := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true }).CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &name}); err != nil {
+			s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
+			if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &name}); err != nil {
 				return fmt.Errorf("bucket %s: %w", id, err)
 			}
+			// Versioning as the template asks: each object put again
+			// gets a version id of its own, which the audit records.
+			if asMap(res.Properties["VersioningConfiguration"])["Status"] == "Enabled" {
+				if _, err := s3c.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{Bucket: &name,
+					VersioningConfiguration: &s3types.VersioningConfiguration{Status: s3types.BucketVersioningStatusEnabled}}); err != nil {
+					return fmt.Errorf("bucket %s: versioning: %w", id, err)
+				}
+			}
 			r.refs[id], r.arns[id] = name, "arn:aws:s3:::"+name
+			// The public notice pages are served, on AWS, by CloudFront at
+			// PublicNoticeUrl; locally moto serves the bucket path-style,
+			// so that is the address passed in, unless one is given.
+			if id == publicNoticeBucket && overrides[publicNoticeURLParam] == "" {
+				if _, ok := r.params[publicNoticeURLParam]; ok {
+					r.params[publicNoticeURLParam] = s.MotoURL + "/" + name + "/incidents"
+				}
+			}
 		case "AWS::SNS::Topic":
 			out, err := sn.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String(physical(id))})
 			if err != nil {

@@ -51,6 +51,10 @@ type Request struct {
 	// At is when the authority was notified (authority-notified); now if
 	// empty.
 	At time.Time `json:"at,omitzero"`
+	// Update is publish's new entry in the public page's timeline: what
+	// the company says now, in plain language (at most
+	// incident.MaxUpdateRunes characters). Empty puts the pages again.
+	Update string `json:"update,omitempty"`
 
 	// caller is the door's word on who sent the request, for the audit.
 	caller Caller
@@ -104,6 +108,8 @@ type Response struct {
 	Requeued int `json:"requeued,omitempty"`
 	// AlreadyNotified lists the user ids a manual send skipped.
 	AlreadyNotified []string `json:"alreadyNotified,omitempty"`
+	// Published is what publish put out.
+	Published *Publication `json:"published,omitempty"`
 }
 
 // Verification is the result of checking an incident's audit chain.
@@ -221,11 +227,13 @@ type Handler struct {
 	// IntakeFailures and Intake replay the events intake failed on.
 	IntakeFailures IntakeFailures
 	Intake         Intake
+	// Public publishes the public notice pages.
+	Public Public
 }
 
 // Operations are the operations Handle serves; the admin CLI offers
 // exactly these.
-var Operations = []string{"preview", "confirm", "approve", "cancel", "resume", "send", "resend-failed", "status", "export", "verify", "authority-notified", "replay-intake", "preflight"}
+var Operations = []string{"preview", "confirm", "approve", "cancel", "resume", "send", "resend-failed", "status", "export", "verify", "authority-notified", "replay-intake", "preflight", "publish"}
 
 // WithoutIncident are the operations that concern no incident.
 var WithoutIncident = []string{"replay-intake", "preflight"}
@@ -277,6 +285,8 @@ func (h *Handler) Handle(ctx context.Context, c Caller, r Request) (Response, er
 		err = h.replayIntake(ctx, r, &resp)
 	case "preflight":
 		h.preflight(ctx, &resp)
+	case "publish":
+		err = h.publish(ctx, r, &resp)
 	default:
 		// Listed in Operations but served by no case: a bug, said as one.
 		err = fmt.Errorf("operation %q is listed but not served", r.Operation)
@@ -313,6 +323,12 @@ func (h *Handler) validate(r Request) error {
 	}
 	if !slices.Contains(Operations, r.Operation) {
 		p = append(p, fmt.Sprintf("operation %q must be one of %q", r.Operation, Operations))
+	}
+	if msg := incident.TextProblem(r.Update, incident.MaxUpdateRunes, true); msg != "" {
+		p = append(p, "update "+msg)
+	}
+	if r.Update != "" && r.Operation != "publish" {
+		p = append(p, "update goes with publish")
 	}
 	if r.Channel != "" && r.Channel != incident.Email && r.Channel != incident.Push {
 		p = append(p, fmt.Sprintf("channel %q must be %q or %q", r.Channel, incident.Email, incident.Push))

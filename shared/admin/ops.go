@@ -184,7 +184,8 @@ func (h *Handler) preview(ctx context.Context, r Request, resp *Response) error 
 			locales[id]["en"] = true
 		}
 		for _, loc := range slices.Sorted(maps.Keys(locales[id])) {
-			msg, err := notice.Render(n.Template, loc, notice.Data{Name: "Alex Example", IncidentID: rec.ID, Title: rec.Title, FixedVersion: n.FixedVersion})
+			msg, err := notice.Render(n.Template, loc, notice.Data{Name: "Alex Example", IncidentID: rec.ID, Title: rec.Title, FixedVersion: n.FixedVersion,
+				Brand: h.Public.Brand, PublicNoticeURL: h.Public.URL})
 			if err != nil {
 				return err
 			}

@@ -40,6 +40,7 @@ const (
 	DeadlineAlarm     Kind = "deadline-alarm"     // a regulatory deadline is at risk or missed; detail: rule, state
 	AuthorityNotified Kind = "authority-notified" // the supervisory authority was told; detail: at
 	IntakeReplayed    Kind = "intake-replayed"    // an event intake had failed on was run again; detail: eventId, attempts, outcome
+	Published         Kind = "published"          // the public notice page was published; detail: locales, update, and per page (<locale> and index) its version id and sha256
 )
 
 // Genesis is the Prev of an incident's first entry, so every entry, the

@@ -147,6 +147,9 @@ type Worker struct {
 	// milliseconds instead of a queue round trip. 0 means 1.
 	SendAttempts int
 	Brand        string
+	// PublicURL is where the public notice pages are served
+	// (PublicNoticeUrl); notices name their page as text when it is set.
+	PublicURL string
 	// Reserve is the time an invocation keeps before its deadline for its
 	// closing writes (ledger, progress, audit, the message's visibility),
 	// which run on a context of their own with this budget (Closing): no
@@ -688,7 +691,7 @@ func targetDevices(m audience.Member, u audience.User) []audience.Device {
 func (w *Worker) render(b Batch, title string, u audience.User, platform string) (notice.Message, error) {
 	return notice.Render(b.Template, u.Locale, notice.Data{
 		Name: u.Name, IncidentID: b.IncidentID, Title: title,
-		FixedVersion: b.FixedVersion, Platform: platform, Brand: w.Brand,
+		FixedVersion: b.FixedVersion, Platform: platform, Brand: w.Brand, PublicNoticeURL: w.PublicURL,
 	})
 }
 

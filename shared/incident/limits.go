@@ -50,6 +50,12 @@ const (
 	// MaxSummaryRunes bounds a summary, which is stored and shown, never
 	// sent: 4,000 characters (≤ 16 KB) keep the incident record small.
 	MaxSummaryRunes = 4000
+	// MaxUpdateRunes and MaxUpdates bound the public page's timeline,
+	// kept on the incident record: 25 entries of 1,000 characters are at
+	// most 100 KB (4 bytes a character), which with twice MaxDetailBytes
+	// keeps the record under DynamoDB's 400 KB item.
+	MaxUpdateRunes = 1000
+	MaxUpdates     = 25
 	// MaxActorBytes bounds a name that decided something (confirmedBy):
 	// it is written into audit entries and the evidence export.
 	MaxActorBytes = 256

@@ -1,6 +1,10 @@
 package incident
 
-import "time"
+import (
+	"time"
+
+	"breachnotify/shared/errs"
+)
 
 // Record is an incident as stored.
 type Record struct {
@@ -36,6 +40,18 @@ type Record struct {
 	// AuthorityNotifiedAt is when the supervisory authority was told
 	// (GDPR Art. 33); an admin records it.
 	AuthorityNotifiedAt time.Time `json:"authorityNotifiedAt,omitzero"`
+	// Updates are the public notice page's timeline, oldest first: each
+	// publication adds one (at most MaxUpdates).
+	Updates []Update `json:"updates,omitempty"`
+}
+
+// Update is one dated entry of the public notice page's timeline: what the
+// company says publicly at that time, in the publisher's words.
+type Update struct {
+	At   time.Time `json:"at"`
+	Text string    `json:"text"`
+	// By is who published it; kept on the record, never shown on the page.
+	By string `json:"by"`
 }
 
 // NoticeTotals is a notice's planning, summed over its tasks.
@@ -62,3 +78,8 @@ type FrozenAudience struct {
 	Members int    `json:"members"`
 	Hash    string `json:"hash"`
 }
+
+// ErrUpdatesChanged marks an update appended to a timeline that another
+// publication changed since it was read: the page being published would
+// miss that one's entry.
+var ErrUpdatesChanged = errs.New(errs.Conflict, "the incident's public updates changed meanwhile; publish again")

@@ -9,12 +9,14 @@ package notice
 
 import (
 	"breachnotify/shared/errs"
+	"breachnotify/shared/publicpage"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	htmltemplate "html/template"
+	"io"
 	"io/fs"
 	"maps"
 	"path"
@@ -59,6 +61,11 @@ type Data struct {
 	FixedVersion string // for update-app: the app version that fixes the issue, e.g. "8.9.0"
 	Platform     string // for update-app: "android" or "ios" (may be empty or another value)
 	Brand        string // company or product name; empty means "Acme"
+	// PublicNoticeURL is where the public notice pages are served (the
+	// template's PublicNoticeUrl, e.g. "https://status.example.com/incidents");
+	// empty: the notice names no page. A notice names its locale's page as
+	// plain text without the scheme, never as a link (see publicpage.Text).
+	PublicNoticeURL string
 }
 
 // Email is a rendered email. Subject is always a single line.
@@ -103,6 +110,9 @@ type view struct {
 	// Platform is "android", "ios" or "": templates branch on it, and an
 	// unexpected value must not reach the text.
 	Platform string
+	// Page is the address of the incident's public page in the notice's
+	// locale, as text to type (publicpage.Text), or "".
+	Page string
 }
 
 // Render renders template in the best available match for locale (see
@@ -114,6 +124,9 @@ func Render(template, locale string, d Data) (Message, error) {
 	}
 	loc := e.resolve(locale)
 	v := newView(d)
+	if d.PublicNoticeURL != "" && v.IncidentID != "" {
+		v.Page = clean(publicpage.Text(d.PublicNoticeURL, v.IncidentID, loc), proseMax)
+	}
 	email, push, err := renderCached(template, loc, e.locales[loc], v)
 	if err != nil {
 		return Message{}, fmt.Errorf("render %s/%s: %w", template, loc, err)
@@ -177,6 +190,45 @@ func renderCached(template, loc string, vr variant, v view) (Email, Push, error)
 	sub := func(s, with string) string { return strings.ReplaceAll(s, namePlaceholder, with) }
 	return Email{Subject: sub(r.email.Subject, name), Text: sub(r.email.Text, name), HTML: sub(r.email.HTML, htmlName)},
 		Push{Title: sub(r.push.Title, name), Body: sub(r.push.Body, name)}, nil
+}
+
+// Public is what a template says for the public notice page (package
+// publicpage), in the words the notice uses.
+type Public struct {
+	// Locale is the locale used after fallback.
+	Locale string
+	// Data says what data the incident concerns (the "data" block).
+	Data string
+	// Advice is what the user should do, one item a line of the "advice"
+	// block, which the notice's own list is checked against.
+	Advice []string
+}
+
+// PublicText renders template's public wording in the best match for
+// locale. It addresses no one in particular: no name and no platform.
+func PublicText(template, locale string, d Data) (Public, error) {
+	e, ok := registry[template]
+	if !ok {
+		return Public{}, fmt.Errorf("public text of %q: %w", template, ErrUnknownTemplate)
+	}
+	loc := e.resolve(locale)
+	v := newView(d)
+	v.Name, v.Platform = "", ""
+	out := Public{Locale: loc}
+	var data, advice strings.Builder
+	if err := e.locales[loc].text.ExecuteTemplate(&data, "data", v); err != nil {
+		return Public{}, fmt.Errorf("public text of %s/%s: %w", template, loc, err)
+	}
+	if err := e.locales[loc].text.ExecuteTemplate(&advice, "advice", v); err != nil {
+		return Public{}, fmt.Errorf("public text of %s/%s: %w", template, loc, err)
+	}
+	out.Data = oneLine(data.String())
+	for line := range strings.SplitSeq(advice.String(), "\n") {
+		if item := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "- ")); item != "" {
+			out.Advice = append(out.Advice, item)
+		}
+	}
+	return out, nil
 }
 
 // Has reports whether template can be rendered.
@@ -398,7 +450,7 @@ func load(fsys fs.FS) (map[string]entry, error) {
 var probes = []view{
 	{Brand: defaultBrand},
 	{Name: "Name", IncidentID: "INC-0", Title: "Title", FixedVersion: "1.0.0", Platform: "android", Brand: defaultBrand},
-	{Name: "Name", IncidentID: "INC-0", Title: "Title", FixedVersion: "1.0.0", Platform: "ios", Brand: defaultBrand},
+	{Name: "Name", IncidentID: "INC-0", Title: "Title", FixedVersion: "1.0.0", Platform: "ios", Brand: defaultBrand, Page: "example.com/incidents/INC-0/en.html"},
 }
 
 func loadTemplate(fsys fs.FS, name string) (entry, error) {
@@ -447,6 +499,17 @@ func loadTemplate(fsys fs.FS, name string) (entry, error) {
 		for _, p := range probes {
 			if _, _, err := v.render(p); err != nil {
 				return entry{}, fmt.Errorf("locale %s: %w", loc, err)
+			}
+		}
+		// The public page needs these of every template it may name.
+		for _, block := range []string{"data", "advice"} {
+			if v.text.Lookup(block) == nil {
+				return entry{}, fmt.Errorf("locale %s: no %q block in %s.txt", loc, block, loc)
+			}
+			for _, p := range probes {
+				if err := v.text.ExecuteTemplate(io.Discard, block, p); err != nil {
+					return entry{}, fmt.Errorf("locale %s: execute %s: %w", loc, block, err)
+				}
 			}
 		}
 	}

@@ -34,6 +34,8 @@ var samples = map[string]Data{
 		IncidentID: "INC-2014-0527",
 		Title:      "Unauthorised access to internal systems",
 		Brand:      "Acme",
+		// The page's address is named as text (TestNoLinks).
+		PublicNoticeURL: "https://status.example.com/incidents",
 	},
 }
 
@@ -43,6 +45,9 @@ var variety = []Data{
 	{Platform: "ios", FixedVersion: "8.9.0"},
 	{Platform: "windows", Name: "Bob", IncidentID: "INC-1"},
 	{Title: "Only a title", Brand: "Globex"},
+	{IncidentID: "INC-9", PublicNoticeURL: "https://status.example.com/incidents/", Platform: "ios"},
+	// No incident id: no page to name.
+	{PublicNoticeURL: "https://status.example.com/incidents"},
 }
 
 func dump(m Message) string {
@@ -612,7 +617,7 @@ func TestUnknownTemplate(t *testing.T) {
 }
 
 const (
-	minimalText = `{{define "subject"}}S {{.Name}}{{end}}{{define "text"}}T{{end}}{{define "pushTitle"}}PT{{end}}{{define "pushBody"}}PB{{end}}`
+	minimalText = `{{define "subject"}}S {{.Name}}{{end}}{{define "text"}}T{{end}}{{define "pushTitle"}}PT{{end}}{{define "pushBody"}}PB{{end}}{{define "data"}}D{{end}}{{define "advice"}}- A{{end}}`
 	minimalHTML = `<p>{{.Name}}</p>`
 )
 
@@ -647,6 +652,12 @@ func TestLoadRejects(t *testing.T) {
 		{"missing block", func(f fstest.MapFS) {
 			f["templates/t/es.txt"] = file(strings.Replace(minimalText, `{{define "pushBody"}}PB{{end}}`, "", 1))
 		}, "pushBody"},
+		{"no advice", func(f fstest.MapFS) {
+			f["templates/t/es.txt"] = file(strings.Replace(minimalText, `{{define "advice"}}- A{{end}}`, "", 1))
+		}, `no "advice" block in es.txt`},
+		{"advice names an unknown field", func(f fstest.MapFS) {
+			f["templates/t/es.txt"] = file(strings.Replace(minimalText, `- A`, `- {{.Nope}}`, 1))
+		}, "Nope"},
 		{"text parse error", func(f fstest.MapFS) { f["templates/t/es.txt"] = file(minimalText + "{{if}}") }, "parse"},
 		{"html parse error", func(f fstest.MapFS) { f["templates/t/es.html"] = file("{{end}}") }, "parse"},
 		{"unknown field", func(f fstest.MapFS) { f["templates/t/es.html"] = file("{{.Nope}}") }, "Nope"},

@@ -73,6 +73,7 @@ func run(ctx context.Context, args []string, stdout *os.File) error {
 	fs.StringVar(&o.req.Title, "title", "", "send: the notice title")
 	fs.StringVar(&o.req.Reason, "reason", "", "cancel: why")
 	fs.StringVar(&o.at, "at", "", "authority-notified: when the authority was told, RFC 3339 (default: now)")
+	fs.StringVar(&o.req.Update, "update", "", "publish: the public page's new timeline entry, in plain language (empty: put the pages again)")
 	fs.BoolVar(&o.json, "json", false, "print the raw response")
 	fs.BoolVar(&o.watch, "watch", false, "status: redraw the progress until the incident is completed or cancelled (Ctrl-C stops)")
 	fs.DurationVar(&o.every, "every", 2*time.Second, "with -watch: how often to ask")

@@ -21,6 +21,7 @@ import (
 
 	"breachnotify/infra/local"
 	"breachnotify/shared/ledger"
+	"breachnotify/shared/publicpage"
 )
 
 func main() {
@@ -42,7 +43,7 @@ func run() error {
 	drain := fs.Duration("drain", 2*time.Minute, "trigger: how long to wait for the fan-out to drain")
 	params := fs.String("params", "", `up: template parameter overrides, as sam deploy --parameter-overrides takes them: "AutoSendLimit=2 DeadlineWatchSchedule='rate(1 minute)'"`)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: localstack [flags] up | down | invoke FUNCTION EVENT | trigger EVENT | outbox | env | status")
+		fmt.Fprintln(fs.Output(), "usage: localstack [flags] up | down | invoke FUNCTION EVENT | trigger EVENT | outbox | env | status | page INCIDENT")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(os.Args[1:]); err != nil {
@@ -96,6 +97,8 @@ func run() error {
 		}
 		printStack(s)
 		return nil
+	case cmd == "page" && len(args) == 2:
+		return page(ctx, o.Dir, args[1])
 	}
 	fs.Usage()
 	return fmt.Errorf("unknown command %q", strings.Join(args, " "))
@@ -127,6 +130,25 @@ func up(ctx context.Context, o local.Options) error {
 		}
 	}
 	printStack(s)
+	return nil
+}
+
+// page prints where an incident's public notice page is: its address
+// (PublicNoticeUrl, as notices name it) and, per locale, a link that reads
+// it from the private local bucket.
+func page(ctx context.Context, dir, incidentID string) error {
+	s, err := local.Load(dir)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("public notice page of %s, as notices name it: %s; read it locally at:\n", incidentID, s.PublicPage(incidentID, "en"))
+	for _, loc := range publicpage.Locales {
+		link, err := s.PublicPageLink(ctx, incidentID, loc)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("  %s  %s\n", loc, link)
+	}
 	return nil
 }
 

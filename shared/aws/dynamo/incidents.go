@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -337,4 +339,36 @@ func (s *Incidents) AddNotice(ctx context.Context, id string, n incident.Notice)
 // SetAuthorityNotified records when the supervisory authority was told.
 func (s *Incidents) SetAuthorityNotified(ctx context.Context, id string, at time.Time) error {
 	return s.setTime(ctx, id, "authorityNotifiedAt", at)
+}
+
+// AddUpdate appends u to the incident's public timeline, provided it still
+// holds the had updates its publisher read; otherwise it fails with
+// incident.ErrUpdatesChanged, so two publications at once cannot each
+// publish a page without the other's entry.
+func (s *Incidents) AddUpdate(ctx context.Context, id string, had int, u incident.Update) error {
+	av, err := marshal(map[string]any{":u": []incident.Update{u}})
+	if err != nil {
+		return fmt.Errorf("encode update for %s: %w", id, err)
+	}
+	cond := "attribute_exists(pk) AND attribute_not_exists(updates)"
+	values := map[string]types.AttributeValue{":u": av[":u"], ":empty": &types.AttributeValueMemberL{}}
+	if had > 0 {
+		cond = "attribute_exists(pk) AND size(updates) = :had"
+		values[":had"] = &types.AttributeValueMemberN{Value: strconv.Itoa(had)}
+	}
+	_, err = s.Client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 &s.Table,
+		Key:                       map[string]types.AttributeValue{"pk": str(id), "sk": str(incidentSK)},
+		UpdateExpression:          aws.String("SET updates = list_append(if_not_exists(updates, :empty), :u)"),
+		ConditionExpression:       &cond,
+		ExpressionAttributeValues: values,
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return fmt.Errorf("add update to %s: %w", id, incident.ErrUpdatesChanged)
+	}
+	if err != nil {
+		return fmt.Errorf("add update to %s: %w", id, err)
+	}
+	return nil
 }
