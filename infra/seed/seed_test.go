@@ -13,9 +13,40 @@ import (
 	"breachnotify/shared/incident"
 )
 
+// memStore is the users table in memory: users by id.
 type memStore map[string]audience.User
 
-func (m memStore) Put(_ context.Context, u audience.User) error { m[u.ID] = u; return nil }
+func (m memStore) Stored(_ context.Context, ids []string) (map[string]audience.User, error) {
+	out := map[string]audience.User{}
+	for _, id := range ids {
+		if u, ok := m[id]; ok {
+			out[id] = u
+		}
+	}
+	return out, nil
+}
+
+func (m memStore) PutBatch(ctx context.Context, users []audience.User) map[string]error {
+	return eachUser(users, func(u audience.User) error { return m.put(ctx, u) })
+}
+
+func (m memStore) Replace(ctx context.Context, u audience.User, _ []string) error { return m.put(ctx, u) }
+
+func (m memStore) DeleteBatch(_ context.Context, users []audience.User) map[string]error {
+	return eachUser(users, func(u audience.User) error { delete(m, u.ID); return nil })
+}
+
+func (m memStore) put(_ context.Context, u audience.User) error { m[u.ID] = u; return nil }
+
+func eachUser(users []audience.User, f func(audience.User) error) map[string]error {
+	failed := map[string]error{}
+	for _, u := range users {
+		if err := f(u); err != nil {
+			failed[u.ID] = err
+		}
+	}
+	return failed
+}
 
 type regFunc func(ctx context.Context, platform, token string) (string, error)
 
@@ -80,12 +111,12 @@ func TestImportKeepsGoingPastRefusedLines(t *testing.T) {
 		`{"userId":"u-4"}`,
 	}, "\n")
 	store := memStore{}
-	refusing := storeFunc(func(ctx context.Context, u audience.User) error {
+	refusing := storeFunc{memStore: store, put: func(ctx context.Context, u audience.User) error {
 		if u.ID == "u-secret" {
 			return fmt.Errorf("put user %s: %w", u.ID, apiError{"ValidationException"})
 		}
-		return store.Put(ctx, u)
-	})
+		return store.put(ctx, u)
+	}}
 	reg := regFunc(func(_ context.Context, _, token string) (string, error) {
 		return "", fmt.Errorf("register %s: %w", token, apiError{"InvalidParameter"})
 	})
@@ -108,8 +139,10 @@ func TestImportKeepsGoingPastRefusedLines(t *testing.T) {
 	}
 }
 
-// TestImportStopsWhenEveryLineWouldFail: credentials, connections and a
-// cancelled context stop the import, naming the line to resume from.
+// TestImportStopsWhenEveryLineWouldFail: credentials, connections, a
+// cancelled context and items still unprocessed after the retries stop the
+// import, naming the line to resume from; the lines of the chunk that were
+// written are done, and nothing after it is written.
 func TestImportStopsWhenEveryLineWouldFail(t *testing.T) {
 	tests := []struct {
 		name string
@@ -118,28 +151,35 @@ func TestImportStopsWhenEveryLineWouldFail(t *testing.T) {
 		{"expired credentials", apiError{"ExpiredTokenException"}},
 		{"no table", apiError{"ResourceNotFoundException"}},
 		{"throttled past the retries", apiError{"ProvisionedThroughputExceededException"}},
+		{"unprocessed past the retries", apiError{"UnprocessedItems"}},
 		{"connection refused", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}},
 		{"cancelled", context.Canceled},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			calls := 0
-			store := storeFunc(func(_ context.Context, u audience.User) error {
-				calls++
+			var input strings.Builder
+			for i := 1; i <= 2*chunkSize; i++ {
+				fmt.Fprintf(&input, "{\"userId\":\"u-%d\"}\n", i)
+			}
+			store := memStore{}
+			failing := storeFunc{memStore: store, put: func(ctx context.Context, u audience.User) error {
 				if u.ID == "u-2" {
 					return fmt.Errorf("put user %s: %w", u.ID, tc.err)
 				}
-				return nil
-			})
-			rep, err := Import(context.Background(), strings.NewReader("{\"userId\":\"u-1\"}\n{\"userId\":\"u-2\"}\n{\"userId\":\"u-3\"}"), store, nil)
-			if err == nil || !strings.Contains(err.Error(), "line 2") {
-				t.Fatalf("err = %v, want a stop at line 2", err)
+				return store.put(ctx, u)
+			}}
+			// One worker: the first chunk is lines 1-100, and the stop
+			// comes before the second.
+			im := &Importer{Store: failing, Workers: 1}
+			rep, err := im.Run(context.Background(), strings.NewReader(input.String()))
+			if err == nil || !strings.Contains(err.Error(), "line 2 ") || !strings.Contains(err.Error(), "resume from line 2:") {
+				t.Fatalf("err = %v, want a stop at line 2, to resume from it", err)
 			}
 			if strings.Contains(err.Error(), "u-2") {
 				t.Errorf("error quotes the user: %v", err)
 			}
-			if calls != 2 || rep.Imported != 1 {
-				t.Errorf("%d writes, %d imported; want the import to stop after the failing line", calls, rep.Imported)
+			if rep.Resume.Line != 2 || rep.Imported != chunkSize-1 || len(store) != chunkSize-1 {
+				t.Errorf("resume at %d, %d imported, %d stored; want line 2, the rest of the first chunk", rep.Resume.Line, rep.Imported, len(store))
 			}
 		})
 	}
@@ -179,6 +219,14 @@ func TestImportIsStrictAndBounded(t *testing.T) {
 	}
 }
 
-type storeFunc func(context.Context, audience.User) error
+// storeFunc is a memStore whose writes go through put.
+type storeFunc struct {
+	memStore
+	put func(context.Context, audience.User) error
+}
 
-func (f storeFunc) Put(ctx context.Context, u audience.User) error { return f(ctx, u) }
+func (f storeFunc) PutBatch(ctx context.Context, users []audience.User) map[string]error {
+	return eachUser(users, func(u audience.User) error { return f.put(ctx, u) })
+}
+
+func (f storeFunc) Replace(ctx context.Context, u audience.User, _ []string) error { return f.put(ctx, u) }
