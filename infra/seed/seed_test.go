@@ -30,7 +30,9 @@ func (m memStore) PutBatch(ctx context.Context, users []audience.User) map[strin
 	return eachUser(users, func(u audience.User) error { return m.put(ctx, u) })
 }
 
-func (m memStore) Replace(ctx context.Context, u audience.User, _ []string) error { return m.put(ctx, u) }
+func (m memStore) Replace(ctx context.Context, u audience.User, _ []string) error {
+	return m.put(ctx, u)
+}
 
 func (m memStore) DeleteBatch(_ context.Context, users []audience.User) map[string]error {
 	return eachUser(users, func(u audience.User) error { delete(m, u.ID); return nil })
@@ -229,4 +231,6 @@ func (f storeFunc) PutBatch(ctx context.Context, users []audience.User) map[stri
 	return eachUser(users, func(u audience.User) error { return f.put(ctx, u) })
 }
 
-func (f storeFunc) Replace(ctx context.Context, u audience.User, _ []string) error { return f.put(ctx, u) }
+func (f storeFunc) Replace(ctx context.Context, u audience.User, _ []string) error {
+	return f.put(ctx, u)
+}
