@@ -195,7 +195,7 @@ func BenchmarkImport(b *testing.B) {
 		rep, err := im.Run(ctx, bytes.NewReader(input))
 		elapsed += time.Since(start)
 		if err != nil || rep.Imported != n {
-			b.Fatalf("imported %d of %d: %v", rep.Imported, n, err)
+			b.Fatalf("imported %d of %d: %v %v %v", rep.Imported, n, err, rep.Bad, rep.Refused)
 		}
 	}
 	b.ReportMetric(float64(n*b.N)/elapsed.Seconds(), "users/s(moto)")

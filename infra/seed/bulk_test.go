@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"breachnotify/shared/audience"
 )
@@ -306,4 +307,60 @@ func TestResumeFromCheckpoint(t *testing.T) {
 			}
 		})
 	}
+}
+
+// statusError has the shape of an SDK response error without an error
+// code: a server that answered 500 with a body the SDK could not read.
+type statusError struct{ status int }
+
+func (e statusError) Error() string       { return fmt.Sprintf("http %d", e.status) }
+func (e statusError) HTTPStatusCode() int { return e.status }
+
+// TestRegistrationRetriesServerErrors: a 500 or throttling from SNS is
+// retried with backoff; throttling that outlasts the retries stops the
+// import, to be resumed, rather than refusing line after line.
+func TestRegistrationRetriesServerErrors(t *testing.T) {
+	base, cap := retryBase, retryCap
+	retryBase, retryCap = time.Microsecond, time.Millisecond
+	t.Cleanup(func() { retryBase, retryCap = base, cap })
+	tests := []struct {
+		name     string
+		failures []error
+		stop     bool
+	}{
+		{"two 500s", []error{statusError{500}, statusError{503}}, false},
+		{"throttled twice", []error{apiError{"Throttled"}, apiError{"Throttled"}}, false},
+		{"throttled throughout", repeatErr(apiError{"Throttled"}, retryAttempts), true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			calls := 0
+			reg := regFunc(func(_ context.Context, platform, token string) (string, error) {
+				calls++
+				if calls <= len(tc.failures) {
+					return "", tc.failures[calls-1]
+				}
+				return "arn:" + token, nil
+			})
+			store := memStore{}
+			rep, err := Import(context.Background(), strings.NewReader(`{"userId":"u-1","devices":[{"deviceId":"d-1","platform":"ios","appVersion":"1","pushToken":"t"}]}`), store, reg)
+			if tc.stop {
+				if err == nil || !strings.Contains(err.Error(), "Throttled") || len(store) != 0 {
+					t.Fatalf("err = %v, stored %d; want a stop", err, len(store))
+				}
+				return
+			}
+			if err != nil || rep.Imported != 1 || store["u-1"].Devices[0].EndpointARN != "arn:t" {
+				t.Fatalf("err = %v, report %+v", err, rep)
+			}
+		})
+	}
+}
+
+func repeatErr(err error, n int) []error {
+	out := make([]error, n)
+	for i := range out {
+		out[i] = err
+	}
+	return out
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"math/rand/v2"
 	"net"
 	"slices"
 	"strings"
@@ -406,7 +407,11 @@ func (r *run) register(ctx context.Context, chunk []item) map[int]*registration 
 					return
 				}
 				defer func() { <-r.regs }()
-				arn, err := r.im.Registrar.Register(ctx, d.Platform, d.PushToken)
+				var arn string
+				err := retry(ctx, func() (err error) {
+					arn, err = r.im.Registrar.Register(ctx, d.Platform, d.PushToken)
+					return err
+				})
 				mu.Lock()
 				defer mu.Unlock()
 				if err != nil {
@@ -463,7 +468,7 @@ func (r *run) deleteChunk(ctx context.Context, chunk []item) {
 					return
 				}
 				defer func() { <-r.regs }()
-				err := r.im.Deregistrar.Deregister(ctx, d.EndpointARN)
+				err := retry(ctx, func() error { return r.im.Deregistrar.Deregister(ctx, d.EndpointARN) })
 				r.mu.Lock()
 				defer r.mu.Unlock()
 				if err != nil {
@@ -622,6 +627,42 @@ func (r *run) finish(readErr error) (Report, error) {
 	return rep, nil
 }
 
+// SNS calls that are throttled or meet a server error are retried with
+// full jitter (a random wait up to base·2^attempt, at most retryCap), on top
+// of the SDK's own retries: SNS throttles CreatePlatformEndpoint at its
+// per-account rate, and many workers throttled together must not retry
+// together. Variables so that tests need not wait.
+var (
+	retryAttempts = 6
+	retryBase     = 100 * time.Millisecond
+	retryCap      = 5 * time.Second
+)
+
+// retryCodes are the AWS error codes of throttling and server faults.
+var retryCodes = []string{"Throttled", "Throttling", "ThrottlingException", "RequestLimitExceeded", "InternalError", "InternalFailure", "ServiceUnavailable"}
+
+func retry(ctx context.Context, call func() error) error {
+	for attempt := 0; ; attempt++ {
+		err := call()
+		if err == nil || attempt == retryAttempts-1 || !transient(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(rand.Int64N(int64(min(retryCap, retryBase<<attempt)) + 1))):
+		}
+	}
+}
+
+// transient reports whether err is throttling or a server error (an SDK
+// response error has the HTTP status; a server that answered 500 with a
+// body the SDK could not read has no error code).
+func transient(err error) bool {
+	var status interface{ HTTPStatusCode() int }
+	return slices.Contains(retryCodes, errorCode(err)) || errors.As(err, &status) && status.HTTPStatusCode() >= 500
+}
+
 // fatalCodes are AWS error codes that every later line would meet too:
 // the caller's credentials, its permissions, the table, the service's
 // capacity once the retries are spent.
@@ -629,8 +670,8 @@ var fatalCodes = []string{
 	"UnrecognizedClientException", "InvalidSignatureException", "ExpiredTokenException", "ExpiredToken",
 	"InvalidClientTokenId", "MissingAuthenticationToken", "AccessDeniedException", "AccessDenied",
 	"AuthorizationError", "ResourceNotFoundException", "NotFound", "ProvisionedThroughputExceededException",
-	"ThrottlingException", "Throttling", "RequestLimitExceeded", "ServiceUnavailable", "InternalServerError",
-	"UnprocessedItems",
+	"ThrottlingException", "Throttling", "Throttled", "RequestLimitExceeded", "ServiceUnavailable", "InternalServerError",
+	"InternalError", "InternalFailure", "UnprocessedItems",
 }
 
 // fatal reports whether err would stop every later line as well. The

@@ -62,7 +62,7 @@ func TestHandle(t *testing.T) {
 	}{
 		{name: "a new user, its detail over several lines", detailType: Updated,
 			detail: "{\n  \"userId\": \"u-2\",\n  \"email\": \"b@example.com\",\n  \"devices\": [{\"deviceId\": \"d-1\", \"platform\": \"ios\", \"appVersion\": \"9\", \"pushToken\": \"t-2\"}]\n}",
-			want: Result{Imported: 1, Endpoints: 1},
+			want:   Result{Imported: 1, Endpoints: 1},
 			check: func(t *testing.T, tb table, _ *registrar) {
 				if d := tb["u-2"].Devices; len(d) != 1 || d[0].EndpointARN != "arn:endpoint/ios/t-2" {
 					t.Errorf("u-2's devices %+v", d)
