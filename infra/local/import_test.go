@@ -169,11 +169,12 @@ func TestBulkImport(t *testing.T) {
 }
 
 // BenchmarkImport imports BENCH_IMPORT_USERS users (3,000 by default) into
-// the local stack through the bulk importer, every device with a push token
-// to register, and reports users/s. `make bench` runs it at 3,000 and
-// 30,000:
+// the local stack through the bulk importer and reports users/s: once with
+// every device's push token to register (register), once with the
+// endpoints given in the lines (endpoints-given, as for a company that
+// already uses SNS). `make bench` runs it at 3,000 and 30,000:
 //
-//	BENCH_IMPORT_USERS=30000 go test -run '^$' -bench Import -benchtime 1x -timeout 30m ./infra/local/
+//	BENCH_IMPORT_USERS=30000 go test -run '^$' -bench Import -benchtime 1x -timeout 60m ./infra/local/
 func BenchmarkImport(b *testing.B) {
 	s := stack
 	if s == nil {
@@ -186,18 +187,39 @@ func BenchmarkImport(b *testing.B) {
 			b.Fatalf("BENCH_IMPORT_USERS=%q: want a positive number", v)
 		}
 	}
-	ctx := context.Background()
-	im := &seed.Importer{Store: s.Users(), Registrar: &push.Registrar{Client: sns.NewFromConfig(s.Config()), Applications: s.Platforms}}
-	var elapsed time.Duration
-	for i := 0; b.Loop(); i++ {
-		input := jsonLines(b, bulkUsers(fmt.Sprintf("bench%d-%d", time.Now().UnixNano(), i), n))
-		start := time.Now()
-		rep, err := im.Run(ctx, bytes.NewReader(input))
-		elapsed += time.Since(start)
-		if err != nil || rep.Imported != n {
-			b.Fatalf("imported %d of %d: %v %v %v", rep.Imported, n, err, rep.Bad, rep.Refused)
-		}
+	workers := 0
+	if v := os.Getenv("BENCH_IMPORT_WORKERS"); v != "" {
+		workers, _ = strconv.Atoi(v)
 	}
-	b.ReportMetric(float64(n*b.N)/elapsed.Seconds(), "users/s(moto)")
-	b.ReportMetric(elapsed.Seconds()/float64(b.N), "s/import(moto)")
+	ctx := context.Background()
+	reg := &push.Registrar{Client: sns.NewFromConfig(s.Config()), Applications: s.Platforms}
+	for _, given := range []bool{false, true} {
+		name := "register"
+		if given {
+			name = "endpoints-given"
+		}
+		b.Run(name, func(b *testing.B) {
+			im := &seed.Importer{Store: s.Users(), Registrar: reg, Workers: workers}
+			var elapsed time.Duration
+			for i := 0; b.Loop(); i++ {
+				users := bulkUsers(fmt.Sprintf("bench%d-%d", time.Now().UnixNano(), i), n)
+				if given {
+					for _, u := range users {
+						for j := range u.Devices {
+							u.Devices[j].EndpointARN = "arn:aws:sns:us-east-1:123456789012:endpoint/GCM/app/" + u.ID + u.Devices[j].ID
+						}
+					}
+				}
+				input := jsonLines(b, users)
+				start := time.Now()
+				rep, err := im.Run(ctx, bytes.NewReader(input))
+				elapsed += time.Since(start)
+				if err != nil || rep.Imported != n {
+					b.Fatalf("imported %d of %d: %v %v %v", rep.Imported, n, err, rep.Bad, rep.Refused)
+				}
+			}
+			b.ReportMetric(float64(n*b.N)/elapsed.Seconds(), "users/s(moto)")
+			b.ReportMetric(elapsed.Seconds()/float64(b.N), "s/import(moto)")
+		})
+	}
 }

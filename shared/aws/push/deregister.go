@@ -18,8 +18,8 @@ type Deregistrar struct {
 	Client EndpointDeleter
 }
 
-// Deregister deletes an endpoint. SNS answers success for an endpoint that
-// no longer exists, so deleting twice is safe.
+// Deregister deletes an endpoint. DeleteEndpoint is idempotent (SNS API
+// reference), so deleting again after a stopped run is safe.
 func (d *Deregistrar) Deregister(ctx context.Context, endpointARN string) error {
 	if _, err := d.Client.DeleteEndpoint(ctx, &sns.DeleteEndpointInput{EndpointArn: &endpointARN}); err != nil {
 		return fmt.Errorf("delete endpoint: %w", err)
