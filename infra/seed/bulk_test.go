@@ -221,6 +221,10 @@ func TestDeleteMode(t *testing.T) {
 	if got := rep.Skipped(); got["no such user"] != 1 || got["endpoint deletion refused (InvalidParameter)"] != 1 {
 		t.Errorf("skipped by reason %v", got)
 	}
+	want := "deleted 2 users and 1 push endpoints\nskipped 2 lines\n        1  endpoint deletion refused (InvalidParameter)\n        1  no such user"
+	if got := rep.Summary(); got != want {
+		t.Errorf("summary\n%s\nwant\n%s", got, want)
+	}
 }
 
 // TestResumeFromCheckpoint: an import that stops leaves a checkpoint at

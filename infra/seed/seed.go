@@ -85,6 +85,8 @@ type Report struct {
 	// Resume is where an import that stopped may resume from: every
 	// line before it is done (imported or reported).
 	Resume Position
+	// Deletion is set for a run of the deletion mode.
+	Deletion bool
 }
 
 // Skipped counts the skipped lines by reason.
@@ -102,7 +104,7 @@ func (r Report) Skipped() map[string]int {
 // Summary is the report in a few lines, without personal data.
 func (r Report) Summary() string {
 	var b strings.Builder
-	if r.Deleted > 0 || r.NotFound > 0 || r.EndpointsDeleted > 0 {
+	if r.Deletion {
 		fmt.Fprintf(&b, "deleted %d users and %d push endpoints\n", r.Deleted, r.EndpointsDeleted)
 	} else {
 		fmt.Fprintf(&b, "imported %d users (%d with fewer devices than before), registered %d push endpoints (%d came with their lines)\n",
@@ -207,7 +209,7 @@ func (im *Importer) run(ctx context.Context, r io.Reader, start Position, header
 	defer cancel()
 	run := &run{im: im, src: src, cancel: cancel, start: start, total: total, began: time.Now(),
 		pending: map[int]Position{}, regs: make(chan struct{}, cmp.Or(im.Registrations, 16))}
-	run.rep.Resume = start
+	run.rep.Resume, run.rep.Deletion = start, im.Delete
 	workers := cmp.Or(im.Workers, 4)
 	ins := make([]chan item, workers)
 	var wg sync.WaitGroup
