@@ -368,3 +368,21 @@ func repeatErr(err error, n int) []error {
 	}
 	return out
 }
+
+// TestLinesCountsEveryLine: the report's Lines is the last line read,
+// blank ones included, in either format.
+func TestLinesCountsEveryLine(t *testing.T) {
+	for _, tc := range []struct {
+		format, input string
+		want          int
+	}{
+		{"jsonl", "{\"userId\":\"u-1\"}\n\n\n", 3},
+		{"jsonl", "{\"userId\":\"u-1\"}\n{\"userId\":\"u-2\"}", 2},
+		{"csv", "userId\nu-1\nu-1\n\n", 4},
+	} {
+		rep, err := (&Importer{Store: memStore{}, Format: FormatOf("f." + tc.format)}).Run(context.Background(), strings.NewReader(tc.input))
+		if err != nil || rep.Lines != tc.want {
+			t.Errorf("%s %q: %d lines (%v), want %d", tc.format, tc.input, rep.Lines, err, tc.want)
+		}
+	}
+}

@@ -262,6 +262,7 @@ func (r *run) read(ctx context.Context, ins []chan item) error {
 			r.mu.Lock()
 			r.end = r.src.at()
 			r.offset = r.end.Offset
+			r.rep.Lines = max(r.rep.Lines, r.end.Line-1)
 			r.mu.Unlock()
 			return nil
 		}
