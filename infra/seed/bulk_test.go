@@ -386,3 +386,27 @@ func TestLinesCountsEveryLine(t *testing.T) {
 		}
 	}
 }
+
+// TestInterruptIsAnError: an import cancelled from outside (an interrupt)
+// says so and where to resume, rather than ending as if complete.
+func TestInterruptIsAnError(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	store := memStore{}
+	var once sync.Once
+	interrupting := storeFunc{memStore: store, put: func(ctx context.Context, u audience.User) error {
+		once.Do(cancel)
+		return store.put(ctx, u)
+	}}
+	var input strings.Builder
+	for i := range 5 * chunkSize {
+		fmt.Fprintf(&input, "{\"userId\":\"u-%d\"}\n", i)
+	}
+	rep, err := (&Importer{Store: interrupting, Workers: 1}).Run(ctx, strings.NewReader(input.String()))
+	if err == nil || !strings.Contains(err.Error(), "resume from line") {
+		t.Fatalf("err = %v after %d imported, want an interruption", err, rep.Imported)
+	}
+	if rep.Imported == 5*chunkSize || rep.Resume.Line != rep.Imported+1 {
+		t.Errorf("imported %d, resume at %d", rep.Imported, rep.Resume.Line)
+	}
+}

@@ -224,6 +224,11 @@ func (im *Importer) run(ctx context.Context, r io.Reader, start Position, header
 	}
 	wg.Wait()
 	stopProgress()
+	if readErr == nil && ctx.Err() != nil {
+		// Cancelled from outside (an interrupt): the lines still pending
+		// were not imported.
+		readErr = fmt.Errorf("interrupted: %w", ctx.Err())
+	}
 	return run.finish(readErr)
 }
 
