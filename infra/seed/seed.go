@@ -628,12 +628,29 @@ func (r *run) finish(readErr error) (Report, error) {
 	slices.SortFunc(rep.Refused, byLine)
 	switch {
 	case r.stop != nil:
-		return rep, fmt.Errorf("stopped at line %d (resume from line %d: every line before it is done): %w", r.stopAt, rep.Resume.Line, r.stop)
+		return rep, &StopError{Line: r.stopAt, Resume: rep.Resume, Err: r.stop}
 	case readErr != nil:
-		return rep, fmt.Errorf("stopped (resume from line %d): %w", rep.Resume.Line, readErr)
+		return rep, &StopError{Resume: rep.Resume, Err: readErr}
 	}
 	return rep, nil
 }
+
+// StopError is an import that stopped part way: every line before Resume
+// is done, and the lines from there on may not be.
+type StopError struct {
+	Line   int // the line that failed, if one did
+	Resume Position
+	Err    error
+}
+
+func (e *StopError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("stopped at line %d (resume from line %d: every line before it is done): %v", e.Line, e.Resume.Line, e.Err)
+	}
+	return fmt.Sprintf("stopped (resume from line %d: every line before it is done): %v", e.Resume.Line, e.Err)
+}
+
+func (e *StopError) Unwrap() error { return e.Err }
 
 // SNS calls that are throttled or meet a server error are retried with
 // full jitter (a random wait up to base·2^attempt, at most retryCap), on top

@@ -180,6 +180,10 @@ func TestImportStopsWhenEveryLineWouldFail(t *testing.T) {
 			if strings.Contains(err.Error(), "u-2") {
 				t.Errorf("error quotes the user: %v", err)
 			}
+			var stop *StopError
+			if !errors.As(err, &stop) || stop.Line != 2 || stop.Resume != rep.Resume {
+				t.Errorf("err = %#v, want a StopError at line 2", err)
+			}
 			if rep.Resume.Line != 2 || rep.Imported != chunkSize-1 || len(store) != chunkSize-1 {
 				t.Errorf("resume at %d, %d imported, %d stored; want line 2, the rest of the first chunk", rep.Resume.Line, rep.Imported, len(store))
 			}

@@ -55,6 +55,9 @@ func run() error {
 		return errors.New("one input file expected")
 	}
 	path := fl.Arg(0)
+	if path == "-" && *checkpoint != "" {
+		return errors.New("-checkpoint needs a file: standard input cannot be read again")
+	}
 	env, err := awsconfig.Env("USERS_TABLE")
 	if err != nil {
 		return err
@@ -69,8 +72,8 @@ func run() error {
 	default:
 		return fmt.Errorf("-format %q: jsonl or csv", *format)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
+	ctx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stopSignals()
 	cfg, err := awsconfig.Load(ctx)
 	if err != nil {
 		return err
@@ -93,15 +96,16 @@ func run() error {
 
 	var rep seed.Report
 	if path == "-" {
-		if *checkpoint != "" {
-			return errors.New("-checkpoint needs a file: standard input cannot be read again")
-		}
 		rep, err = im.Run(ctx, os.Stdin)
 	} else {
 		rep, err = im.ImportFile(ctx, path, *checkpoint)
 	}
 	if onTerminal {
 		fmt.Fprintln(os.Stderr) // end the bar's line
+	}
+	var stop *seed.StopError
+	if err != nil && !errors.As(err, &stop) {
+		return err // refused before any line was read: a checkpoint, a header, the file
 	}
 	skipped := append(rep.Bad, rep.Refused...)
 	for i, b := range skipped {
@@ -112,7 +116,7 @@ func run() error {
 		fmt.Fprintln(os.Stderr, "seed: skipped", b.Error())
 	}
 	fmt.Println(rep.Summary())
-	if err != nil {
+	if stop != nil {
 		if *checkpoint != "" {
 			return fmt.Errorf("%w\n(run the same command again to resume from the checkpoint %s)", err, *checkpoint)
 		}
