@@ -12,12 +12,15 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"breachnotify/infra/seed"
 	"breachnotify/shared/audience"
+	"breachnotify/shared/aws/dynamo"
 	"breachnotify/shared/aws/push"
 )
 
@@ -78,6 +81,18 @@ func itemKeys(ctx context.Context, t *testing.T, db *dynamodb.Client, table, use
 	return sks
 }
 
+// importConfig is the stack's SDK configuration with the retryer the seed
+// tool gets from awsconfig.Load: without the client-side retry budget,
+// which moto's bursts of 500s would otherwise run dry, failing calls with
+// "retry quota exceeded" that a retry would have carried.
+func importConfig(s *State) aws.Config {
+	cfg := s.Config()
+	cfg.Retryer = func() aws.Retryer {
+		return retry.NewStandard(func(o *retry.StandardOptions) { o.RateLimiter = ratelimit.None })
+	}
+	return cfg
+}
+
 // TestBulkImport imports a few hundred users in JSON Lines, re-imports
 // them as CSV with some devices gone (and the endpoints given, as a company
 // that already uses SNS would), and deletes some: the table holds exactly
@@ -85,12 +100,13 @@ func itemKeys(ctx context.Context, t *testing.T, db *dynamodb.Client, table, use
 func TestBulkImport(t *testing.T) {
 	s := needStack(t)
 	ctx := context.Background()
-	db := dynamodb.NewFromConfig(s.Config())
+	db := dynamodb.NewFromConfig(importConfig(s))
 	table := s.Names["UsersTable"]
-	snsc := sns.NewFromConfig(s.Config())
+	snsc := sns.NewFromConfig(importConfig(s))
 	users := bulkUsers("bulk", 300)
+	store := &dynamo.Users{Client: db, Table: table}
 
-	im := &seed.Importer{Store: s.Users(), Registrar: &push.Registrar{Client: snsc, Applications: s.Platforms}}
+	im := &seed.Importer{Store: store, Registrar: &push.Registrar{Client: snsc, Applications: s.Platforms}}
 	rep, err := im.Run(ctx, bytes.NewReader(jsonLines(t, users)))
 	if err != nil || len(rep.Bad)+len(rep.Refused) > 0 {
 		t.Fatalf("first import: %v %+v", err, rep)
@@ -98,7 +114,7 @@ func TestBulkImport(t *testing.T) {
 	if rep.Imported != 300 || rep.Replaced != 0 || rep.Endpoints != 400 {
 		t.Errorf("first import: %d imported, %d replaced, %d endpoints; want 300, 0, 400", rep.Imported, rep.Replaced, rep.Endpoints)
 	}
-	stored, err := s.Users().Stored(ctx, []string{users[0].ID, users[1].ID})
+	stored, err := store.Stored(ctx, []string{users[0].ID, users[1].ID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +156,7 @@ func TestBulkImport(t *testing.T) {
 	}
 
 	// Delete the first 20: items and endpoints go.
-	stored, err = s.Users().Stored(ctx, []string{again[0].ID})
+	stored, err = store.Stored(ctx, []string{again[0].ID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +166,7 @@ func TestBulkImport(t *testing.T) {
 		ids.WriteString(`{"userId":"` + u.ID + `"}` + "\n")
 	}
 	ids.WriteString(`{"userId":"bulk-nobody"}` + "\n")
-	del := &seed.Importer{Store: s.Users(), Deregistrar: &push.Deregistrar{Client: snsc}, Delete: true}
+	del := &seed.Importer{Store: store, Deregistrar: &push.Deregistrar{Client: snsc}, Delete: true}
 	rep, err = del.Run(ctx, &ids)
 	if err != nil || rep.Deleted != 20 || rep.NotFound != 1 || rep.EndpointsDeleted != 20 {
 		t.Fatalf("delete: %v; %d deleted, %d not found, %d endpoints; want 20, 1, 20", err, rep.Deleted, rep.NotFound, rep.EndpointsDeleted)
@@ -192,14 +208,16 @@ func BenchmarkImport(b *testing.B) {
 		workers, _ = strconv.Atoi(v)
 	}
 	ctx := context.Background()
-	reg := &push.Registrar{Client: sns.NewFromConfig(s.Config()), Applications: s.Platforms}
+	cfg := importConfig(s)
+	store := &dynamo.Users{Client: dynamodb.NewFromConfig(cfg), Table: s.Names["UsersTable"]}
+	reg := &push.Registrar{Client: sns.NewFromConfig(cfg), Applications: s.Platforms}
 	for _, given := range []bool{false, true} {
 		name := "register"
 		if given {
 			name = "endpoints-given"
 		}
 		b.Run(name, func(b *testing.B) {
-			im := &seed.Importer{Store: s.Users(), Registrar: reg, Workers: workers}
+			im := &seed.Importer{Store: store, Registrar: reg, Workers: workers}
 			var elapsed time.Duration
 			for i := 0; b.Loop(); i++ {
 				users := bulkUsers(fmt.Sprintf("bench%d-%d", time.Now().UnixNano(), i), n)
