@@ -68,9 +68,9 @@ up: tools build-local ## start the local stack; template parameters as sam deplo
 down: ## stop the local stack
 	@if [ -x $(BIN)/localstack ]; then $(BIN)/localstack -dir $(STACK_DIR) down; fi
 
-seed: up ## import users: make seed FILE=infra/seed/demo-users.jsonl
-	@test -n "$(FILE)" || { echo "usage: make seed FILE=<users.jsonl>" >&2; exit 2; }
-	@eval "$$($(LOCALSTACK) env)" && $(BIN)/seed "$(FILE)"
+seed: up ## import users (JSON Lines or .csv): make seed FILE=infra/seed/demo-users.jsonl [SEED_FLAGS="-checkpoint f -delete"]
+	@test -n "$(FILE)" || { echo "usage: make seed FILE=<users.jsonl|users.csv> [SEED_FLAGS=...]" >&2; exit 2; }
+	@eval "$$($(LOCALSTACK) env)" && $(BIN)/seed $(SEED_FLAGS) "$(FILE)"
 
 invoke: up ## invoke a function's bootstrap under its emulator: make invoke FUNCTION=IntakeFunction EVENT=events/incident-confirmed.json
 	@test -n "$(FUNCTION)" -a -n "$(EVENT)" || { echo "usage: make invoke FUNCTION=<LogicalId> EVENT=<file>" >&2; exit 2; }
@@ -131,7 +131,7 @@ unit: ## the unit tests alone (go test -short): no local stack, no moto
 # TestMain), so that `go test` alone tests the code as it is; make test builds
 # nothing else first.
 test: tools lint ## unit tests, integration tests through the real bootstraps against the local stack, and every benchmark once (small sizes)
-	BENCH_COHORT_USERS=2000 BENCH_EXPORT_RECIPIENTS=20000 BENCH_SHARE_SECONDS=10 $(GO) test -count=1 -timeout 30m -bench . -benchtime 1x ./...
+	BENCH_COHORT_USERS=2000 BENCH_EXPORT_RECIPIENTS=20000 BENCH_SHARE_SECONDS=10 BENCH_IMPORT_USERS=300 $(GO) test -count=1 -timeout 30m -bench . -benchtime 1x ./...
 
 # ---- fuzzing -------------------------------------------------------------------
 
@@ -159,6 +159,8 @@ bench: tools build-local ## measure: quota efficiency, CPU per recipient, cost, 
 	  "$(GO) test -run ^$$ -bench ProcessPerRecipient -benchmem -count 3 ./shared/dispatch/" \
 	  "$(GO) test -run ^$$ -bench NotifyOneUser -benchtime 20x ./infra/e2e/" \
 	  "$(GO) test -run ^$$ -bench PlanCohort -benchtime 1x -timeout 60m ./infra/e2e/" \
+	  "env BENCH_IMPORT_USERS=3000 $(GO) test -run ^$$ -bench Import -benchtime 1x -timeout 60m ./infra/e2e/" \
+	  "env BENCH_IMPORT_USERS=30000 $(GO) test -run ^$$ -bench Import -benchtime 1x -timeout 60m ./infra/e2e/" \
 	  "$(GO) test -run ^$$ -bench Export -benchtime 1x ./infra/bench/" \
 	  "env BENCH_SHARE_SECONDS=120 $(GO) test -run ^$$ -bench WorkerShare -benchtime 1x -timeout 30m ./infra/e2e/"; do \
 	  echo "== $$cmd" | tee -a $(BENCH_OUT)/go-bench.txt; $$cmd | tee -a $(BENCH_OUT)/go-bench.txt | grep -E '^Benchmark|ok|FAIL'; \

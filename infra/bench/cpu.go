@@ -130,6 +130,10 @@ func (s *ddbStub) Scan(context.Context, *dynamodb.ScanInput, ...func(*dynamodb.O
 	return &dynamodb.ScanOutput{}, nil
 }
 
+func (s *ddbStub) BatchWriteItem(context.Context, *dynamodb.BatchWriteItemInput, ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error) {
+	return &dynamodb.BatchWriteItemOutput{}, nil
+}
+
 func (s *ddbStub) TransactWriteItems(context.Context, *dynamodb.TransactWriteItemsInput, ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
 	return &dynamodb.TransactWriteItemsOutput{}, nil
 }

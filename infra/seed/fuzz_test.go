@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"breachnotify/shared/audience"
-	"breachnotify/shared/fake"
 	"breachnotify/shared/incident"
 )
 
@@ -21,7 +20,7 @@ func FuzzImport(f *testing.F) {
 	f.Add([]byte(`{"userId":"u-6","email":"a@[127.0.0.1]","name":"x` + "\u2028" + `y"}`))
 	f.Add([]byte(`{"userId":"u-7","devices":[{"deviceId":"d","platform":"ios","appVersion":"` + strings.Repeat("9", 2000) + `"}]}`))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		store := fake.NewUsers()
+		store := memStore{}
 		rep, err := Import(context.Background(), bytes.NewReader(in), store, nil)
 		if err != nil {
 			t.Fatalf("Import = %v", err)
@@ -31,8 +30,7 @@ func FuzzImport(f *testing.F) {
 				t.Fatalf("line %d: a message of %d bytes", b.Line, len(b.Error()))
 			}
 		}
-		for _, u := range store.All() {
-			id := u.ID
+		for id, u := range store {
 			if err := u.Validate(); err != nil {
 				t.Fatalf("imported an invalid user: %v", err)
 			}

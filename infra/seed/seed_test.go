@@ -10,14 +10,44 @@ import (
 	"testing"
 
 	"breachnotify/shared/audience"
-	"breachnotify/shared/fake"
 	"breachnotify/shared/incident"
 )
 
-// stored is the user of id that the import left in store (zero if none).
-func stored(store *fake.Users, id string) audience.User {
-	users, _ := store.Get(context.Background(), []string{id})
-	return users[id]
+// memStore is the users table in memory: users by id.
+type memStore map[string]audience.User
+
+func (m memStore) Stored(_ context.Context, ids []string) (map[string]audience.User, error) {
+	out := map[string]audience.User{}
+	for _, id := range ids {
+		if u, ok := m[id]; ok {
+			out[id] = u
+		}
+	}
+	return out, nil
+}
+
+func (m memStore) PutBatch(ctx context.Context, users []audience.User) map[string]error {
+	return eachUser(users, func(u audience.User) error { return m.put(ctx, u) })
+}
+
+func (m memStore) Replace(ctx context.Context, u audience.User, _ []string) error {
+	return m.put(ctx, u)
+}
+
+func (m memStore) DeleteBatch(_ context.Context, users []audience.User) map[string]error {
+	return eachUser(users, func(u audience.User) error { delete(m, u.ID); return nil })
+}
+
+func (m memStore) put(_ context.Context, u audience.User) error { m[u.ID] = u; return nil }
+
+func eachUser(users []audience.User, f func(audience.User) error) map[string]error {
+	failed := map[string]error{}
+	for _, u := range users {
+		if err := f(u); err != nil {
+			failed[u.ID] = err
+		}
+	}
+	return failed
 }
 
 type regFunc func(ctx context.Context, platform, token string) (string, error)
@@ -37,7 +67,7 @@ func TestImportSkipsBadLinesAndKeepsGoodOnes(t *testing.T) {
 		`{"userId":"u-5","devices":[{"deviceId":"d-1","platform":"windows","appVersion":"1"}]}`,
 		`{"userId":"u-6","devices":[{"deviceId":"d-1","platform":"ios","appVersion":"beta"}]}`,
 	}, "\n")
-	store := fake.NewUsers()
+	store := memStore{}
 	reg := regFunc(func(_ context.Context, platform, token string) (string, error) {
 		return "arn:endpoint/" + platform + "/" + token, nil
 	})
@@ -45,13 +75,13 @@ func TestImportSkipsBadLinesAndKeepsGoodOnes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Imported != 2 || len(store.All()) != 2 || rep.Endpoints != 1 {
-		t.Errorf("imported %d (store %d), endpoints %d; want 2, 2, 1", rep.Imported, len(store.All()), rep.Endpoints)
+	if rep.Imported != 2 || len(store) != 2 || rep.Endpoints != 1 {
+		t.Errorf("imported %d (store %d), endpoints %d; want 2, 2, 1", rep.Imported, len(store), rep.Endpoints)
 	}
-	if got := stored(store, "u-1").Devices[0].EndpointARN; got != "arn:endpoint/android/tok-1" {
+	if got := store["u-1"].Devices[0].EndpointARN; got != "arn:endpoint/android/tok-1" {
 		t.Errorf("endpoint = %q", got)
 	}
-	if stored(store, "u-6").ID == "" {
+	if _, ok := store["u-6"]; !ok {
 		t.Error("a user with an unparseable app version must be imported")
 	}
 	var lines []int
@@ -82,13 +112,13 @@ func TestImportKeepsGoingPastRefusedLines(t *testing.T) {
 		`{"userId":"u-3","devices":[{"deviceId":"d-1","platform":"ios","appVersion":"1","pushToken":"bad-token"}]}`,
 		`{"userId":"u-4"}`,
 	}, "\n")
-	store := fake.NewUsers()
-	refusing := storeFunc(func(ctx context.Context, u audience.User) error {
+	store := memStore{}
+	refusing := storeFunc{memStore: store, put: func(ctx context.Context, u audience.User) error {
 		if u.ID == "u-secret" {
 			return fmt.Errorf("put user %s: %w", u.ID, apiError{"ValidationException"})
 		}
-		return store.Put(ctx, u)
-	})
+		return store.put(ctx, u)
+	}}
 	reg := regFunc(func(_ context.Context, _, token string) (string, error) {
 		return "", fmt.Errorf("register %s: %w", token, apiError{"InvalidParameter"})
 	})
@@ -96,7 +126,7 @@ func TestImportKeepsGoingPastRefusedLines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Imported != 2 || len(store.All()) != 2 || stored(store, "u-4").ID == "" {
+	if rep.Imported != 2 || len(store) != 2 || store["u-4"].ID == "" {
 		t.Errorf("imported %d (store %v), want u-1 and u-4", rep.Imported, store)
 	}
 	var lines []int
@@ -111,8 +141,10 @@ func TestImportKeepsGoingPastRefusedLines(t *testing.T) {
 	}
 }
 
-// TestImportStopsWhenEveryLineWouldFail: credentials, connections and a
-// cancelled context stop the import, naming the line to resume from.
+// TestImportStopsWhenEveryLineWouldFail: credentials, connections, a
+// cancelled context and items still unprocessed after the retries stop the
+// import, naming the line to resume from; the lines of the chunk that were
+// written are done, and nothing after it is written.
 func TestImportStopsWhenEveryLineWouldFail(t *testing.T) {
 	tests := []struct {
 		name string
@@ -121,28 +153,39 @@ func TestImportStopsWhenEveryLineWouldFail(t *testing.T) {
 		{"expired credentials", apiError{"ExpiredTokenException"}},
 		{"no table", apiError{"ResourceNotFoundException"}},
 		{"throttled past the retries", apiError{"ProvisionedThroughputExceededException"}},
+		{"unprocessed past the retries", apiError{"UnprocessedItems"}},
 		{"connection refused", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}},
 		{"cancelled", context.Canceled},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			calls := 0
-			store := storeFunc(func(_ context.Context, u audience.User) error {
-				calls++
+			var input strings.Builder
+			for i := 1; i <= 2*chunkSize; i++ {
+				fmt.Fprintf(&input, "{\"userId\":\"u-%d\"}\n", i)
+			}
+			store := memStore{}
+			failing := storeFunc{memStore: store, put: func(ctx context.Context, u audience.User) error {
 				if u.ID == "u-2" {
 					return fmt.Errorf("put user %s: %w", u.ID, tc.err)
 				}
-				return nil
-			})
-			rep, err := Import(context.Background(), strings.NewReader("{\"userId\":\"u-1\"}\n{\"userId\":\"u-2\"}\n{\"userId\":\"u-3\"}"), store, nil)
-			if err == nil || !strings.Contains(err.Error(), "line 2") {
-				t.Fatalf("err = %v, want a stop at line 2", err)
+				return store.put(ctx, u)
+			}}
+			// One worker: the first chunk is lines 1-100, and the stop
+			// comes before the second.
+			im := &Importer{Store: failing, Workers: 1}
+			rep, err := im.Run(context.Background(), strings.NewReader(input.String()))
+			if err == nil || !strings.Contains(err.Error(), "line 2 ") || !strings.Contains(err.Error(), "resume from line 2:") {
+				t.Fatalf("err = %v, want a stop at line 2, to resume from it", err)
 			}
 			if strings.Contains(err.Error(), "u-2") {
 				t.Errorf("error quotes the user: %v", err)
 			}
-			if calls != 2 || rep.Imported != 1 {
-				t.Errorf("%d writes, %d imported; want the import to stop after the failing line", calls, rep.Imported)
+			var stop *StopError
+			if !errors.As(err, &stop) || stop.Line != 2 || stop.Resume != rep.Resume {
+				t.Errorf("err = %#v, want a StopError at line 2", err)
+			}
+			if rep.Resume.Line != 2 || rep.Imported != chunkSize-1 || len(store) != chunkSize-1 {
+				t.Errorf("resume at %d, %d imported, %d stored; want line 2, the rest of the first chunk", rep.Resume.Line, rep.Imported, len(store))
 			}
 		})
 	}
@@ -162,7 +205,7 @@ func TestImportIsStrictAndBounded(t *testing.T) {
 		`{"userId":"u-7","devices":[{"deviceId":"d-1","platform":"android","appVersion":"` + strings.Repeat("9", 2000) + `"}]}`,
 		`{"userId":"u-8"}`,
 	}, "\n")
-	store := fake.NewUsers()
+	store := memStore{}
 	rep, err := Import(context.Background(), strings.NewReader(input), store, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -177,11 +220,21 @@ func TestImportIsStrictAndBounded(t *testing.T) {
 	if want := []int{1, 2, 3, 4, 5, 7}; !slices.Equal(lines, want) {
 		t.Errorf("bad lines %v, want %v (%v)", lines, want, rep.Bad)
 	}
-	if rep.Imported != 2 || stored(store, "u-6").ID == "" || stored(store, "u-8").ID == "" {
+	if rep.Imported != 2 || store["u-6"].ID == "" || store["u-8"].ID == "" {
 		t.Errorf("imported %d: %v, want u-6 and u-8", rep.Imported, store)
 	}
 }
 
-type storeFunc func(context.Context, audience.User) error
+// storeFunc is a memStore whose writes go through put.
+type storeFunc struct {
+	memStore
+	put func(context.Context, audience.User) error
+}
 
-func (f storeFunc) Put(ctx context.Context, u audience.User) error { return f(ctx, u) }
+func (f storeFunc) PutBatch(ctx context.Context, users []audience.User) map[string]error {
+	return eachUser(users, func(u audience.User) error { return f.put(ctx, u) })
+}
+
+func (f storeFunc) Replace(ctx context.Context, u audience.User, _ []string) error {
+	return f.put(ctx, u)
+}

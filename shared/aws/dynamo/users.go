@@ -44,72 +44,10 @@ type deviceItem struct {
 	AppVersion string `json:"appVersion"`
 }
 
-// maxDevices keeps one user's write inside one transaction (100 items: the
-// profile, the new devices and the removed ones); the importer refuses a
-// user with more before it gets here.
+// maxDevices keeps one user's replacement inside one transaction (100
+// items: the profile, the new devices and the removed ones); the importer
+// refuses a user with more before it gets here.
 const maxDevices = incident.MaxDevices
-
-// Put creates or replaces a user and its device index items in one
-// transaction, removing index items of devices the user no longer has.
-func (u *Users) Put(ctx context.Context, user audience.User) error {
-	if len(user.Devices) > maxDevices {
-		return fmt.Errorf("put user %s: %d devices, at most %d", user.ID, len(user.Devices), maxDevices)
-	}
-	old, err := u.deviceKeys(ctx, user.ID)
-	if err != nil {
-		return err
-	}
-	p, err := marshal(profileItem{PK: user.ID, SK: profileSK, User: user})
-	if err != nil {
-		return fmt.Errorf("encode user %s: %w", user.ID, err)
-	}
-	items := []types.TransactWriteItem{{Put: &types.Put{TableName: &u.Table, Item: p}}}
-	keep := map[string]bool{}
-	for _, d := range user.Devices {
-		sk := devicePrefix + d.ID
-		keep[sk] = true
-		di, err := marshal(deviceItem{
-			PK: user.ID, SK: sk, Platform: d.Platform, AppVersion: d.AppVersion,
-			CohortPK: audience.CohortPartition(d.Platform, user.ID), CohortSK: audience.CohortSort(d),
-		})
-		if err != nil {
-			return fmt.Errorf("encode device of user %s: %w", user.ID, err)
-		}
-		items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &u.Table, Item: di}})
-	}
-	for _, sk := range old {
-		if !keep[sk] {
-			items = append(items, types.TransactWriteItem{Delete: &types.Delete{TableName: &u.Table,
-				Key: map[string]types.AttributeValue{"pk": str(user.ID), "sk": str(sk)}}})
-		}
-	}
-	if _, err := u.Client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items}); err != nil {
-		return fmt.Errorf("put user %s: %w", user.ID, err)
-	}
-	return nil
-}
-
-func (u *Users) deviceKeys(ctx context.Context, userID string) ([]string, error) {
-	out, err := u.Client.Query(ctx, &dynamodb.QueryInput{
-		TableName:              &u.Table,
-		KeyConditionExpression: aws.String("pk = :pk AND begins_with(sk, :d)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk": str(userID), ":d": str(devicePrefix),
-		},
-		ProjectionExpression: aws.String("sk"),
-		ConsistentRead:       aws.Bool(true),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read devices of user %s: %w", userID, err)
-	}
-	var sks []string
-	for _, item := range out.Items {
-		if s, ok := item["sk"].(*types.AttributeValueMemberS); ok {
-			sks = append(sks, s.Value)
-		}
-	}
-	return sks, nil
-}
 
 func profileKeys(ids []string) []map[string]types.AttributeValue {
 	keys := make([]map[string]types.AttributeValue, 0, len(ids))
