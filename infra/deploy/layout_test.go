@@ -23,6 +23,7 @@ func TestLayout(t *testing.T) {
 	// (A test may decode a sample event with them.)
 	lambdaEvents := map[string]string{
 		module + "/shared/admin": "the Function URL request and response it serves",
+		module + "/shared/feedback": "the EventBridge and SNS events that carry SES's and SNS's delivery reports",
 	}
 	dec := json.NewDecoder(strings.NewReader(string(out)))
 	checked := 0

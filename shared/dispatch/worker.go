@@ -711,7 +711,7 @@ func (w *Worker) deliver(ctx context.Context, cut cutoff, b Batch, title string,
 	lim, do := w.EmailLimiter, func(ctx context.Context) (string, error) {
 		return w.Mailer.Send(ctx, Mail{
 			To: u.Email, Subject: msg.Email.Subject, Text: msg.Email.Text, HTML: msg.Email.HTML,
-			Tags: map[string]string{"incident": b.IncidentID, "notice": b.NoticeID, "template": b.Template},
+			Tags: Tags(e.Recipient()),
 		})
 	}
 	if e.Channel == incident.Push {

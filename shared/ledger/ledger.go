@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"slices"
+	"strings"
 	"time"
 
 	"breachnotify/shared/errs"
@@ -31,8 +32,86 @@ const (
 	Pending Status = "pending"
 )
 
+// What the provider reported after it accepted a message (delivery
+// feedback). A sent delivery moves forward only, by Advances: events
+// arrive late, out of order and more than once.
+const (
+	// Delayed: the receiving server has not taken it yet; SES keeps trying.
+	Delayed Status = "delayed"
+	// Delivered: the receiving server (or the push service, for an enabled
+	// endpoint) took it.
+	Delivered Status = "delivered"
+	// Bounced: the receiving server refused it; Reason is the bounce type
+	// and sub-type ("Permanent/General", "Transient/MailboxFull").
+	Bounced Status = "bounced"
+	// Complained: delivered, and the recipient marked it as spam.
+	Complained Status = "complained"
+	// Suppressed: SES did not send it, the address being on the account's
+	// suppression list.
+	Suppressed Status = "suppressed"
+	// Rejected: SES accepted the call and then refused the message.
+	Rejected Status = "rejected"
+	// EndpointDisabled: the push service refused the device's token and SNS
+	// disabled its endpoint.
+	EndpointDisabled Status = "endpoint-disabled"
+)
+
 // Terminal reports whether the delivery is decided and must not be retried.
-func (s Status) Terminal() bool { return s == Sent || s == Failed || s == Skipped }
+// Every status past sent is terminal: the message went out once.
+func (s Status) Terminal() bool { return s != Pending && s != "" }
+
+// Rank orders statuses for Advances: sent, then delayed, then delivered,
+// then an end (a failure, or a complaint, which comes after delivery).
+func (s Status) Rank() int {
+	switch s {
+	case Sent:
+		return 1
+	case Delayed:
+		return 2
+	case Delivered:
+		return 3
+	case Bounced, Complained, Suppressed, Rejected, EndpointDisabled, Failed, Skipped:
+		return 4
+	}
+	return 0
+}
+
+// Advances reports whether a delivery at from may move to to. Only
+// forward: a late "delayed" never undoes "delivered", and of two ends the
+// first one recorded stays, so a repeated or late event changes nothing.
+func Advances(from, to Status) bool { return to.Rank() > from.Rank() }
+
+// Undeliverable reports whether the delivery reached nobody and never will:
+// refused at the send, or reported lost after it.
+func (s Status) Undeliverable() bool {
+	switch s {
+	case Failed, Bounced, Suppressed, Rejected, EndpointDisabled:
+		return true
+	}
+	return false
+}
+
+// Feedback is what a provider reported about one delivery after the send.
+type Feedback struct {
+	Key
+	// MessageID is the provider's id of the message reported on.
+	MessageID string
+	Status    Status
+	// Reason details Status: the bounce type and sub-type, the push
+	// failure type.
+	Reason string
+	At     time.Time
+}
+
+// Apply is e with f applied when f moves it forward (Advances), and
+// whether it did.
+func (e Entry) Apply(f Feedback) (Entry, bool) {
+	if !Advances(e.Status, f.Status) {
+		return e, false
+	}
+	e.Status, e.Reason, e.UpdatedAt = f.Status, f.Reason, f.At
+	return e, true
+}
 
 // Reasons for skipped and pending deliveries.
 const (
@@ -292,4 +371,53 @@ func ChannelStatus(ds []Entry) Status {
 		return Pending
 	}
 	return st
+}
+
+// Reach is whether a recipient was informed of a notice.
+type Reach string
+
+const (
+	// Reached: at least one delivery arrived (an email delivered, a push
+	// accepted for an enabled endpoint).
+	Reached Reach = "reached"
+	// ReachPending: nothing arrived yet, and something may still: a
+	// delivery to send, or an email sent whose fate SES has not reported.
+	ReachPending Reach = "pending"
+	// Unreachable: every delivery failed for good, or there was none to
+	// make (no address, no device).
+	Unreachable Reach = "unreachable"
+)
+
+// ReachOf is a recipient's reach from their deliveries, with, when
+// unreachable, why: each delivery's channel, status and reason, such as
+// "email:bounced:Permanent/General; push:skipped:no-device". A complaint
+// counts as reached: the message was delivered before it was reported.
+func ReachOf(ds []Entry) (Reach, string) {
+	if len(ds) == 0 {
+		return ReachPending, ""
+	}
+	var why []string
+	pending := false
+	for _, d := range ds {
+		switch {
+		case d.Status == Delivered || d.Status == Complained:
+			return Reached, ""
+		case d.Status == Sent && d.Channel == incident.Push:
+			// SNS accepted it for an enabled endpoint; a token the push
+			// service refuses comes back as EndpointDisabled.
+			return Reached, ""
+		case d.Status.Undeliverable() || d.Status == Skipped:
+			w := string(d.Channel) + ":" + string(d.Status)
+			if d.Reason != "" {
+				w += ":" + d.Reason
+			}
+			why = append(why, w)
+		default:
+			pending = true
+		}
+	}
+	if pending {
+		return ReachPending, ""
+	}
+	return Unreachable, strings.Join(why, "; ")
 }
