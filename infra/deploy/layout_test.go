@@ -22,7 +22,7 @@ func TestLayout(t *testing.T) {
 	// Domain packages allowed aws-lambda-go's plain event types, and why.
 	// (A test may decode a sample event with them.)
 	lambdaEvents := map[string]string{
-		module + "/shared/admin": "the Function URL request and response it serves",
+		module + "/shared/admin":    "the Function URL request and response it serves",
 		module + "/shared/feedback": "the EventBridge and SNS events that carry SES's and SNS's delivery reports",
 	}
 	dec := json.NewDecoder(strings.NewReader(string(out)))
