@@ -99,6 +99,9 @@ type Mapping struct {
 	// Async: each message is one event for an asynchronous invocation (the
 	// EventBridge target); else messages are batched into an SQS event.
 	Async bool `json:"async,omitempty"`
+	// SNS: each message is an SNS notification (the topic's delivery to
+	// the inbox queue), passed on as the SNS event Lambda builds.
+	SNS bool `json:"sns,omitempty"`
 }
 
 // State is a running stack, saved in Dir so that other commands find it.

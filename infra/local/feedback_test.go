@@ -1,0 +1,129 @@
+package local
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+
+	"breachnotify/infra/seed"
+	"breachnotify/shared/aws/push"
+	"breachnotify/shared/incident"
+	"breachnotify/shared/ledger"
+)
+
+// One incident to users at each SES mailbox simulator address, one with
+// only a device and one with no channel at all: SES's reports come back
+// through the default bus to FeedbackFunction and move each delivery to
+// what the simulator does, and each recipient is reached or unreachable
+// accordingly. Nobody gets a notice twice.
+func TestDeliveryFeedback(t *testing.T) {
+	s := needStack(t)
+	ctx := context.Background()
+	users := []string{
+		`{"userId":"u-fb-success","email":"success@simulator.amazonses.com","name":"Sam","locale":"en-GB"}`,
+		`{"userId":"u-fb-bounce","email":"bounce@simulator.amazonses.com","name":"Bo","locale":"en-GB","devices":[{"deviceId":"d-1","platform":"android","appVersion":"8.8.2","pushToken":"fcm-token-fb-bounce"}]}`,
+		`{"userId":"u-fb-complaint","email":"complaint@simulator.amazonses.com","name":"Cy","locale":"en-GB"}`,
+		`{"userId":"u-fb-suppressed","email":"suppressionlist@simulator.amazonses.com","name":"Su","locale":"en-GB"}`,
+		`{"userId":"u-fb-none","name":"Ned","locale":"en-GB"}`,
+	}
+	reg := &push.Registrar{Client: sns.NewFromConfig(s.Config()), Applications: s.Platforms}
+	if rep, err := seed.Import(ctx, strings.NewReader(strings.Join(users, "\n")+"\n"), s.Users(), reg); err != nil || len(rep.Bad) > 0 {
+		t.Fatalf("seed: %v %v", err, rep.Bad)
+	}
+	before := len(outbox(t, s))
+	const id = "INC-FEEDBACK-1"
+	event := fmt.Sprintf(`{"version":"0","id":"fb-1","detail-type":"Incident Confirmed","source":"acme.detection","account":"123456789012",
+"time":"2026-11-30T10:00:00Z","region":"us-east-1","resources":[],"detail":{"incidentId":%q,"status":"confirmed",
+"title":"Unauthorised access","summary":"A stolen credential was used to read account records.","detectedAt":"2026-11-30T08:00:00Z",
+"confirmedAt":"2026-11-30T09:00:00Z","confirmedBy":"secops:jane","notices":[{"template":"account-accessed","channels":["email","push"],
+"audience":{"userIds":["u-fb-success","u-fb-bounce","u-fb-complaint","u-fb-suppressed","u-fb-none"]}}]}}`, id)
+	if err := s.PutEvent(ctx, []byte(event)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Drain(ctx, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]struct {
+		email ledger.Status
+		reach ledger.Reach
+	}{
+		"u-fb-success":    {ledger.Delivered, ledger.Reached},
+		"u-fb-bounce":     {ledger.Bounced, ledger.Reached}, // by push
+		"u-fb-complaint":  {ledger.Complained, ledger.Reached},
+		"u-fb-suppressed": {ledger.Suppressed, ledger.Unreachable},
+		"u-fb-none":       {ledger.Skipped, ledger.Unreachable},
+	}
+	got := map[string]string{}
+	// SES reports after it accepts: the events follow the sends.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		records, err := s.Records(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range records {
+			reach, why := ledger.ReachOf(r.Deliveries)
+			email := ledger.Status("none")
+			for _, d := range r.Deliveries {
+				if d.Channel == incident.Email {
+					email = d.Status
+				}
+			}
+			got[r.UserID] = fmt.Sprintf("%s %s %s", email, reach, why)
+		}
+		done := len(got) == len(want)
+		for u, w := range want {
+			done = done && strings.HasPrefix(got[u], fmt.Sprintf("%s %s", w.email, w.reach))
+		}
+		if done || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	for _, u := range slices.Sorted(maps.Keys(want)) {
+		w := want[u]
+		if !strings.HasPrefix(got[u], fmt.Sprintf("%s %s", w.email, w.reach)) {
+			t.Errorf("%s: %q, want email %s and %s", u, got[u], w.email, w.reach)
+		}
+	}
+	if g, w := got["u-fb-suppressed"], "unreachable email:suppressed:Permanent/OnAccountSuppressionList"; !strings.Contains(g, w) {
+		t.Errorf("u-fb-suppressed: %q, want the reason %q", g, w)
+	}
+	// Nobody twice: one email per address with one, one push per device.
+	per := map[string]int{}
+	for _, m := range outbox(t, s)[before:] {
+		per[m.Channel+" "+m.To+m.Token]++
+	}
+	for k, n := range per {
+		if n != 1 {
+			t.Errorf("%s: %d messages, want 1", k, n)
+		}
+	}
+	if len(per) != 5 {
+		t.Errorf("%d messages sent (%v), want 4 emails and 1 push", len(per), per)
+	}
+}
+
+// The FeedbackFunction's samples run as `sam local invoke -e` would run
+// them: reports on deliveries this stack never made are kept aside, not
+// failed and not dropped.
+func TestFeedbackSampleEvents(t *testing.T) {
+	s := needStack(t)
+	for _, name := range []string{"ses-bounce.json", "push-delivery-failure.json"} {
+		t.Run(name, func(t *testing.T) {
+			event := strings.ReplaceAll(string(readEvent(t, name)), "INC-2014-0527", "INC-FEEDBACK-SAMPLE")
+			out, err := s.Invoke(context.Background(), "FeedbackFunction", []byte(event))
+			if err != nil {
+				t.Fatalf("%s: %v", out, err)
+			}
+			if !strings.Contains(string(out), `"reports":1`) {
+				t.Errorf("result %s, want one report", out)
+			}
+		})
+	}
+}
