@@ -106,6 +106,10 @@ demo: tools build-local ## fresh local stack, demo users, a confirmed incident e
 	@$(BIN)/bnadmin -local $(STACK_DIR) -incident INC-2014-0527 status
 	@$(BIN)/bnadmin -local $(STACK_DIR) -incident INC-2014-0527 verify
 	@$(BIN)/bnadmin -local $(STACK_DIR) -incident INC-2014-0527 export
+	@echo; echo "== delivery feedback: an incident to the SES mailbox simulator's addresses, a device, and a user with no channel"
+	@eval "$$($(LOCALSTACK) env)" && $(BIN)/seed infra/seed/simulator-users.jsonl
+	@$(LOCALSTACK) trigger events/incident-feedback.json > /dev/null
+	@$(LOCALSTACK) reach INC-2026-1130
 	@echo; echo "Read the emails in a browser: $$(python3 -c 'import json; print(json.load(open("$(STACK_DIR)/state.json"))["sesUrl"])')"
 	@echo "The stack keeps running for you; stop it with: make down"
 

@@ -11,9 +11,11 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"breachnotify/shared/aws/awsconfig"
 	"breachnotify/shared/aws/dynamo"
+	"breachnotify/shared/aws/queue"
 	"breachnotify/shared/feedback"
 )
 
@@ -28,12 +30,15 @@ func main() {
 // run builds the function from its configuration and serves it; it
 // returns only when the configuration is wrong.
 func run(ctx context.Context, log *slog.Logger) error {
-	cfg, env, err := awsconfig.ForFunction(ctx, "DELIVERIES_TABLE")
+	cfg, env, err := awsconfig.ForFunction(ctx, "DELIVERIES_TABLE", "INCIDENTS_TABLE", "RECIPIENTS_QUEUE_URL")
 	if err != nil {
 		return err
 	}
-	fb := &dynamo.Feedback{Client: dynamodb.NewFromConfig(cfg), Table: env["DELIVERIES_TABLE"]}
-	h := &feedback.Handler{Ledger: fb, Aside: fb, Addresses: fb, Devices: fb, Log: log}
+	db := dynamodb.NewFromConfig(cfg)
+	fb := &dynamo.Feedback{Client: db, Table: env["DELIVERIES_TABLE"]}
+	h := &feedback.Handler{Ledger: fb, Aside: fb, Addresses: fb, Devices: fb, Log: log,
+		Reach: &dynamo.Progress{Client: db, Table: env["INCIDENTS_TABLE"]},
+		Queue: &queue.Sender{Client: sqs.NewFromConfig(cfg), URL: env["RECIPIENTS_QUEUE_URL"]}}
 	lambda.StartHandlerFunc(h.Handle)
 	return nil
 }

@@ -2,6 +2,7 @@ package local
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -12,9 +13,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"breachnotify/infra/seed"
+	"breachnotify/shared/admin"
 	"breachnotify/shared/aws/push"
+	"breachnotify/shared/evidence"
 	"breachnotify/shared/incident"
 	"breachnotify/shared/ledger"
+	"breachnotify/shared/status"
 )
 
 // One incident to users at each SES mailbox simulator address, one with
@@ -31,6 +35,7 @@ func TestDeliveryFeedback(t *testing.T) {
 		`{"userId":"u-fb-complaint","email":"complaint@simulator.amazonses.com","name":"Cy","locale":"en-GB"}`,
 		`{"userId":"u-fb-suppressed","email":"suppressionlist@simulator.amazonses.com","name":"Su","locale":"en-GB"}`,
 		`{"userId":"u-fb-none","name":"Ned","locale":"en-GB"}`,
+		`{"userId":"u-fb-fallback","email":"bounce+fallback@simulator.amazonses.com","name":"Fa","locale":"en-GB","devices":[{"deviceId":"d-1","platform":"android","appVersion":"8.8.2","pushToken":"fcm-token-fb-fallback"}]}`,
 	}
 	reg := &push.Registrar{Client: sns.NewFromConfig(s.Config()), Applications: s.Platforms}
 	if rep, err := seed.Import(ctx, strings.NewReader(strings.Join(users, "\n")+"\n"), s.Users(), reg); err != nil || len(rep.Bad) > 0 {
@@ -42,7 +47,8 @@ func TestDeliveryFeedback(t *testing.T) {
 "time":"2026-11-30T10:00:00Z","region":"us-east-1","resources":[],"detail":{"incidentId":%q,"status":"confirmed",
 "title":"Unauthorised access","summary":"A stolen credential was used to read account records.","detectedAt":"2026-11-30T08:00:00Z",
 "confirmedAt":"2026-11-30T09:00:00Z","confirmedBy":"secops:jane","notices":[{"template":"account-accessed","channels":["email","push"],
-"audience":{"userIds":["u-fb-success","u-fb-bounce","u-fb-complaint","u-fb-suppressed","u-fb-none"]}}]}}`, id)
+"audience":{"userIds":["u-fb-success","u-fb-bounce","u-fb-complaint","u-fb-suppressed","u-fb-none"]}},
+{"template":"account-accessed","fallback":["email","push"],"audience":{"userIds":["u-fb-fallback"]}}]}}`, id)
 	if err := s.PutEvent(ctx, []byte(event)); err != nil {
 		t.Fatal(err)
 	}
@@ -67,6 +73,9 @@ func TestDeliveryFeedback(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, r := range records {
+			if r.NoticeID != "n0-account-accessed" {
+				continue
+			}
 			reach, why := ledger.ReachOf(r.Deliveries)
 			email := ledger.Status("none")
 			for _, d := range r.Deliveries {
@@ -94,6 +103,73 @@ func TestDeliveryFeedback(t *testing.T) {
 	if g, w := got["u-fb-suppressed"], "unreachable email:suppressed:Permanent/OnAccountSuppressionList"; !strings.Contains(g, w) {
 		t.Errorf("u-fb-suppressed: %q, want the reason %q", g, w)
 	}
+	// status counts each recipient once, as the records say.
+	a := &adminClient{t: t, s: s}
+	var n status.Notice
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(300 * time.Millisecond) {
+		resp := a.direct(admin.Request{Operation: "status", Actor: "secops:omar", IncidentID: id})
+		if resp.Status == nil || len(resp.Status.Notices) != 2 {
+			t.Fatalf("status %+v", resp)
+		}
+		n = resp.Status.Notices[0]
+		if (n.Reached == 3 && n.Unreachable == 2) || time.Now().After(deadline) {
+			break
+		}
+	}
+	if n.Reached != 3 || n.Pending != 0 || n.Unreachable != 2 {
+		t.Errorf("status reached/pending/unreachable %d/%d/%d, want 3/0/2", n.Reached, n.Pending, n.Unreachable)
+	}
+	// The export names the unreachable users and why.
+	resp := a.direct(admin.Request{Operation: "export", Actor: "secops:omar", IncidentID: id})
+	var ex evidence.Export
+	if err := json.Unmarshal(fetch(t, resp.Export.JSONURL), &ex); err != nil {
+		t.Fatal(err)
+	}
+	unreachable := map[string]string{}
+	for _, u := range ex.Unreachable {
+		unreachable[u.UserID] = u.Reason
+	}
+	if len(unreachable) != 2 || !strings.Contains(unreachable["u-fb-suppressed"], "email:suppressed") || !strings.Contains(unreachable["u-fb-none"], "email:skipped:no-email") {
+		t.Errorf("export lists unreachable %v, want u-fb-suppressed and u-fb-none with reasons", unreachable)
+	}
+	outcomes := map[string]ledger.Status{}
+	for _, o := range ex.Outcomes {
+		outcomes[o.UserID+" "+string(o.Channel)] = o.Status
+	}
+	for k, st := range map[string]ledger.Status{"u-fb-success email": ledger.Delivered, "u-fb-bounce email": ledger.Bounced,
+		"u-fb-bounce push": ledger.Sent, "u-fb-complaint email": ledger.Complained, "u-fb-suppressed email": ledger.Suppressed} {
+		if outcomes[k] != st {
+			t.Errorf("export: %s %s, want %s", k, outcomes[k], st)
+		}
+	}
+	// The fallback notice: email first; the push once the email bounced,
+	// not before.
+	var email, push ledger.Entry
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(300 * time.Millisecond) {
+		records, err := s.Records(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range records {
+			if r.NoticeID != "n1-account-accessed" {
+				continue
+			}
+			for _, d := range r.Deliveries {
+				if d.Channel == incident.Email {
+					email = d
+				} else {
+					push = d
+				}
+			}
+		}
+		if push.Status == ledger.Sent || time.Now().After(deadline) {
+			break
+		}
+	}
+	if email.Status != ledger.Bounced || push.Status != ledger.Sent || push.UpdatedAt.Before(email.UpdatedAt) {
+		t.Errorf("fallback: email %s at %s, push %s (%s) at %s; want the push sent after the bounce",
+			email.Status, email.UpdatedAt, push.Status, push.Reason, push.UpdatedAt)
+	}
 	// Nobody twice: one email per address with one, one push per device.
 	per := map[string]int{}
 	for _, m := range outbox(t, s)[before:] {
@@ -104,8 +180,8 @@ func TestDeliveryFeedback(t *testing.T) {
 			t.Errorf("%s: %d messages, want 1", k, n)
 		}
 	}
-	if len(per) != 5 {
-		t.Errorf("%d messages sent (%v), want 4 emails and 1 push", len(per), per)
+	if len(per) != 7 {
+		t.Errorf("%d messages sent (%v), want 5 emails and 2 pushes", len(per), per)
 	}
 }
 

@@ -169,7 +169,7 @@ func SimulatorEvents(to, messageID string, tags map[string][]string, at time.Tim
 		return nil
 	}
 	mail := map[string]any{"messageId": messageID, "timestamp": at.Format(time.RFC3339Nano), "destination": []string{to}, "tags": tags}
-	ts := at.Add(time.Second).Format(time.RFC3339Nano)
+	ts := at.Format(time.RFC3339Nano)
 	delivered := SimulatorEvent{"Email Delivered", map[string]any{"eventType": "Delivery", "mail": mail,
 		"delivery": map[string]any{"timestamp": ts, "recipients": []string{to}, "smtpResponse": "250 2.6.0 Message received"}}}
 	bounce := func(kind, sub string) SimulatorEvent {

@@ -9,8 +9,6 @@ package feedback
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,9 +27,29 @@ import (
 // Ledger applies feedback to the deliveries it names.
 type Ledger interface {
 	// Apply records f on its delivery when it moves it forward, and
-	// reports whether it did; ErrUnknown when the ledger has no such
+	// reports what it did; ErrUnknown when the ledger has no such
 	// recipient.
-	Apply(ctx context.Context, f ledger.Feedback) (bool, error)
+	Apply(ctx context.Context, f ledger.Feedback) (Applied, error)
+}
+
+// Applied is what one report did to its recipient: whether it moved the
+// delivery, and the recipient's reach just before and after, read in the
+// same atomic write.
+type Applied struct {
+	Moved         bool
+	Before, After ledger.Reach
+	// Record is the recipient's record with the report applied.
+	Record ledger.Record
+}
+
+// Queue sends a batch to the recipients queue.
+type Queue interface {
+	Send(ctx context.Context, bodies [][]byte) error
+}
+
+// ReachCounter counts recipients reached and unreachable per notice.
+type ReachCounter interface {
+	CountReach(ctx context.Context, incidentID, noticeID string, delta map[ledger.Reach]int) error
 }
 
 // ErrUnknown: the feedback names no recipient the ledger knows.
@@ -54,17 +72,9 @@ type Unmatched struct {
 }
 
 // Addresses remembers addresses that bounced for good or complained, by
-// hash, so later incidents skip them (see AddressHash).
+// hash, so later incidents skip them (see ledger.AddressHash).
 type Addresses interface {
 	MarkUnreachable(ctx context.Context, hash string, reason string, at time.Time) error
-}
-
-// AddressHash is how an unreachable address is kept: the SHA-256 of the
-// address, trimmed and lower-cased. The address itself is never stored
-// outside the users table nor logged.
-func AddressHash(address string) string {
-	sum := sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(address))))
-	return hex.EncodeToString(sum[:])
 }
 
 // Handler is the FeedbackFunction.
@@ -74,7 +84,11 @@ type Handler struct {
 	Addresses Addresses
 	// Devices locates push messages; nil keeps push reports aside.
 	Devices Devices
-	Log     *slog.Logger
+	Reach   ReachCounter
+	// Queue takes a fallback notice's next channel for a recipient whose
+	// delivery failed for good.
+	Queue Queue
+	Log   *slog.Logger
 }
 
 // Report is one provider report, decoded: the delivery it is about (when
@@ -133,7 +147,7 @@ func (h *Handler) HandleSES(ctx context.Context, ev events.EventBridgeEvent) err
 func (h *Handler) apply(ctx context.Context, rep Report) error {
 	f := rep.Feedback
 	for _, a := range rep.Unreachable {
-		if err := h.Addresses.MarkUnreachable(ctx, AddressHash(a), string(f.Status)+":"+f.Reason, f.At); err != nil {
+		if err := h.Addresses.MarkUnreachable(ctx, ledger.AddressHash(a), string(f.Status)+":"+f.Reason, f.At); err != nil {
 			return fmt.Errorf("mark an address unreachable after %s %s: %w", rep.Kind, f.MessageID, err)
 		}
 	}
@@ -141,7 +155,7 @@ func (h *Handler) apply(ctx context.Context, rep Report) error {
 		return h.keepAside(ctx, Unmatched{Source: rep.Source, Kind: rep.Kind, MessageID: f.MessageID, Tags: rep.Tags,
 			Why: "the report names no recipient", At: f.At})
 	}
-	applied, err := h.Ledger.Apply(ctx, f)
+	a, err := h.Ledger.Apply(ctx, f)
 	if isUnknown(err) {
 		return h.keepAside(ctx, Unmatched{Source: rep.Source, Kind: rep.Kind, MessageID: f.MessageID, Tags: rep.Tags,
 			Why: "no such recipient in the ledger", At: f.At})
@@ -149,8 +163,27 @@ func (h *Handler) apply(ctx context.Context, rep Report) error {
 	if err != nil {
 		return fmt.Errorf("apply %s %s to %s: %w", rep.Kind, f.MessageID, f.Key, err)
 	}
+	if a.Moved && f.Status.Undeliverable() && a.Record.Next != "" && (a.Record.Waiting() || a.Record.State == ledger.Claimed) {
+		// A fallback notice: its next channel goes now, after the failure
+		// and not before (the worker reads the failure in the record). A
+		// record still claimed may not show its later channels waiting
+		// yet; the batch then waits for the claim and finds out.
+		if err := h.Queue.Send(ctx, [][]byte{[]byte(a.Record.Next)}); err != nil {
+			return fmt.Errorf("send the fallback of %s: %w", f.Recipient(), err)
+		}
+		h.Log.InfoContext(ctx, "fallback queued", "incidentId", f.IncidentID, "noticeId", f.NoticeID, "userId", f.UserID,
+			"after", string(f.Channel))
+	}
+	if moves := ledger.ReachMoves(a.Before, a.After); len(moves) > 0 {
+		// A retry after a failure here finds the report applied and counts
+		// nothing: the counts may then lag the ledger, which the export
+		// recounts from the records.
+		if err := h.Reach.CountReach(ctx, f.IncidentID, f.NoticeID, moves); err != nil {
+			return fmt.Errorf("count the reach of %s: %w", f.Recipient(), err)
+		}
+	}
 	h.Log.InfoContext(ctx, "delivery feedback", "incidentId", f.IncidentID, "noticeId", f.NoticeID, "userId", f.UserID,
-		"channel", string(f.Channel), "deviceId", f.DeviceID, "status", string(f.Status), "reason", f.Reason, "applied", applied)
+		"channel", string(f.Channel), "deviceId", f.DeviceID, "status", string(f.Status), "reason", f.Reason, "applied", a.Moved, "reach", string(a.After))
 	return nil
 }
 

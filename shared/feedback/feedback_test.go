@@ -20,14 +20,34 @@ import (
 type fakeLedger struct {
 	known   map[ledger.Recipient]bool
 	applied []ledger.Feedback
+	after   ledger.Reach
+	record  ledger.Record
 }
 
-func (f *fakeLedger) Apply(_ context.Context, fb ledger.Feedback) (bool, error) {
+func (f *fakeLedger) Apply(_ context.Context, fb ledger.Feedback) (feedback.Applied, error) {
 	if !f.known[fb.Recipient()] {
-		return false, feedback.ErrUnknown
+		return feedback.Applied{}, feedback.ErrUnknown
 	}
 	f.applied = append(f.applied, fb)
-	return true, nil
+	return feedback.Applied{Moved: true, Before: ledger.ReachPending, After: f.after, Record: f.record}, nil
+}
+
+type fakeQueue struct{ sent []string }
+
+func (q *fakeQueue) Send(_ context.Context, bodies [][]byte) error {
+	for _, b := range bodies {
+		q.sent = append(q.sent, string(b))
+	}
+	return nil
+}
+
+type fakeReach map[ledger.Reach]int
+
+func (f fakeReach) CountReach(_ context.Context, _, _ string, delta map[ledger.Reach]int) error {
+	for r, n := range delta {
+		f[r] += n
+	}
+	return nil
 }
 
 type fakeAside struct{ kept []feedback.Unmatched }
@@ -79,8 +99,9 @@ func TestSESReports(t *testing.T) {
 			"complainedRecipients": []map[string]string{{"emailAddress": "a@example.com"}}}}, ledger.Complained, "abuse", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			l, aside, addrs := &fakeLedger{known: map[ledger.Recipient]bool{r: true}}, &fakeAside{}, &fakeAddresses{marked: map[string]string{}}
-			h := &feedback.Handler{Ledger: l, Aside: aside, Addresses: addrs, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+			l, aside, addrs := &fakeLedger{known: map[ledger.Recipient]bool{r: true}, after: ledger.Reached}, &fakeAside{}, &fakeAddresses{marked: map[string]string{}}
+			reach := fakeReach{}
+			h := &feedback.Handler{Ledger: l, Aside: aside, Addresses: addrs, Reach: reach, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 			if _, err := h.Handle(context.Background(), feedback.Event{EventBridgeEvent: sesEvent(t, tc.detailType, tc.detail)}); err != nil {
 				t.Fatal(err)
 			}
@@ -92,9 +113,12 @@ func TestSESReports(t *testing.T) {
 			if f.Key != want || f.Status != tc.want || f.Reason != tc.reason || f.MessageID != "m-1" {
 				t.Errorf("applied %+v, want %s %s (%s)", f, want, tc.want, tc.reason)
 			}
-			_, marked := addrs.marked[feedback.AddressHash(" A@Example.com")]
+			_, marked := addrs.marked[ledger.AddressHash(" A@Example.com")]
 			if marked != tc.unreach || (len(addrs.marked) > 0) != tc.unreach {
 				t.Errorf("address marked unreachable: %v, want %v", addrs.marked, tc.unreach)
+			}
+			if len(reach) != 1 || reach[ledger.Reached] != 1 {
+				t.Errorf("reach counted %v, want one more reached", reach)
 			}
 		})
 	}
@@ -138,4 +162,42 @@ func containsAt(s string) bool {
 		}
 	}
 	return false
+}
+
+// A fallback notice's next channel is queued when its recipient's delivery
+// fails for good, and only then.
+func TestFailureQueuesTheFallback(t *testing.T) {
+	r := ledger.Recipient{IncidentID: "INC-1", NoticeID: "n1-account-accessed", UserID: "u-1"}
+	waiting := ledger.Record{Recipient: r, State: ledger.Open, Next: `{"next":1}`, Deliveries: []ledger.Entry{
+		{Key: ledger.Key{Channel: incident.Email}, Status: ledger.Sent},
+		{Key: ledger.Key{Channel: incident.Push, DeviceID: "d-1"}, Status: ledger.Pending, Reason: ledger.Fallback},
+	}}
+	mail := map[string]any{"messageId": "m-1", "timestamp": "2026-11-30T10:00:00Z",
+		"tags": map[string][]string{"incident": {"INC-1"}, "notice": {"n1-account-accessed"}, "user": {"u-1"}}}
+	bounce := map[string]any{"mail": mail, "bounce": map[string]any{"bounceType": "Permanent", "bounceSubType": "General"}}
+	delivered := map[string]any{"mail": mail, "delivery": map[string]any{"timestamp": "2026-11-30T10:00:01Z"}}
+	for _, tc := range []struct {
+		name       string
+		detailType string
+		detail     map[string]any
+		record     ledger.Record
+		want       int
+	}{
+		{"bounced, push waiting", feedback.EmailBounced, bounce, waiting, 1},
+		{"delivered, push waiting", feedback.EmailDelivered, delivered, waiting, 0},
+		{"bounced, not a fallback notice", feedback.EmailBounced, bounce, ledger.Record{Recipient: r, State: ledger.Done}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q := &fakeQueue{}
+			h := &feedback.Handler{Ledger: &fakeLedger{known: map[ledger.Recipient]bool{r: true}, after: ledger.ReachPending, record: tc.record},
+				Aside: &fakeAside{}, Addresses: &fakeAddresses{marked: map[string]string{}}, Reach: fakeReach{}, Queue: q,
+				Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+			if _, err := h.Handle(context.Background(), feedback.Event{EventBridgeEvent: sesEvent(t, tc.detailType, tc.detail)}); err != nil {
+				t.Fatal(err)
+			}
+			if len(q.sent) != tc.want || (tc.want == 1 && q.sent[0] != waiting.Next) {
+				t.Errorf("queued %q, want %d of %q", q.sent, tc.want, waiting.Next)
+			}
+		})
+	}
 }

@@ -80,3 +80,26 @@ func TestReachOf(t *testing.T) {
 		})
 	}
 }
+
+func TestReachMoves(t *testing.T) {
+	for _, tc := range []struct {
+		before, after ledger.Reach
+		want          map[ledger.Reach]int
+	}{
+		{ledger.ReachPending, ledger.ReachPending, nil},
+		{ledger.ReachPending, ledger.Reached, map[ledger.Reach]int{ledger.Reached: 1}},
+		{ledger.ReachPending, ledger.Unreachable, map[ledger.Reach]int{ledger.Unreachable: 1}},
+		{ledger.Reached, ledger.Unreachable, map[ledger.Reach]int{ledger.Reached: -1, ledger.Unreachable: 1}},
+		{ledger.Unreachable, ledger.Unreachable, nil},
+	} {
+		got := ledger.ReachMoves(tc.before, tc.after)
+		if len(got) != len(tc.want) {
+			t.Errorf("%s -> %s: %v, want %v", tc.before, tc.after, got, tc.want)
+		}
+		for r, n := range tc.want {
+			if got[r] != n {
+				t.Errorf("%s -> %s: %v, want %v", tc.before, tc.after, got, tc.want)
+			}
+		}
+	}
+}

@@ -7,6 +7,8 @@
 package ledger
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"hash/fnv"
 	"slices"
@@ -121,7 +123,18 @@ const (
 	UnknownUser = "unknown-user"
 	// Paused: the channel was paused; the delivery waits in a parked batch.
 	Paused = "paused"
+	// AddressSuppressed: an earlier notice to the address bounced for good
+	// or was complained of, so it is not sent to again.
+	AddressSuppressed = "suppressed"
 )
+
+// AddressHash is how an unreachable address is kept: the SHA-256 of the
+// address, trimmed and lower-cased. The address itself is kept nowhere but
+// the users table, and never logged.
+func AddressHash(address string) string {
+	sum := sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(address))))
+	return hex.EncodeToString(sum[:])
+}
 
 // NoDeviceID stands for the device of a push delivery that has none, so
 // that "no device" is recorded once per user, like any other outcome.
@@ -203,6 +216,24 @@ type Record struct {
 	LeaseUntil time.Time `json:"leaseUntil,omitzero"`
 	Deliveries []Entry   `json:"deliveries,omitempty"`
 	UpdatedAt  time.Time `json:"updatedAt"`
+	// Next is, for a fallback notice, the queue message that tries this
+	// recipient's next channel: the delivery feedback sends it when a
+	// channel fails for good (see Waiting).
+	Next string `json:"next,omitempty"`
+}
+
+// Fallback is the reason of a delivery on a fallback notice's later
+// channel, pending until the channel before it has failed or timed out;
+// NotNeeded that of one skipped because an earlier channel reached the
+// recipient.
+const (
+	Fallback  = "fallback"
+	NotNeeded = "reached"
+)
+
+// Waiting reports whether a delivery waits for the channel before it.
+func (r Record) Waiting() bool {
+	return slices.ContainsFunc(r.Deliveries, func(d Entry) bool { return d.Status == Pending && d.Reason == Fallback })
 }
 
 // Claim is a worker's request for a record.
@@ -215,6 +246,8 @@ type Claim struct {
 	// At is the claimant's now; LeaseUntil is when the claim stops
 	// protecting the record (see LeaseUntil).
 	At, LeaseUntil time.Time
+	// Next is kept as the record's Next when set.
+	Next string
 }
 
 var (
@@ -243,7 +276,10 @@ func Take(old *Record, c Claim) (Record, error) {
 	}
 	r := Record{Recipient: c.Recipient, Template: c.Template, State: Claimed, Owner: c.Owner, LeaseUntil: c.LeaseUntil, UpdatedAt: c.At}
 	if old != nil {
-		r.Deliveries = old.Deliveries
+		r.Deliveries, r.Next = old.Deliveries, old.Next
+	}
+	if c.Next != "" {
+		r.Next = c.Next
 	}
 	return r, nil
 }
@@ -349,8 +385,29 @@ type Progress struct {
 	// Planned counts recipients per notice.
 	Planned map[string]int
 	// Done counts decided recipient channels per notice.
-	Done                        map[string]map[incident.Channel]map[Status]int
+	Done map[string]map[incident.Channel]map[Status]int
+	// Reach counts recipients per notice reached and unreachable (by
+	// ReachOf, as the workers' records and the delivery reports move
+	// them); the others are pending.
+	Reach                       map[string]map[Reach]int
 	FirstNoticeAt, LastNoticeAt time.Time
+}
+
+// ReachMoves is the change to the reach counts when a recipient's reach
+// moves from before to after: nothing when it stays, and pending is not
+// counted (it is planned minus the others).
+func ReachMoves(before, after Reach) map[Reach]int {
+	if before == after {
+		return nil
+	}
+	d := map[Reach]int{}
+	if before != ReachPending {
+		d[before]--
+	}
+	if after != ReachPending {
+		d[after]++
+	}
+	return d
 }
 
 // ChannelStatus is a recipient's status on one channel, from its

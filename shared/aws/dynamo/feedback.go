@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -52,35 +53,47 @@ func feedbackAttr(k ledger.Key) string {
 	return a
 }
 
-// Apply records f on its delivery when it moves it forward.
-func (f *Feedback) Apply(ctx context.Context, fb ledger.Feedback) (bool, error) {
+// Apply records f on its delivery when it moves it forward, with the
+// recipient's reach before and after from the record as it stood.
+func (f *Feedback) Apply(ctx context.Context, fb ledger.Feedback) (feedback.Applied, error) {
 	values, err := marshal(map[string]any{
 		":v":  feedbackItem{Status: fb.Status, Reason: fb.Reason, MessageID: fb.MessageID, At: fb.At, Rank: fb.Status.Rank()},
 		":rk": fb.Status.Rank(),
 	})
 	if err != nil {
-		return false, fmt.Errorf("encode feedback on %s: %w", fb.Key, err)
+		return feedback.Applied{}, fmt.Errorf("encode feedback on %s: %w", fb.Key, err)
 	}
-	_, err = f.Client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+	out, err := f.Client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                           &f.Table,
 		Key:                                 recordKey(fb.Recipient()),
 		UpdateExpression:                    aws.String("SET #f = :v"),
 		ConditionExpression:                 aws.String("attribute_exists(pk) AND (attribute_not_exists(#f) OR #f.rk < :rk)"),
 		ExpressionAttributeNames:            map[string]string{"#f": feedbackAttr(fb.Key)},
 		ExpressionAttributeValues:           values,
+		ReturnValues:                        types.ReturnValueAllOld,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
 	var ccf *types.ConditionalCheckFailedException
 	switch {
 	case errors.As(err, &ccf) && len(ccf.Item) == 0:
-		return false, fmt.Errorf("feedback on %s: %w", fb.Key, feedback.ErrUnknown)
+		return feedback.Applied{}, fmt.Errorf("feedback on %s: %w", fb.Key, feedback.ErrUnknown)
 	case errors.As(err, &ccf):
 		// As far or further already: a repeated or late report.
-		return false, nil
+		return feedback.Applied{}, nil
 	case err != nil:
-		return false, fmt.Errorf("feedback on %s: %w", fb.Key, err)
+		return feedback.Applied{}, fmt.Errorf("feedback on %s: %w", fb.Key, err)
 	}
-	return true, nil
+	old, err := decodeRecord(out.Attributes)
+	if err != nil || old == nil {
+		return feedback.Applied{Moved: true}, err
+	}
+	before, _ := ledger.ReachOf(old.Deliveries)
+	after := before
+	if i := slices.IndexFunc(old.Deliveries, func(d ledger.Entry) bool { return d.Key == fb.Key }); i >= 0 {
+		old.Deliveries[i], _ = old.Deliveries[i].Apply(fb)
+		after, _ = ledger.ReachOf(old.Deliveries)
+	}
+	return feedback.Applied{Moved: true, Before: before, After: after, Record: *old}, nil
 }
 
 // KeepAside stores a report that matched no delivery, once per report.
@@ -111,6 +124,25 @@ func (f *Feedback) MarkUnreachable(ctx context.Context, hash, reason string, at 
 		return fmt.Errorf("mark an address unreachable: %w", err)
 	}
 	return nil
+}
+
+// Unreachable reports which of the address hashes were marked unreachable.
+func (f *Feedback) Unreachable(ctx context.Context, hashes []string) (map[string]bool, error) {
+	keys := make([]map[string]types.AttributeValue, len(hashes))
+	for i, h := range hashes {
+		keys[i] = map[string]types.AttributeValue{"pk": str("unreachable#" + h), "sk": str(string(incident.Email))}
+	}
+	out := map[string]bool{}
+	err := batchGet(ctx, f.Client, f.Table, keys, "pk", func(item map[string]types.AttributeValue) error {
+		if pk, ok := item["pk"].(*types.AttributeValueMemberS); ok {
+			out[strings.TrimPrefix(pk.Value, "unreachable#")] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read unreachable addresses: %w", err)
+	}
+	return out, nil
 }
 
 // withFeedback applies the reports stored in a record's item to its

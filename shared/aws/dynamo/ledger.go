@@ -38,6 +38,7 @@ type recordItem struct {
 	LeaseUntil int64          `json:"leaseUntil,omitempty"`
 	Deliveries []deliveryItem `json:"d,omitempty"`
 	UpdatedAt  time.Time      `json:"updatedAt"`
+	Next       string         `json:"next,omitempty"`
 }
 
 // deliveryItem is one delivery inside a record, with short names: they are
@@ -65,7 +66,7 @@ func shardPK(incidentID string, shard int) string {
 }
 
 func toItem(r ledger.Record) recordItem {
-	it := recordItem{Recipient: r.Recipient, Template: r.Template, State: r.State, Owner: r.Owner, UpdatedAt: r.UpdatedAt}
+	it := recordItem{Recipient: r.Recipient, Template: r.Template, State: r.State, Owner: r.Owner, UpdatedAt: r.UpdatedAt, Next: r.Next}
 	if !r.LeaseUntil.IsZero() {
 		it.LeaseUntil = r.LeaseUntil.Unix()
 	}
@@ -79,7 +80,7 @@ func toItem(r ledger.Record) recordItem {
 }
 
 func (it recordItem) record() ledger.Record {
-	r := ledger.Record{Recipient: it.Recipient, Template: it.Template, State: it.State, Owner: it.Owner, UpdatedAt: it.UpdatedAt}
+	r := ledger.Record{Recipient: it.Recipient, Template: it.Template, State: it.State, Owner: it.Owner, UpdatedAt: it.UpdatedAt, Next: it.Next}
 	if it.LeaseUntil != 0 {
 		r.LeaseUntil = time.Unix(it.LeaseUntil, 0)
 	}
@@ -122,13 +123,21 @@ func (l *Ledger) Claim(ctx context.Context, c ledger.Claim) (ledger.Record, erro
 	if err != nil {
 		return ledger.Record{}, fmt.Errorf("encode claim of %s: %w", c.Recipient, err)
 	}
+	update := "SET incidentId = :i, noticeId = :n, userId = :u, template = :t, #s = :claimed, #o = :o, leaseUntil = :l, updatedAt = :at"
+	if c.Next != "" {
+		lease[":next"] = str(c.Next)
+		update += ", #next = :next"
+	}
+	names := map[string]string{"#s": "state", "#o": "owner"}
+	if c.Next != "" {
+		names["#next"] = "next"
+	}
 	out, err := l.Client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: &l.Table,
-		Key:       recordKey(c.Recipient),
-		UpdateExpression: aws.String("SET incidentId = :i, noticeId = :n, userId = :u, template = :t, " +
-			"#s = :claimed, #o = :o, leaseUntil = :l, updatedAt = :at"),
+		TableName:                           &l.Table,
+		Key:                                 recordKey(c.Recipient),
+		UpdateExpression:                    aws.String(update),
 		ConditionExpression:                 aws.String("attribute_not_exists(pk) OR #s = :open OR (#s = :claimed AND leaseUntil < :now)"),
-		ExpressionAttributeNames:            map[string]string{"#s": "state", "#o": "owner"},
+		ExpressionAttributeNames:            names,
 		ExpressionAttributeValues:           lease,
 		ReturnValues:                        types.ReturnValueAllOld,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
