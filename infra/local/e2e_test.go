@@ -79,7 +79,7 @@ func withStack(m *testing.M) (int, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	dir := filepath.Join(tmp, "stack")
-	s, err := startStack(ctx, dir, Options{})
+	s, err := startStack(ctx, dir, Options{PushRefusals: true})
 	if err != nil {
 		return 0, err
 	}

@@ -28,6 +28,9 @@ func (s *State) RunMapper(ctx context.Context, log *slog.Logger) error {
 	if err := s.ServeSES(ctx); err != nil {
 		return err
 	}
+	if err := s.ServeSNS(ctx); err != nil {
+		return err
+	}
 	for id := range s.FunctionURLs {
 		if _, err := s.ServeFunctionURL(ctx, id); err != nil {
 			return err

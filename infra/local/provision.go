@@ -43,6 +43,9 @@ func (s *State) Env() map[string]string {
 		"AWS_ENDPOINT_URL":       s.MotoURL,
 		"AWS_ENDPOINT_URL_SESV2": s.SESEndpoint,
 	}
+	if s.SNSEndpoint != "" {
+		env["AWS_ENDPOINT_URL_SNS"] = s.SNSEndpoint
+	}
 	for svc, url := range s.Endpoints {
 		env["AWS_ENDPOINT_URL_"+svc] = url
 	}

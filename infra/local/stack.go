@@ -56,6 +56,10 @@ type Options struct {
 	// Timeouts override functions' Timeout, in seconds, by logical id: a
 	// test of what happens after a worker's deadline need not wait a minute.
 	Timeouts map[string]int
+	// PushRefusals puts the SNS front (ServeSNS) before moto, so that a
+	// device token starting with RefusedTokenPrefix is refused as FCM or
+	// APNs would refuse it: one more moto call per push, hence optional.
+	PushRefusals bool
 }
 
 // LocalParams are the parameter values the local deployment passes, as
@@ -113,6 +117,10 @@ type State struct {
 	// aws-ses-v2-local that also answers identity and configuration set
 	// reads (see ServeSES).
 	SESEndpoint string `json:"sesEndpoint"`
+	// SNSEndpoint is the SNS endpoint the functions use with
+	// Options.PushRefusals: a front to moto that plays the push services'
+	// refusal of a token (ServeSNS).
+	SNSEndpoint string `json:"snsEndpoint,omitempty"`
 	// SESIdentities are the identities the local account has verified for
 	// sending: the sender address and its domain, as a deployer would.
 	SESIdentities []string `json:"sesIdentities"`
@@ -343,6 +351,13 @@ func Up(ctx context.Context, o Options) (_ *State, err error) {
 		return nil, err
 	}
 	s.SESEndpoint = fmt.Sprintf("http://127.0.0.1:%d", frontPort)
+	if o.PushRefusals {
+		snsPort, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		s.SNSEndpoint = fmt.Sprintf("http://127.0.0.1:%d", snsPort)
+	}
 	params := maps.Clone(LocalParams)
 	// A deployment names its admins; a local stack's are the principals
 	// its Function URL knows, unless the options say otherwise.

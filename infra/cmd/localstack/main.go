@@ -39,6 +39,7 @@ func run() error {
 	fs.StringVar(&o.RIE, "rie", ".local/tools/aws-lambda-rie", "the Lambda Runtime Interface Emulator")
 	fs.StringVar(&o.SESServer, "ses", "infra/node_modules/aws-ses-v2-local/dist/cli.js", "aws-ses-v2-local's command")
 	fs.StringVar(&o.Python, "python", "python3", "the Python that has moto")
+	fs.BoolVar(&o.PushRefusals, "push-refusals", true, "up: a device token starting with \""+local.RefusedTokenPrefix+"\" is refused by the local push service")
 	drain := fs.Duration("drain", 2*time.Minute, "trigger: how long to wait for the fan-out to drain")
 	wait := fs.Duration("wait", 15*time.Second, "reach: how long to wait for SES's reports on the emails still pending")
 	params := fs.String("params", "", `up: template parameter overrides, as sam deploy --parameter-overrides takes them: "AutoSendLimit=2 DeadlineWatchSchedule='rate(1 minute)'"`)
