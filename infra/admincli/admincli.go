@@ -74,6 +74,11 @@ type Status struct {
 type Notice struct {
 	NoticeID string    `json:"noticeId"`
 	Channels []Channel `json:"channels"`
+	// Recipients by reach: delivered on some channel, every channel
+	// failed for good (or none), the others.
+	Reached     int `json:"reached"`
+	Pending     int `json:"pending"`
+	Unreachable int `json:"unreachable"`
 }
 
 // Channel counts one notice's deliveries on one channel.
