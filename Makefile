@@ -13,7 +13,7 @@ STACK_DIR := $(LOCAL)/stack
 RIE       := $(TOOLS)/aws-lambda-rie
 RIE_MOD   := github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d
 SES_LOCAL := infra/node_modules/aws-ses-v2-local/dist/cli.js
-FUNCTIONS := IntakeFunction PlannerFunction WorkerFunction AdminFunction DeadlineWatchFunction
+FUNCTIONS := IntakeFunction PlannerFunction WorkerFunction AdminFunction DeadlineWatchFunction FeedbackFunction
 LOCALSTACK = $(BIN)/localstack -dir $(STACK_DIR)
 
 # Deployment build flags (house rule 8); SAM passes ARTIFACTS_DIR.
@@ -109,6 +109,10 @@ demo: tools build-local ## fresh local stack, demo users, a confirmed incident e
 	@$(BIN)/bnadmin -local $(STACK_DIR) -incident INC-2014-0527 status
 	@$(BIN)/bnadmin -local $(STACK_DIR) -incident INC-2014-0527 verify
 	@$(BIN)/bnadmin -local $(STACK_DIR) -incident INC-2014-0527 export
+	@echo; echo "== delivery feedback: an incident to the SES mailbox simulator's addresses, a device whose token is refused, and a user with no channel"
+	@eval "$$($(LOCALSTACK) env)" && $(BIN)/seed infra/seed/simulator-users.jsonl
+	@$(LOCALSTACK) trigger events/incident-feedback.json > /dev/null
+	@$(LOCALSTACK) reach INC-2026-1130
 	@echo; echo "== the public notice page, published through the admin Function URL"
 	@$(BIN)/bnadmin -local $(STACK_DIR) -incident INC-2014-0527 publish -update "We are telling each person affected by email and in the app."
 	@echo; $(LOCALSTACK) page INC-2014-0527

@@ -86,6 +86,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 	pushShare := dispatch.Share(num["PUSH_MAX_SEND_RATE"], concurrency)
 	log.Info("pacing", "emailRate", emailRate, "emailShare", emailShare, "pushShare", pushShare, "concurrency", concurrency)
 	db := dynamodb.NewFromConfig(cfg)
+	progress := &dynamo.Progress{Client: db, Table: env["INCIDENTS_TABLE"]}
 	w := &dispatch.Worker{
 		Users:  &dynamo.Users{Client: db, Table: env["USERS_TABLE"]},
 		Ledger: &dynamo.Ledger{Client: db, Table: env["DELIVERIES_TABLE"]},
@@ -95,8 +96,12 @@ func run(ctx context.Context, log *slog.Logger) error {
 		// a channel the provider stops is paused for the incident and its
 		// batches parked until an admin resumes it.
 		Control:  &dynamo.Incidents{Client: db, Table: env["INCIDENTS_TABLE"]},
-		Progress: &dynamo.Progress{Client: db, Table: env["INCIDENTS_TABLE"]},
-		Audit:    &dynamo.Audit{Client: db, Table: env["INCIDENTS_TABLE"]},
+		Progress: progress,
+		Reach:    progress,
+		// Addresses that bounced for good or complained, kept by the
+		// feedback function in the ledger table.
+		Addresses: &dynamo.Feedback{Client: db, Table: env["DELIVERIES_TABLE"]},
+		Audit:     &dynamo.Audit{Client: db, Table: env["INCIDENTS_TABLE"]},
 		// A burst of one: the worker never sends faster than its share,
 		// even right after an idle spell.
 		EmailLimiter: rate.NewLimiter(rate.Limit(emailShare), 1),
@@ -113,6 +118,9 @@ func run(ctx context.Context, log *slog.Logger) error {
 		Now:          time.Now,
 	}
 	q := sqs.NewFromConfig(cfg)
+	requeue := &queue.Sender{Client: q, URL: env["RECIPIENTS_QUEUE_URL"]}
+	// A fallback notice's member comes back when its channel has had its time.
+	w.Later = requeue
 	h := &queue.Handler[dispatch.Batch]{
 		Parse: dispatch.ParseBatch,
 		Process: func(ctx context.Context, b dispatch.Batch) error {
@@ -122,7 +130,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 		Backoff: &queue.Backoff{Client: q, QueueURL: env["RECIPIENTS_QUEUE_URL"],
 			Base: time.Duration(num["RETRY_BASE_SECONDS"] * float64(time.Second))},
 		// Members the invocation had no time for go back as a new batch.
-		Requeue: &queue.Sender{Client: q, URL: env["RECIPIENTS_QUEUE_URL"]},
+		Requeue: requeue,
 		Closing: reserve,
 		Log:     w.Log,
 	}

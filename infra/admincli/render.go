@@ -162,6 +162,15 @@ func Summary(w io.Writer, r admin.Response) error {
 		if err := tw.Flush(); err != nil {
 			return err
 		}
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "notice\treached\tpending\tunreachable")
+		for _, n := range s.Notices {
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\n", n.NoticeID, n.Reached, n.Pending, n.Unreachable)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
 	}
 	if v := r.Preflight; v != nil {
 		if err := checks(w, *v); err != nil {

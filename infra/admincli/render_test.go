@@ -81,7 +81,8 @@ func TestSummary(t *testing.T) {
 		{"status", `{"operation":"status","incidentId":"INC-1","actor":"arn:aws:iam::123456789012:user/omar","state":"sending",
 			"status":{"state":"sending","notices":[{"noticeId":"n0-update-app","channels":[
 				{"channel":"email","planned":100,"sent":50,"failed":1,"skipped":2,"pending":47},
-				{"channel":"push","planned":100,"sent":47,"failed":0,"skipped":0,"pending":53}]}],
+				{"channel":"push","planned":100,"sent":47,"failed":0,"skipped":0,"pending":53}],
+				"reached":40,"pending":57,"unreachable":3}],
 			"total":{"planned":200,"done":100,"percent":50.0},"etaSeconds":12.5,
 			"deadlines":[{"rule":"users","dueAt":"2026-11-30T09:40:00Z","state":"on-track","leftSeconds":3600},
 				{"rule":"authority","dueAt":"2026-11-28T09:40:00Z","state":"missed","leftSeconds":-7200},

@@ -479,6 +479,11 @@ func TestOnlyDetectorsWriteToTheBus(t *testing.T) {
 			continue // a schedule
 		}
 		patterned++
+		if p["EventBusName"] == "default" && slices.Equal(asStrings(get(p["EventPattern"], "source")), []string{"aws.ses"}) {
+			// SES publishes its delivery events to the default bus only;
+			// the rule takes source aws.ses and nothing a detector sends.
+			continue
+		}
 		if refTarget(p["EventBusName"]) != buses[0] {
 			t.Errorf("rule %s is on bus %v, want %s", r, p["EventBusName"], buses[0])
 		}
@@ -610,4 +615,15 @@ func TestLeastPrivilegeAsGenerated(t *testing.T) {
 	if endpoints != 2 {
 		t.Errorf("%d push endpoint resources, want 2 (android, ios)", endpoints)
 	}
+}
+
+// asStrings is a template list of strings.
+func asStrings(v any) []string {
+	l, _ := v.([]any)
+	var out []string
+	for _, e := range l {
+		s, _ := e.(string)
+		out = append(out, s)
+	}
+	return out
 }

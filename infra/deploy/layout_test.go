@@ -28,7 +28,8 @@ func TestLayout(t *testing.T) {
 		// Intake takes the raw payload and decodes the envelope itself: the
 		// typed entry point would read only the first JSON value and let
 		// trailing data pass, and a broken envelope must still get a receipt.
-		module + "/shared/intake": "the EventBridge envelope (events.EventBridgeEvent) it decodes",
+		module + "/shared/intake":   "the EventBridge envelope (events.EventBridgeEvent) it decodes",
+		module + "/shared/feedback": "the EventBridge and SNS events that carry SES's and SNS's delivery reports",
 	}
 	dec := json.NewDecoder(strings.NewReader(string(out)))
 	checked := 0

@@ -510,7 +510,7 @@ func TestHostileCorpus(t *testing.T) {
 
 	// What was planned found no one, and nothing else was queued: the
 	// outbox is as it was.
-	if err := s.Drain(ctx, time.Minute); err != nil {
+	if err := s.Drain(ctx, drainWait); err != nil {
 		t.Fatal(err)
 	}
 	if sent := outbox(t, s)[before:]; len(sent) != 0 {
@@ -543,7 +543,7 @@ func hostileEvents(ctx context.Context, t *testing.T, s *local.State) {
 	// failed stays invisible for its 90-minute visibility timeout.
 	valid := slices.IndexFunc(cases, func(c hostileCase) bool { return c.want == intake.Rejected })
 	invoke(cases[:valid], results[:valid])
-	if err := s.Drain(ctx, time.Minute); err != nil {
+	if err := s.Drain(ctx, drainWait); err != nil {
 		t.Fatalf("planning the valid events: %v", err)
 	}
 	invoke(cases[valid:], results[valid:])

@@ -80,7 +80,7 @@ func withStack(m *testing.M) (int, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	dir := filepath.Join(tmp, "stack")
-	s, err := startStack(ctx, dir, local.Options{})
+	s, err := startStack(ctx, dir, local.Options{PushRefusals: true})
 	if err != nil {
 		return 0, err
 	}
@@ -153,7 +153,7 @@ func trigger(t *testing.T, s *local.State, name string) {
 	if err := s.PutEvent(ctx, readEvent(t, name)); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Drain(ctx, time.Minute); err != nil {
+	if err := s.Drain(ctx, drainWait); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -497,3 +497,9 @@ func mustJSON(t *testing.T, v any) []byte {
 	}
 	return b
 }
+
+// drainWait is how long a test waits for the stack's queues to empty. It
+// returns as soon as they do; the bound is generous because a loaded
+// 2-core machine (CI, or several runs at once) takes far longer than an
+// idle one.
+const drainWait = 3 * time.Minute

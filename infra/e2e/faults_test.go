@@ -297,7 +297,7 @@ func resumeEmail(t *testing.T, s *local.State, id string, parked int) []ledger.E
 		t.Errorf("resume answered %+v, want %d email batches", resp.Resumed, parked)
 	}
 	ctx := context.Background()
-	if err := s.Drain(ctx, time.Minute); err != nil {
+	if err := s.Drain(ctx, drainWait); err != nil {
 		t.Fatal(err)
 	}
 	entries, err := s.Deliveries(ctx, id)

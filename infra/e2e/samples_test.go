@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -41,7 +40,7 @@ func TestAdminSampleEvents(t *testing.T) {
 		if err := s.PutEvent(ctx, readEvent(t, name)); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Drain(ctx, time.Minute); err != nil {
+		if err := s.Drain(ctx, drainWait); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -80,7 +79,7 @@ func TestAdminSampleEvents(t *testing.T) {
 			if err != nil || r.State != incident.StateConfirmed {
 				t.Fatalf("confirm: %+v %v", r, err)
 			}
-			if err := s.Drain(ctx, time.Minute); err != nil {
+			if err := s.Drain(ctx, drainWait); err != nil {
 				t.Fatal(err)
 			}
 		}},
@@ -161,7 +160,7 @@ func TestAdminSampleEvents(t *testing.T) {
 			tc.check(t, r, err)
 		})
 	}
-	if err := s.Drain(ctx, time.Minute); err != nil {
+	if err := s.Drain(ctx, drainWait); err != nil {
 		t.Fatal(err)
 	}
 

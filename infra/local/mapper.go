@@ -28,6 +28,9 @@ func (s *State) RunMapper(ctx context.Context, log *slog.Logger) error {
 	if err := s.ServeSES(ctx); err != nil {
 		return err
 	}
+	if err := s.ServeSNS(ctx); err != nil {
+		return err
+	}
 	for id := range s.FunctionURLs {
 		if _, err := s.ServeFunctionURL(ctx, id); err != nil {
 			return err
@@ -127,6 +130,13 @@ func AsyncRetryDelay(n int) time.Duration { return time.Duration(n) * time.Secon
 // The attempt number is the message's receive count.
 func (s *State) invokeAsync(ctx context.Context, q *sqs.Client, m Mapping, msg sqstypes.Message, log *slog.Logger) error {
 	payload := []byte(aws.ToString(msg.Body))
+	if m.SNS {
+		var err error
+		if payload, err = snsEvent(payload, s.Region); err != nil {
+			log.Error("unreadable SNS notification dropped", "function", m.Function, "error", err)
+			return s.delete(ctx, q, m.QueueURL, msg)
+		}
+	}
 	resp, err := s.Invoke(ctx, m.Function, payload)
 	if err == nil {
 		return s.delete(ctx, q, m.QueueURL, msg)
@@ -280,4 +290,23 @@ func (s *State) InvocationsOf(function string) Invocations {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.invocations[function]
+}
+
+// snsEvent is the SNS event Lambda builds for a topic's notification,
+// from the notification as the topic delivered it to an SQS queue.
+func snsEvent(notification []byte, region string) ([]byte, error) {
+	var n struct {
+		Type, MessageId, TopicArn, Subject, Message string
+		Timestamp                                   time.Time
+	}
+	if err := json.Unmarshal(notification, &n); err != nil {
+		return nil, fmt.Errorf("decode SNS notification: %w", err)
+	}
+	ev := events.SNSEvent{Records: []events.SNSEventRecord{{
+		EventVersion: "1.0", EventSource: "aws:sns",
+		EventSubscriptionArn: n.TopicArn + ":local",
+		SNS: events.SNSEntity{Type: n.Type, MessageID: n.MessageId, TopicArn: n.TopicArn, Subject: n.Subject,
+			Message: n.Message, Timestamp: n.Timestamp},
+	}}}
+	return json.Marshal(ev)
 }

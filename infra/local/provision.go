@@ -47,6 +47,9 @@ func (s *State) Env() map[string]string {
 		"AWS_ENDPOINT_URL":       s.MotoURL,
 		"AWS_ENDPOINT_URL_SESV2": s.SESEndpoint,
 	}
+	if s.SNSEndpoint != "" {
+		env["AWS_ENDPOINT_URL_SNS"] = s.SNSEndpoint
+	}
 	for svc, url := range s.Endpoints {
 		env["AWS_ENDPOINT_URL_"+svc] = url
 	}
@@ -216,6 +219,17 @@ func (s *State) provision(ctx context.Context, t *Template, overrides map[string
 			s.ConfigurationSets = append(s.ConfigurationSets, fmt.Sprint(name))
 		}
 	}
+	// The operator points each platform application's delivery failure
+	// and endpoint update events at the stack's topic (docs/deploy.md);
+	// locally the stack does it.
+	if topic, ok := r.arns["PushFeedbackTopic"]; ok {
+		for _, app := range s.Platforms {
+			if _, err := sn.SetPlatformApplicationAttributes(ctx, &sns.SetPlatformApplicationAttributesInput{PlatformApplicationArn: aws.String(app),
+				Attributes: map[string]string{"EventDeliveryFailure": topic, "EventEndpointUpdated": topic}}); err != nil {
+				return fmt.Errorf("platform application events: %w", err)
+			}
+		}
+	}
 	// The local account has verified the sender's address and domain, as
 	// a deployment must before its first send (see ServeSES).
 	sender := fmt.Sprint(r.params["SenderAddress"])
@@ -224,7 +238,7 @@ func (s *State) provision(ctx context.Context, t *Template, overrides map[string
 	s.Params = r.params
 	for _, id := range ids {
 		if t.Resources[id].Type == "AWS::Serverless::Function" {
-			if err := s.function(ctx, t, r, q, eb, id, timeouts[id]); err != nil {
+			if err := s.function(ctx, t, r, q, eb, sn, id, timeouts[id]); err != nil {
 				return fmt.Errorf("function %s: %w", id, err)
 			}
 		}
@@ -332,7 +346,7 @@ func createTable(ctx context.Context, db *dynamodb.Client, name string, props ma
 	return nil
 }
 
-func (s *State) function(ctx context.Context, t *Template, r *resolver, q *sqs.Client, eb *eventbridge.Client, id string, timeout int) error {
+func (s *State) function(ctx context.Context, t *Template, r *resolver, q *sqs.Client, eb *eventbridge.Client, sn *sns.Client, id string, timeout int) error {
 	props := t.Resources[id].Properties
 	fn := Function{Env: s.Env(), Timeout: 3}
 	delete(fn.Env, "AWS_DEFAULT_REGION")
@@ -383,6 +397,10 @@ func (s *State) function(ctx context.Context, t *Template, r *resolver, q *sqs.C
 			s.Mappings = append(s.Mappings, Mapping{Function: id, QueueURL: url, BatchSize: batch})
 		case "EventBridgeRule":
 			if err := s.rule(ctx, q, eb, id, name, ep); err != nil {
+				return err
+			}
+		case "SNS":
+			if err := s.snsSubscription(ctx, q, sn, id, name, fmt.Sprint(ep["Topic"])); err != nil {
 				return err
 			}
 		case "Schedule":
@@ -455,6 +473,22 @@ func (s *State) rule(ctx context.Context, q *sqs.Client, eb *eventbridge.Client,
 		return fmt.Errorf("put target of rule %s: %w", name, err)
 	}
 	s.Mappings = append(s.Mappings, Mapping{Function: fnID, QueueURL: url, BatchSize: 1, Async: true})
+	return nil
+}
+
+// snsSubscription subscribes a local inbox queue to the topic, standing
+// for Lambda's own subscription: SNS invokes a function asynchronously, so
+// the mapper invokes it once per notification as it does for a rule.
+func (s *State) snsSubscription(ctx context.Context, q *sqs.Client, sn *sns.Client, fnID, name, topicARN string) error {
+	inbox := physical(fnID + "-" + name)
+	url, arn, err := createQueue(ctx, q, inbox, map[string]string{"VisibilityTimeout": "30"})
+	if err != nil {
+		return err
+	}
+	if _, err := sn.Subscribe(ctx, &sns.SubscribeInput{TopicArn: &topicARN, Protocol: aws.String("sqs"), Endpoint: &arn}); err != nil {
+		return fmt.Errorf("subscribe %s to %s: %w", name, topicARN, err)
+	}
+	s.Mappings = append(s.Mappings, Mapping{Function: fnID, QueueURL: url, BatchSize: 1, Async: true, SNS: true})
 	return nil
 }
 

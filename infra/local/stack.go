@@ -59,6 +59,10 @@ type Options struct {
 	// Timeouts override functions' Timeout, in seconds, by logical id: a
 	// test of what happens after a worker's deadline need not wait a minute.
 	Timeouts map[string]int
+	// PushRefusals puts the SNS front (ServeSNS) before moto, so that a
+	// device token starting with RefusedTokenPrefix is refused as FCM or
+	// APNs would refuse it: one more moto call per push, hence optional.
+	PushRefusals bool
 }
 
 // LocalParams are the parameter values the local deployment passes, as
@@ -102,6 +106,9 @@ type Mapping struct {
 	// Async: each message is one event for an asynchronous invocation (the
 	// EventBridge target); else messages are batched into an SQS event.
 	Async bool `json:"async,omitempty"`
+	// SNS: each message is an SNS notification (the topic's delivery to
+	// the inbox queue), passed on as the SNS event Lambda builds.
+	SNS bool `json:"sns,omitempty"`
 }
 
 // State is a running stack, saved in Dir so that other commands find it.
@@ -113,6 +120,10 @@ type State struct {
 	// aws-ses-v2-local that also answers identity and configuration set
 	// reads (see ServeSES).
 	SESEndpoint string `json:"sesEndpoint"`
+	// SNSEndpoint is the SNS endpoint the functions use with
+	// Options.PushRefusals: a front to moto that plays the push services'
+	// refusal of a token (ServeSNS).
+	SNSEndpoint string `json:"snsEndpoint,omitempty"`
 	// SESIdentities are the identities the local account has verified for
 	// sending: the sender address and its domain, as a deployer would.
 	SESIdentities []string `json:"sesIdentities"`
@@ -343,6 +354,13 @@ func Up(ctx context.Context, o Options) (_ *State, err error) {
 		return nil, err
 	}
 	s.SESEndpoint = fmt.Sprintf("http://127.0.0.1:%d", frontPort)
+	if o.PushRefusals {
+		snsPort, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		s.SNSEndpoint = fmt.Sprintf("http://127.0.0.1:%d", snsPort)
+	}
 	params := maps.Clone(LocalParams)
 	// A deployment names its admins; a local stack's are the principals
 	// its Function URL knows, unless the options say otherwise.

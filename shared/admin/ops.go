@@ -163,7 +163,7 @@ func (h *Handler) preview(ctx context.Context, r Request, resp *Response) error 
 				}
 				loc, _ := notice.Resolve(n.Template, u.Locale)
 				locales[id][loc] = true
-				for _, ch := range n.Channels {
+				for _, ch := range n.Routes() {
 					if (ch == incident.Email && u.Email == "") || (ch == incident.Push && len(u.Devices) == 0) {
 						continue
 					}
@@ -175,7 +175,7 @@ func (h *Handler) preview(ctx context.Context, r Request, resp *Response) error 
 			}
 		}
 		p.Members += len(ms)
-		for _, ch := range n.Channels {
+		for _, ch := range n.Routes() {
 			for _, loc := range slices.Sorted(maps.Keys(counts[ch])) {
 				p.Counts = append(p.Counts, PreviewCount{NoticeID: id, Channel: ch, Locale: loc, Count: counts[ch][loc]})
 			}

@@ -126,6 +126,10 @@ type Clocks struct {
 type Progress struct {
 	Pending int     // messages still to send
 	Rate    float64 // messages per second at the current quota
+	// Unreachable counts users no channel reached: not informed, so the
+	// users' milestone is not reached while any is, however fast the rest
+	// goes (they need another way, such as a public notice).
+	Unreachable int
 }
 
 // State is how a rule stands.
@@ -182,10 +186,13 @@ func (r Rule) evaluate(c Clocks, pr Progress, now time.Time) Finding {
 	var reached time.Time
 	switch r.Until {
 	case AllUsersNotified:
-		if !c.ConfirmedAt.IsZero() && pr.Pending <= 0 {
+		if !c.ConfirmedAt.IsZero() && pr.Pending <= 0 && pr.Unreachable <= 0 {
 			reached = c.LastNoticeAt
 		}
-		f.ETA = eta(pr, now)
+		if f.ETA = eta(pr, now); pr.Unreachable > 0 {
+			// Sending faster informs none of them.
+			f.ETA = time.Time{}
+		}
 	case AuthorityNotified:
 		reached = c.AuthorityNotifiedAt
 	}

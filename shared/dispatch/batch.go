@@ -6,6 +6,7 @@ package dispatch
 import (
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"breachnotify/shared/audience"
 	"breachnotify/shared/incident"
@@ -22,7 +23,17 @@ type Batch struct {
 	Template     string             `json:"template"`
 	Channels     []incident.Channel `json:"channels"`
 	FixedVersion string             `json:"fixedVersion,omitempty"`
-	Members      []audience.Member  `json:"members"`
+	// Fallback: Channels are tried one at a time, in order (see
+	// incident.Notice.Fallback), each given FallbackAfterSeconds to be
+	// delivered.
+	Fallback             bool              `json:"fallback,omitempty"`
+	FallbackAfterSeconds int               `json:"fallbackAfterSeconds,omitempty"`
+	Members              []audience.Member `json:"members"`
+}
+
+// FallbackAfter is how long a fallback batch's channel has to be delivered.
+func (b Batch) FallbackAfter() time.Duration {
+	return time.Duration(b.FallbackAfterSeconds) * time.Second
 }
 
 // ParseBatch decodes and checks a queue message body.

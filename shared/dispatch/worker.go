@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -89,6 +90,24 @@ type Counter interface {
 	Count(ctx context.Context, incidentID, noticeID string, done map[incident.Channel]map[ledger.Status]int, first, last time.Time) error
 }
 
+// ReachCounter counts recipients reached and unreachable per notice (see
+// ledger.Progress.Reach).
+type ReachCounter interface {
+	CountReach(ctx context.Context, incidentID, noticeID string, delta map[ledger.Reach]int) error
+}
+
+// Addresses tells which email addresses (by ledger.AddressHash) bounced for
+// good or complained before.
+type Addresses interface {
+	Unreachable(ctx context.Context, hashes []string) (map[string]bool, error)
+}
+
+// Later sends a batch to be processed at a given time (or sooner: the
+// worker checks again whether it is due).
+type Later interface {
+	SendLater(ctx context.Context, body []byte, at time.Time) error
+}
+
 // Auditor appends to an incident's audit trail.
 type Auditor interface {
 	Append(ctx context.Context, e audit.Entry) error
@@ -136,6 +155,15 @@ type Worker struct {
 	// each batch. Either may be nil.
 	Progress Counter
 	Audit    Auditor
+	// Reach counts the recipients each batch reached or found unreachable
+	// (a push accepted, no channel at all); nil counts none.
+	Reach ReachCounter
+	// Addresses skips, as AddressSuppressed, the email of a user whose
+	// address bounced for good or complained before; nil skips none.
+	Addresses Addresses
+	// Later brings a fallback batch's member back when the channel it
+	// waits on has had its time (see fallbackJobs).
+	Later Later
 	// Parallel is how many deliveries are in flight at once across all the
 	// batches the worker is processing. At a provider latency L, one worker
 	// reaches rate r only with r×L sends in flight, so a paced worker needs
@@ -239,6 +267,9 @@ func (w *Worker) Process(ctx context.Context, b Batch) (Counts, error) {
 	if err != nil {
 		return Counts{}, fmt.Errorf("batch %s/%s: read users: %w", b.IncidentID, b.NoticeID, err)
 	}
+	if c.suppressed, err = w.suppressed(ctx, b, users); err != nil {
+		return Counts{}, fmt.Errorf("batch %s/%s: %w", b.IncidentID, b.NoticeID, err)
+	}
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
@@ -270,6 +301,35 @@ func (w *Worker) Process(ctx context.Context, b Batch) (Counts, error) {
 	errs = append(errs, w.park(closing, b, c), w.record(closing, b, c))
 	w.emit(ctx, b, c, started)
 	return c.finish(ctx, w.Log, b, errors.Join(errs...))
+}
+
+// suppressed are the users of a batch whose email address is unreachable,
+// read once per batch.
+func (w *Worker) suppressed(ctx context.Context, b Batch, users map[string]audience.User) (map[string]bool, error) {
+	if w.Addresses == nil || !slices.Contains(b.Channels, incident.Email) {
+		return nil, nil
+	}
+	byHash := map[string][]string{}
+	for id, u := range users {
+		if u.Email != "" {
+			h := ledger.AddressHash(u.Email)
+			byHash[h] = append(byHash[h], id)
+		}
+	}
+	if len(byHash) == 0 {
+		return nil, nil
+	}
+	found, err := w.Addresses.Unreachable(ctx, slices.Collect(maps.Keys(byHash)))
+	if err != nil {
+		return nil, fmt.Errorf("read unreachable addresses: %w", err)
+	}
+	out := map[string]bool{}
+	for h := range found {
+		for _, id := range byHash[h] {
+			out[id] = true
+		}
+	}
+	return out, nil
 }
 
 // emit writes the batch's metrics, one document per channel it sends on.
@@ -335,6 +395,12 @@ func (w *Worker) record(ctx context.Context, b Batch, c *tally) error {
 	if w.Progress != nil && (len(done) > 0 || !first.IsZero()) {
 		errs = append(errs, w.Progress.Count(ctx, b.IncidentID, b.NoticeID, done, first, last))
 	}
+	c.mu.Lock()
+	reach := c.reach
+	c.mu.Unlock()
+	if w.Reach != nil && len(reach) > 0 {
+		errs = append(errs, w.Reach.CountReach(ctx, b.IncidentID, b.NoticeID, reach))
+	}
 	sent, failed, skipped := c.sent.Load(), c.failed.Load(), c.skipped.Load()
 	if w.Audit != nil && sent+failed+skipped > 0 {
 		errs = append(errs, w.Audit.Append(ctx, audit.Entry{
@@ -389,6 +455,23 @@ type tally struct {
 	retryAt time.Time
 	// channels count each channel's deliveries, for the batch's metrics.
 	channels map[incident.Channel]*channelCounts
+	// reach is the change to the reach counts this batch made.
+	reach map[ledger.Reach]int
+	// suppressed are the members whose address is unreachable; set
+	// before any member is processed, read-only after.
+	suppressed map[string]bool
+}
+
+// moveReach counts a recipient's reach moving from before to after.
+func (t *tally) moveReach(before, after ledger.Reach) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for r, n := range ledger.ReachMoves(before, after) {
+		if t.reach == nil {
+			t.reach = map[ledger.Reach]int{}
+		}
+		t.reach[r] += n
+	}
 }
 
 // channelCounts are one channel's deliveries in a batch: decided sent or
@@ -495,10 +578,12 @@ type job struct {
 	ledger.Entry
 	skip   string
 	device audience.Device
+	// wait: a fallback channel waiting for the one before it.
+	wait bool
 }
 
 // jobs lists a member's deliveries on the batch's channels.
-func jobs(b Batch, m audience.Member, u audience.User, known bool) []job {
+func jobs(b Batch, m audience.Member, u audience.User, known, suppressed bool) []job {
 	var out []job
 	for _, ch := range b.Channels {
 		j := job{Entry: ledger.Entry{
@@ -513,6 +598,8 @@ func jobs(b Batch, m audience.Member, u audience.User, known bool) []job {
 			j.skip = ledger.UnknownUser
 		case ch == incident.Email && u.Email == "":
 			j.skip = ledger.NoEmail
+		case ch == incident.Email && suppressed:
+			j.skip = ledger.AddressSuppressed
 		case ch == incident.Push:
 			devices := targetDevices(m, u)
 			if len(devices) == 0 {
@@ -553,10 +640,20 @@ func (w *Worker) member(ctx context.Context, cut cutoff, b Batch, i int, u audie
 	cancelled := g.State == incident.StateCancelled
 	now := w.Now()
 	deadline, ok := ctx.Deadline()
-	rec, err := w.Ledger.Claim(ctx, ledger.Claim{
-		Recipient: r, Template: b.Template, Owner: owner(), At: now, LeaseUntil: ledger.LeaseUntil(now, deadline, ok),
-	})
-	todo := jobs(b, m, u, known)
+	claim := ledger.Claim{Recipient: r, Template: b.Template, Owner: owner(), At: now, LeaseUntil: ledger.LeaseUntil(now, deadline, ok)}
+	var next []byte
+	if b.Fallback {
+		// The member's own batch, kept on the record so that a report of
+		// a failure sends it at once (package feedback).
+		one := b
+		one.Members = []audience.Member{m}
+		if next, err = json.Marshal(one); err != nil {
+			return fmt.Errorf("encode the fallback of %s: %w", r, err)
+		}
+		claim.Next = string(next)
+	}
+	rec, err := w.Ledger.Claim(ctx, claim)
+	todo := jobs(b, m, u, known, c.suppressed[m.UserID])
 	switch {
 	case errors.Is(err, ledger.ErrDone):
 		c.alreadyDone.Add(int64(len(todo)))
@@ -576,7 +673,11 @@ func (w *Worker) member(ctx context.Context, cut cutoff, b Batch, i int, u audie
 		outcomes []ledger.Entry
 		errs     []error
 		deferred bool
+		checkAt  time.Time
 	)
+	if b.Fallback && !cancelled {
+		todo, checkAt = fallbackJobs(b, rec, todo, now)
+	}
 	for _, j := range todo {
 		if prev, ok := rec.Outcome(j.Key); ok && prev.Status.Terminal() {
 			c.alreadyDone.Add(1)
@@ -590,6 +691,11 @@ func (w *Worker) member(ctx context.Context, cut cutoff, b Batch, i int, u audie
 		case j.skip != "":
 			e.Status, e.Reason, e.UpdatedAt = ledger.Skipped, j.skip, w.Now()
 			c.skipped.Add(1)
+		case j.wait:
+			if prev, ok := rec.Outcome(j.Key); ok && prev.Status == ledger.Pending && prev.Reason == ledger.Fallback {
+				continue
+			}
+			e.Status, e.Reason, e.UpdatedAt = ledger.Pending, ledger.Fallback, w.Now()
 		case c.isPaused(e.Channel):
 			e.Status, e.Reason, e.UpdatedAt = ledger.Pending, ledger.Paused, w.Now()
 			c.parked.Add(1)
@@ -621,12 +727,81 @@ func (w *Worker) member(ctx context.Context, cut cutoff, b Batch, i int, u audie
 		return errors.Join(errs...)
 	}
 	countDecided(c, b.Channels, rec.Deliveries, outcomes)
+	if !checkAt.IsZero() && w.Later != nil {
+		if err := w.Later.SendLater(closing, next, checkAt); err != nil {
+			errs = append(errs, fmt.Errorf("schedule the fallback of %s: %w", r, err))
+		}
+	}
+	// From the record as claimed: a delivery report applied between the
+	// claim and this write is counted by the feedback function alone.
+	before, _ := ledger.ReachOf(rec.Deliveries)
+	after, _ := ledger.ReachOf(ledger.Merged(rec.Deliveries, outcomes))
+	c.moveReach(before, after)
 	if deferred {
 		// The claim is ended with the rest pending; the member goes back
 		// whole, and the ledger skips what was done.
 		c.deferMember(i)
 	}
 	return errors.Join(errs...)
+}
+
+// fallbackJobs decides, for a member of a fallback batch, which of its
+// channels is due now, from what its record holds: the first channel in
+// order that is neither reached, nor failed for good, nor awaiting a
+// delivery report for less than the batch's FallbackAfter. That channel's
+// jobs are left to send; those of the channels after it wait (pending,
+// reason ledger.Fallback), or are skipped (ledger.NotNeeded) once a
+// channel reached the member. checkAt is when the member is worth
+// looking at again: when the channel sent now, or still awaited, has had
+// its time. The walk reads only the record, so any number of deliveries of
+// the batch, early or late, decide the same and send nothing twice (the
+// claim sees to that).
+func fallbackJobs(b Batch, rec ledger.Record, todo []job, now time.Time) (out []job, checkAt time.Time) {
+	out = slices.Clone(todo)
+	after := b.FallbackAfter()
+	var later func(*job)
+	for _, ch := range b.Channels {
+		var mine []int
+		for i, j := range out {
+			if j.Channel == ch && j.skip == "" {
+				mine = append(mine, i)
+			}
+		}
+		if later != nil {
+			for _, i := range mine {
+				later(&out[i])
+			}
+			continue
+		}
+		var prev []ledger.Entry
+		sendable := false
+		var sentAt time.Time
+		for _, i := range mine {
+			p, ok := rec.Outcome(out[i].Key)
+			if !ok || !p.Status.Terminal() {
+				sendable = true
+				continue
+			}
+			prev = append(prev, p)
+			if !p.Status.Undeliverable() && p.UpdatedAt.After(sentAt) {
+				sentAt = p.UpdatedAt
+			}
+		}
+		reach, _ := ledger.ReachOf(prev)
+		switch {
+		case reach == ledger.Reached:
+			later = func(j *job) { j.skip = ledger.NotNeeded }
+		case sendable:
+			later, checkAt = func(j *job) { j.wait = true }, now.Add(after)
+		case !sentAt.IsZero() && now.Sub(sentAt) < after:
+			// Sent, and SES has not said yet whether it arrived.
+			later, checkAt = func(j *job) { j.wait = true }, sentAt.Add(after)
+		}
+	}
+	if later == nil || !slices.ContainsFunc(out, func(j job) bool { return j.wait }) {
+		checkAt = time.Time{}
+	}
+	return out, checkAt
 }
 
 // countDecided counts the channels of a recipient that this run decided:
@@ -714,7 +889,7 @@ func (w *Worker) deliver(ctx context.Context, cut cutoff, b Batch, title string,
 	lim, do := w.EmailLimiter, func(ctx context.Context) (string, error) {
 		return w.Mailer.Send(ctx, Mail{
 			To: u.Email, Subject: msg.Email.Subject, Text: msg.Email.Text, HTML: msg.Email.HTML,
-			Tags: map[string]string{"incident": b.IncidentID, "notice": b.NoticeID, "template": b.Template},
+			Tags: Tags(e.Recipient()),
 		})
 	}
 	if e.Channel == incident.Push {

@@ -500,7 +500,7 @@ func checkMessages(t *testing.T, e *env, b Batch) {
 		if m.Subject != msg.Email.Subject || m.Text != msg.Email.Text || m.HTML != msg.Email.HTML {
 			t.Errorf("mail to %s is not the rendered %s/%s notice: subject %q", m.To, b.Template, msg.Locale, m.Subject)
 		}
-		wantTags := map[string]string{"incident": b.IncidentID, "notice": b.NoticeID, "template": b.Template}
+		wantTags := map[string]string{"incident": b.IncidentID, "notice": b.NoticeID, "user": u.ID}
 		if !maps.Equal(m.Tags, wantTags) {
 			t.Errorf("mail to %s tags = %v, want %v", m.To, m.Tags, wantTags)
 		}

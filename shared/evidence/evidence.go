@@ -66,8 +66,27 @@ type Header struct {
 type Footer struct {
 	Clocks Clocks `json:"clocks"`
 	// Counts totals Outcomes per notice, channel and status, in that order.
-	Counts []Count      `json:"counts"`
-	Audit  AuditSummary `json:"audit"`
+	Counts []Count `json:"counts"`
+	// Reach counts recipients per notice by ledger.ReachOf, and
+	// Unreachable names those no channel reached, with why.
+	Reach       []ReachCount  `json:"reach"`
+	Unreachable []Unreachable `json:"unreachable"`
+	Audit       AuditSummary  `json:"audit"`
+}
+
+// ReachCount is how many recipients of a notice have a reach.
+type ReachCount struct {
+	NoticeID string       `json:"noticeId"`
+	Reach    ledger.Reach `json:"reach"`
+	N        int          `json:"n"`
+}
+
+// Unreachable is a recipient no channel reached: every delivery failed
+// for good or there was none to make; Reason lists each channel's.
+type Unreachable struct {
+	NoticeID string `json:"noticeId"`
+	UserID   string `json:"userId"`
+	Reason   string `json:"reason"`
 }
 
 // Clocks are the times a notification deadline is measured by (as the
@@ -150,7 +169,8 @@ type Inputs struct {
 // Writer writes one export as its ledger records arrive: the JSON document
 // (exactly what encoding/json's MarshalIndent writes for the Export, with a
 // trailing newline) and the CSV rows at once, holding one record and the
-// running counts, never the outcomes. It verifies the audit trail itself
+// running counts (and the unreachable recipients' ids), never the
+// outcomes. It verifies the audit trail itself
 // rather than take a caller's word for it: the export is what a regulator
 // relies on, and a broken trail must show as broken in it.
 //
@@ -164,9 +184,15 @@ type Writer struct {
 	csv      *csv.Writer
 	row      []string
 	counts   map[countKey]int
+	reach    map[reachKey]int
 	outcomes int
 	last     *ledger.Recipient
 	err      error
+}
+
+type reachKey struct {
+	notice string
+	reach  ledger.Reach
 }
 
 type countKey struct {
@@ -180,8 +206,8 @@ func NewWriter(in Inputs, js, cs io.Writer) (*Writer, error) {
 	rec := in.Incident
 	h := Header{GeneratedAt: in.Now.UTC(), GeneratedBy: in.Actor, Incident: rec.Incident, State: rec.State,
 		Approvals: []Approval{}, Templates: []TemplateInfo{}, Audience: rec.Audience}
-	w := &Writer{id: rec.ID, json: js, csv: csv.NewWriter(cs), row: make([]string, len(csvHeader)), counts: map[countKey]int{},
-		tail: Footer{
+	w := &Writer{id: rec.ID, json: js, csv: csv.NewWriter(cs), row: make([]string, len(csvHeader)), counts: map[countKey]int{}, reach: map[reachKey]int{},
+		tail: Footer{Unreachable: []Unreachable{},
 			Clocks: Clocks{DetectedAt: rec.DetectedAt, ConfirmedAt: rec.ConfirmedAt, AuthorityNotifiedAt: rec.AuthorityNotifiedAt},
 			Audit:  AuditSummary{Verified: true},
 		}}
@@ -244,6 +270,11 @@ func (w *Writer) Add(r ledger.Record) error {
 			r.NoticeID, r.UserID, w.last.NoticeID, w.last.UserID))
 	}
 	w.last = &r.Recipient
+	reach, why := ledger.ReachOf(r.Deliveries)
+	w.reach[reachKey{r.NoticeID, reach}]++
+	if reach == ledger.Unreachable {
+		w.tail.Unreachable = append(w.tail.Unreachable, Unreachable{NoticeID: r.NoticeID, UserID: r.UserID, Reason: why})
+	}
 	for _, o := range outcomes(r) {
 		if err := w.outcome(o); err != nil {
 			return w.fail(err)
@@ -305,6 +336,13 @@ func (w *Writer) Close() (int, error) {
 	}
 	slices.SortFunc(w.tail.Counts, func(a, b Count) int {
 		return cmp.Or(cmp.Compare(a.NoticeID, b.NoticeID), cmp.Compare(a.Channel, b.Channel), cmp.Compare(a.Status, b.Status))
+	})
+	w.tail.Reach = []ReachCount{}
+	for k, n := range w.reach {
+		w.tail.Reach = append(w.tail.Reach, ReachCount{NoticeID: k.notice, Reach: k.reach, N: n})
+	}
+	slices.SortFunc(w.tail.Reach, func(a, b ReachCount) int {
+		return cmp.Or(cmp.Compare(a.NoticeID, b.NoticeID), cmp.Compare(a.Reach, b.Reach))
 	})
 	b, err := json.MarshalIndent(w.tail, "", "  ")
 	if err != nil {

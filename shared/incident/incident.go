@@ -51,10 +51,35 @@ func (a Audience) HasCohort() bool { return len(a.Platforms) > 0 }
 
 // Notice is one message to send to one audience over some channels.
 type Notice struct {
-	Template     string    `json:"template"`
-	Channels     []Channel `json:"channels"`
-	Audience     Audience  `json:"audience"`
-	FixedVersion string    `json:"fixedVersion,omitempty"`
+	Template string    `json:"template"`
+	Channels []Channel `json:"channels,omitempty"`
+	// Fallback, instead of Channels, tries one channel at a time in its
+	// order: the next when the one before failed for good, or was not
+	// delivered within FallbackAfter (a Go duration, "30m" by default).
+	Fallback      []Channel `json:"fallback,omitempty"`
+	FallbackAfter string    `json:"fallbackAfter,omitempty"`
+	Audience      Audience  `json:"audience"`
+	FixedVersion  string    `json:"fixedVersion,omitempty"`
+}
+
+// DefaultFallbackAfter is how long a fallback notice waits for a delivery
+// on one channel before it tries the next.
+const DefaultFallbackAfter = 30 * time.Minute
+
+// Routes are the channels the notice may use, in order for a fallback.
+func (n Notice) Routes() []Channel {
+	if len(n.Fallback) > 0 {
+		return n.Fallback
+	}
+	return n.Channels
+}
+
+// FallbackWait is FallbackAfter, or its default.
+func (n Notice) FallbackWait() time.Duration {
+	if d, err := time.ParseDuration(n.FallbackAfter); err == nil && d > 0 {
+		return d
+	}
+	return DefaultFallbackAfter
 }
 
 // Incident is the detail of an incident event, as the detection system sends it.
@@ -183,14 +208,25 @@ func (n Notice) validate(at string, knownTemplate func(string) bool, p *problems
 	case len(n.Template) > MaxTemplateBytes || !knownTemplate(n.Template):
 		p.add("%s.template %s is unknown", at, Quote(n.Template))
 	}
-	if len(n.Channels) == 0 {
+	field := "channels"
+	switch {
+	case len(n.Fallback) > 0 && len(n.Channels) > 0:
+		p.add("%s has both channels and fallback: give one", at)
+	case len(n.Fallback) > 0:
+		field = "fallback"
+	case len(n.Channels) == 0:
 		p.add("%s.channels must name at least one of %q, %q", at, Email, Push)
 	}
-	for j, c := range n.Channels {
+	for j, c := range n.Routes() {
 		if c != Email && c != Push {
-			p.add("%s.channels[%d] %s must be %q or %q", at, j, Quote(string(c)), Email, Push)
-		} else if slices.Index(n.Channels, c) != j {
-			p.add("%s.channels lists %q twice", at, c)
+			p.add("%s.%s[%d] %s must be %q or %q", at, field, j, Quote(string(c)), Email, Push)
+		} else if slices.Index(n.Routes(), c) != j {
+			p.add("%s.%s lists %q twice", at, field, c)
+		}
+	}
+	if n.FallbackAfter != "" {
+		if d, err := time.ParseDuration(n.FallbackAfter); err != nil || d <= 0 || len(n.Fallback) == 0 {
+			p.add("%s.fallbackAfter %s must be a positive duration such as \"30m\", with fallback", at, Quote(n.FallbackAfter))
 		}
 	}
 	a := n.Audience

@@ -146,6 +146,15 @@ func TestValidate(t *testing.T) {
 		{name: "file key with a trailing space", mutate: func(in *Incident) {
 			in.Notices[0].Audience = Audience{File: "affected.csv "}
 		}, wantField: "notices[0].audience.file"},
+		{name: "valid fallback", mutate: func(in *Incident) {
+			in.Notices[0].Channels, in.Notices[0].Fallback, in.Notices[0].FallbackAfter = nil, []Channel{Email, Push}, "45m"
+		}},
+		{name: "fallback and channels", mutate: func(in *Incident) { in.Notices[0].Fallback = []Channel{Email, Push} }, wantField: "notices[0] has both channels and fallback"},
+		{name: "fallback lists a channel twice", mutate: func(in *Incident) { in.Notices[0].Channels, in.Notices[0].Fallback = nil, []Channel{Email, Email} }, wantField: "notices[0].fallback lists"},
+		{name: "fallbackAfter not a duration", mutate: func(in *Incident) {
+			in.Notices[0].Channels, in.Notices[0].Fallback, in.Notices[0].FallbackAfter = nil, []Channel{Email, Push}, "soon"
+		}, wantField: "notices[0].fallbackAfter"},
+		{name: "fallbackAfter without fallback", mutate: func(in *Incident) { in.Notices[0].FallbackAfter = "30m" }, wantField: "notices[0].fallbackAfter"},
 		{name: "suspected notices are still checked", mutate: func(in *Incident) {
 			in.Status = Suspected
 			in.Notices[0].Template = "reset-password"

@@ -7,9 +7,12 @@
 package ledger
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"hash/fnv"
 	"slices"
+	"strings"
 	"time"
 
 	"breachnotify/shared/errs"
@@ -31,8 +34,86 @@ const (
 	Pending Status = "pending"
 )
 
+// What the provider reported after it accepted a message (delivery
+// feedback). A sent delivery moves forward only, by Advances: events
+// arrive late, out of order and more than once.
+const (
+	// Delayed: the receiving server has not taken it yet; SES keeps trying.
+	Delayed Status = "delayed"
+	// Delivered: the receiving server (or the push service, for an enabled
+	// endpoint) took it.
+	Delivered Status = "delivered"
+	// Bounced: the receiving server refused it; Reason is the bounce type
+	// and sub-type ("Permanent/General", "Transient/MailboxFull").
+	Bounced Status = "bounced"
+	// Complained: delivered, and the recipient marked it as spam.
+	Complained Status = "complained"
+	// Suppressed: SES did not send it, the address being on the account's
+	// suppression list.
+	Suppressed Status = "suppressed"
+	// Rejected: SES accepted the call and then refused the message.
+	Rejected Status = "rejected"
+	// EndpointDisabled: the push service refused the device's token and SNS
+	// disabled its endpoint.
+	EndpointDisabled Status = "endpoint-disabled"
+)
+
 // Terminal reports whether the delivery is decided and must not be retried.
-func (s Status) Terminal() bool { return s == Sent || s == Failed || s == Skipped }
+// Every status past sent is terminal: the message went out once.
+func (s Status) Terminal() bool { return s != Pending && s != "" }
+
+// Rank orders statuses for Advances: sent, then delayed, then delivered,
+// then an end (a failure, or a complaint, which comes after delivery).
+func (s Status) Rank() int {
+	switch s {
+	case Sent:
+		return 1
+	case Delayed:
+		return 2
+	case Delivered:
+		return 3
+	case Bounced, Complained, Suppressed, Rejected, EndpointDisabled, Failed, Skipped:
+		return 4
+	}
+	return 0
+}
+
+// Advances reports whether a delivery at from may move to to. Only
+// forward: a late "delayed" never undoes "delivered", and of two ends the
+// first one recorded stays, so a repeated or late event changes nothing.
+func Advances(from, to Status) bool { return to.Rank() > from.Rank() }
+
+// Undeliverable reports whether the delivery reached nobody and never will:
+// refused at the send, or reported lost after it.
+func (s Status) Undeliverable() bool {
+	switch s {
+	case Failed, Bounced, Suppressed, Rejected, EndpointDisabled:
+		return true
+	}
+	return false
+}
+
+// Feedback is what a provider reported about one delivery after the send.
+type Feedback struct {
+	Key
+	// MessageID is the provider's id of the message reported on.
+	MessageID string
+	Status    Status
+	// Reason details Status: the bounce type and sub-type, the push
+	// failure type.
+	Reason string
+	At     time.Time
+}
+
+// Apply is e with f applied when f moves it forward (Advances), and
+// whether it did.
+func (e Entry) Apply(f Feedback) (Entry, bool) {
+	if !Advances(e.Status, f.Status) {
+		return e, false
+	}
+	e.Status, e.Reason, e.UpdatedAt = f.Status, f.Reason, f.At
+	return e, true
+}
 
 // Reasons for skipped and pending deliveries.
 const (
@@ -42,7 +123,18 @@ const (
 	UnknownUser = "unknown-user"
 	// Paused: the channel was paused; the delivery waits in a parked batch.
 	Paused = "paused"
+	// AddressSuppressed: an earlier notice to the address bounced for good
+	// or was complained of, so it is not sent to again.
+	AddressSuppressed = "suppressed"
 )
+
+// AddressHash is how an unreachable address is kept: the SHA-256 of the
+// address, trimmed and lower-cased. The address itself is kept nowhere but
+// the users table, and never logged.
+func AddressHash(address string) string {
+	sum := sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(address))))
+	return hex.EncodeToString(sum[:])
+}
 
 // NoDeviceID stands for the device of a push delivery that has none, so
 // that "no device" is recorded once per user, like any other outcome.
@@ -124,6 +216,24 @@ type Record struct {
 	LeaseUntil time.Time `json:"leaseUntil,omitzero"`
 	Deliveries []Entry   `json:"deliveries,omitempty"`
 	UpdatedAt  time.Time `json:"updatedAt"`
+	// Next is, for a fallback notice, the queue message that tries this
+	// recipient's next channel: the delivery feedback sends it when a
+	// channel fails for good (see Waiting).
+	Next string `json:"next,omitempty"`
+}
+
+// Fallback is the reason of a delivery on a fallback notice's later
+// channel, pending until the channel before it has failed or timed out;
+// NotNeeded that of one skipped because an earlier channel reached the
+// recipient.
+const (
+	Fallback  = "fallback"
+	NotNeeded = "reached"
+)
+
+// Waiting reports whether a delivery waits for the channel before it.
+func (r Record) Waiting() bool {
+	return slices.ContainsFunc(r.Deliveries, func(d Entry) bool { return d.Status == Pending && d.Reason == Fallback })
 }
 
 // Claim is a worker's request for a record.
@@ -136,6 +246,8 @@ type Claim struct {
 	// At is the claimant's now; LeaseUntil is when the claim stops
 	// protecting the record (see LeaseUntil).
 	At, LeaseUntil time.Time
+	// Next is kept as the record's Next when set.
+	Next string
 }
 
 var (
@@ -164,7 +276,10 @@ func Take(old *Record, c Claim) (Record, error) {
 	}
 	r := Record{Recipient: c.Recipient, Template: c.Template, State: Claimed, Owner: c.Owner, LeaseUntil: c.LeaseUntil, UpdatedAt: c.At}
 	if old != nil {
-		r.Deliveries = old.Deliveries
+		r.Deliveries, r.Next = old.Deliveries, old.Next
+	}
+	if c.Next != "" {
+		r.Next = c.Next
 	}
 	return r, nil
 }
@@ -270,8 +385,29 @@ type Progress struct {
 	// Planned counts recipients per notice.
 	Planned map[string]int
 	// Done counts decided recipient channels per notice.
-	Done                        map[string]map[incident.Channel]map[Status]int
+	Done map[string]map[incident.Channel]map[Status]int
+	// Reach counts recipients per notice reached and unreachable (by
+	// ReachOf, as the workers' records and the delivery reports move
+	// them); the others are pending.
+	Reach                       map[string]map[Reach]int
 	FirstNoticeAt, LastNoticeAt time.Time
+}
+
+// ReachMoves is the change to the reach counts when a recipient's reach
+// moves from before to after: nothing when it stays, and pending is not
+// counted (it is planned minus the others).
+func ReachMoves(before, after Reach) map[Reach]int {
+	if before == after {
+		return nil
+	}
+	d := map[Reach]int{}
+	if before != ReachPending {
+		d[before]--
+	}
+	if after != ReachPending {
+		d[after]++
+	}
+	return d
 }
 
 // ChannelStatus is a recipient's status on one channel, from its
@@ -292,4 +428,53 @@ func ChannelStatus(ds []Entry) Status {
 		return Pending
 	}
 	return st
+}
+
+// Reach is whether a recipient was informed of a notice.
+type Reach string
+
+const (
+	// Reached: at least one delivery arrived (an email delivered, a push
+	// accepted for an enabled endpoint).
+	Reached Reach = "reached"
+	// ReachPending: nothing arrived yet, and something may still: a
+	// delivery to send, or an email sent whose fate SES has not reported.
+	ReachPending Reach = "pending"
+	// Unreachable: every delivery failed for good, or there was none to
+	// make (no address, no device).
+	Unreachable Reach = "unreachable"
+)
+
+// ReachOf is a recipient's reach from their deliveries, with, when
+// unreachable, why: each delivery's channel, status and reason, such as
+// "email:bounced:Permanent/General; push:skipped:no-device". A complaint
+// counts as reached: the message was delivered before it was reported.
+func ReachOf(ds []Entry) (Reach, string) {
+	if len(ds) == 0 {
+		return ReachPending, ""
+	}
+	var why []string
+	pending := false
+	for _, d := range ds {
+		switch {
+		case d.Status == Delivered || d.Status == Complained:
+			return Reached, ""
+		case d.Status == Sent && d.Channel == incident.Push:
+			// SNS accepted it for an enabled endpoint; a token the push
+			// service refuses comes back as EndpointDisabled.
+			return Reached, ""
+		case d.Status.Undeliverable() || d.Status == Skipped:
+			w := string(d.Channel) + ":" + string(d.Status)
+			if d.Reason != "" {
+				w += ":" + d.Reason
+			}
+			why = append(why, w)
+		default:
+			pending = true
+		}
+	}
+	if pending {
+		return ReachPending, ""
+	}
+	return Unreachable, strings.Join(why, "; ")
 }

@@ -307,8 +307,11 @@ func (p *Planner) batches(t Task, members []audience.Member) ([][]byte, error) {
 	for start := 0; start < len(members); start += size {
 		b := dispatch.Batch{
 			IncidentID: t.IncidentID, NoticeID: t.NoticeID, Template: t.Notice.Template,
-			Channels: t.Notice.Channels, FixedVersion: t.Notice.FixedVersion,
+			Channels: t.Notice.Routes(), FixedVersion: t.Notice.FixedVersion,
 			Members: members[start:min(start+size, len(members))],
+		}
+		if len(t.Notice.Fallback) > 0 {
+			b.Fallback, b.FallbackAfterSeconds = true, int(t.Notice.FallbackWait().Seconds())
 		}
 		body, err := json.Marshal(b)
 		if err != nil {

@@ -24,11 +24,15 @@ type Status struct {
 	ETASeconds *float64 `json:"etaSeconds,omitempty"`
 }
 
-// Notice is one notice's progress per channel.
+// Notice is one notice's progress per channel, and its recipients by
+// reach (ledger.ReachOf): reached, unreachable, and pending, the others.
 type Notice struct {
-	NoticeID string    `json:"noticeId"`
-	Template string    `json:"template"`
-	Channels []Channel `json:"channels"`
+	NoticeID    string    `json:"noticeId"`
+	Template    string    `json:"template"`
+	Channels    []Channel `json:"channels"`
+	Reached     int       `json:"reached"`
+	Pending     int       `json:"pending"`
+	Unreachable int       `json:"unreachable"`
 }
 
 // Channel counts recipients on one channel of a notice.
@@ -77,11 +81,14 @@ func Compute(rec incident.Record, p ledger.Progress, rates map[incident.Channel]
 		FirstNoticeAt: p.FirstNoticeAt, LastNoticeAt: p.LastNoticeAt, AuthorityNotifiedAt: rec.AuthorityNotifiedAt,
 	}}
 	pendingBy := map[incident.Channel]int{}
+	unreachable := 0
 	for i, n := range rec.Notices {
 		id := incident.NoticeID(i, n.Template)
 		planned := p.Planned[id]
-		ns := Notice{NoticeID: id, Template: n.Template}
-		for _, ch := range n.Channels {
+		ns := Notice{NoticeID: id, Template: n.Template, Reached: p.Reach[id][ledger.Reached], Unreachable: p.Reach[id][ledger.Unreachable]}
+		ns.Pending = max(0, planned-ns.Reached-ns.Unreachable)
+		unreachable += ns.Unreachable
+		for _, ch := range n.Routes() {
 			d := p.Done[id][ch]
 			c := Channel{Channel: ch, Planned: planned, Sent: d[ledger.Sent], Failed: d[ledger.Failed], Skipped: d[ledger.Skipped]}
 			done := c.Sent + c.Failed + c.Skipped
@@ -116,7 +123,7 @@ func Compute(rec incident.Record, p ledger.Progress, rates map[incident.Channel]
 	}
 	// The deadline package reasons in one rate: the one that sends what is
 	// pending in the ETA computed per channel.
-	pr := deadline.Progress{Pending: pending}
+	pr := deadline.Progress{Pending: pending, Unreachable: unreachable}
 	if known && eta > 0 {
 		pr.Rate = float64(pending) / eta
 	}

@@ -44,8 +44,23 @@ func TestCompute(t *testing.T) {
 			if len(s.Deadlines) != 2 || s.Deadlines[0].Rule != deadline.Users || s.Deadlines[0].LeftSeconds != 23*3600 {
 				t.Errorf("deadlines %+v", s.Deadlines)
 			}
+			if n := s.Notices[0]; n.Reached != 0 || n.Unreachable != 0 || n.Pending != 100 {
+				t.Errorf("reach %d/%d/%d, want all 100 pending", n.Reached, n.Pending, n.Unreachable)
+			}
 		})
 	}
+	t.Run("reach", func(t *testing.T) {
+		p := p
+		p.Reach = map[string]map[ledger.Reach]int{"n0-update-app": {ledger.Reached: 90, ledger.Unreachable: 4}}
+		s := Compute(rec, p, map[incident.Channel]float64{incident.Email: 10, incident.Push: 100}, deadline.DefaultPolicy(), t0.Add(time.Hour))
+		if n := s.Notices[0]; n.Reached != 90 || n.Pending != 6 || n.Unreachable != 4 {
+			t.Errorf("reached/pending/unreachable %d/%d/%d, want 90/6/4", n.Reached, n.Pending, n.Unreachable)
+		}
+		// Unreachable users are not informed: the users' deadline is at risk.
+		if s.Deadlines[0].State != deadline.AtRisk {
+			t.Errorf("users deadline %+v, want at risk", s.Deadlines[0])
+		}
+	})
 	rec.State = incident.StateCancelled
 	if s := Compute(rec, p, nil, deadline.DefaultPolicy(), t0); len(s.Deadlines) != 0 {
 		t.Errorf("a cancelled incident has deadlines %+v", s.Deadlines)

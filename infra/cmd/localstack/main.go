@@ -40,10 +40,12 @@ func run() error {
 	fs.StringVar(&o.RIE, "rie", ".local/tools/aws-lambda-rie", "the Lambda Runtime Interface Emulator")
 	fs.StringVar(&o.SESServer, "ses", "infra/node_modules/aws-ses-v2-local/dist/cli.js", "aws-ses-v2-local's command")
 	fs.StringVar(&o.Python, "python", "python3", "the Python that has moto")
+	fs.BoolVar(&o.PushRefusals, "push-refusals", true, "up: a device token starting with \""+local.RefusedTokenPrefix+"\" is refused by the local push service")
 	drain := fs.Duration("drain", 2*time.Minute, "trigger: how long to wait for the fan-out to drain")
+	wait := fs.Duration("wait", 15*time.Second, "reach: how long to wait for SES's reports on the emails still pending")
 	params := fs.String("params", "", `up: template parameter overrides, as sam deploy --parameter-overrides takes them: "AutoSendLimit=2 DeadlineWatchSchedule='rate(1 minute)'"`)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: localstack [flags] up | down | invoke FUNCTION EVENT | trigger EVENT | outbox | env | status | page INCIDENT")
+		fmt.Fprintln(fs.Output(), "usage: localstack [flags] up | down | invoke FUNCTION EVENT | trigger EVENT | outbox | env | reach INCIDENT | status | page INCIDENT")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(os.Args[1:]); err != nil {
@@ -77,6 +79,8 @@ func run() error {
 		return trigger(ctx, o.Dir, args[1], *drain)
 	case cmd == "outbox":
 		return outbox(ctx, o.Dir)
+	case cmd == "reach" && len(args) == 2:
+		return reach(ctx, os.Stdout, o.Dir, args[1], *wait)
 	case cmd == "env":
 		s, err := local.Load(o.Dir)
 		if err != nil {
@@ -290,6 +294,53 @@ func report(ctx context.Context, w io.Writer, s *local.State, id string) error {
 				parts = append(parts, fmt.Sprintf("%s=%d", st, sum[n][ch][st]))
 			}
 			fmt.Fprintf(w, "  %-22s %-6s %s\n", n, ch, strings.Join(parts, " "))
+		}
+	}
+	return nil
+}
+
+// reach prints who an incident reached, per notice, and the unreachable
+// users with why, from the ledger (ledger.ReachOf). SES reports after it
+// accepts, so it waits up to wait while recipients are still pending.
+func reach(ctx context.Context, w io.Writer, dir, id string, wait time.Duration) error {
+	s, err := local.Load(dir)
+	if err != nil {
+		return err
+	}
+	var records []ledger.Record
+	for until := time.Now().Add(wait); ; time.Sleep(500 * time.Millisecond) {
+		if records, err = s.Records(ctx, id); err != nil {
+			return err
+		}
+		pending := slices.ContainsFunc(records, func(r ledger.Record) bool {
+			st, _ := ledger.ReachOf(r.Deliveries)
+			return st == ledger.ReachPending
+		})
+		if !pending || time.Now().After(until) {
+			break
+		}
+	}
+	counts := map[string]map[ledger.Reach]int{}
+	var unreachable []string
+	for _, r := range records {
+		st, why := ledger.ReachOf(r.Deliveries)
+		if counts[r.NoticeID] == nil {
+			counts[r.NoticeID] = map[ledger.Reach]int{}
+		}
+		counts[r.NoticeID][st]++
+		if st == ledger.Unreachable {
+			unreachable = append(unreachable, fmt.Sprintf("  %-22s %-16s %s", r.NoticeID, r.UserID, why))
+		}
+	}
+	fmt.Fprintf(w, "reach of %s:\n", id)
+	for _, n := range slices.Sorted(maps.Keys(counts)) {
+		c := counts[n]
+		fmt.Fprintf(w, "  %-22s reached=%d pending=%d unreachable=%d\n", n, c[ledger.Reached], c[ledger.ReachPending], c[ledger.Unreachable])
+	}
+	if len(unreachable) > 0 {
+		fmt.Fprintln(w, "unreachable users:")
+		for _, u := range unreachable {
+			fmt.Fprintln(w, u)
 		}
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"time"
@@ -37,6 +38,7 @@ type recordItem struct {
 	LeaseUntil int64          `json:"leaseUntil,omitempty"`
 	Deliveries []deliveryItem `json:"d,omitempty"`
 	UpdatedAt  time.Time      `json:"updatedAt"`
+	Next       string         `json:"next,omitempty"`
 }
 
 // deliveryItem is one delivery inside a record, with short names: they are
@@ -64,7 +66,7 @@ func shardPK(incidentID string, shard int) string {
 }
 
 func toItem(r ledger.Record) recordItem {
-	it := recordItem{Recipient: r.Recipient, Template: r.Template, State: r.State, Owner: r.Owner, UpdatedAt: r.UpdatedAt}
+	it := recordItem{Recipient: r.Recipient, Template: r.Template, State: r.State, Owner: r.Owner, UpdatedAt: r.UpdatedAt, Next: r.Next}
 	if !r.LeaseUntil.IsZero() {
 		it.LeaseUntil = r.LeaseUntil.Unix()
 	}
@@ -78,7 +80,7 @@ func toItem(r ledger.Record) recordItem {
 }
 
 func (it recordItem) record() ledger.Record {
-	r := ledger.Record{Recipient: it.Recipient, Template: it.Template, State: it.State, Owner: it.Owner, UpdatedAt: it.UpdatedAt}
+	r := ledger.Record{Recipient: it.Recipient, Template: it.Template, State: it.State, Owner: it.Owner, UpdatedAt: it.UpdatedAt, Next: it.Next}
 	if it.LeaseUntil != 0 {
 		r.LeaseUntil = time.Unix(it.LeaseUntil, 0)
 	}
@@ -104,6 +106,9 @@ func decodeRecord(item map[string]types.AttributeValue) (*ledger.Record, error) 
 		return nil, fmt.Errorf("decode ledger record: %w", err)
 	}
 	r := it.record()
+	if err := withFeedback(&r, item); err != nil {
+		return nil, err
+	}
 	return &r, nil
 }
 
@@ -118,13 +123,21 @@ func (l *Ledger) Claim(ctx context.Context, c ledger.Claim) (ledger.Record, erro
 	if err != nil {
 		return ledger.Record{}, fmt.Errorf("encode claim of %s: %w", c.Recipient, err)
 	}
+	update := "SET incidentId = :i, noticeId = :n, userId = :u, template = :t, #s = :claimed, #o = :o, leaseUntil = :l, updatedAt = :at"
+	if c.Next != "" {
+		lease[":next"] = str(c.Next)
+		update += ", #next = :next"
+	}
+	names := map[string]string{"#s": "state", "#o": "owner"}
+	if c.Next != "" {
+		names["#next"] = "next"
+	}
 	out, err := l.Client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: &l.Table,
-		Key:       recordKey(c.Recipient),
-		UpdateExpression: aws.String("SET incidentId = :i, noticeId = :n, userId = :u, template = :t, " +
-			"#s = :claimed, #o = :o, leaseUntil = :l, updatedAt = :at"),
+		TableName:                           &l.Table,
+		Key:                                 recordKey(c.Recipient),
+		UpdateExpression:                    aws.String(update),
 		ConditionExpression:                 aws.String("attribute_not_exists(pk) OR #s = :open OR (#s = :claimed AND leaseUntil < :now)"),
-		ExpressionAttributeNames:            map[string]string{"#s": "state", "#o": "owner"},
+		ExpressionAttributeNames:            names,
 		ExpressionAttributeValues:           lease,
 		ReturnValues:                        types.ReturnValueAllOld,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
@@ -149,27 +162,32 @@ func (l *Ledger) Claim(ctx context.Context, c ledger.Claim) (ledger.Record, erro
 }
 
 // Record writes a claimed record back with its outcomes, ending the claim,
-// on condition that the claim is still the caller's.
+// on condition that the claim is still the caller's. It updates the
+// worker's attributes only, so delivery feedback recorded meanwhile (see
+// Feedback) stays.
 func (l *Ledger) Record(ctx context.Context, claimed ledger.Record, outcomes []ledger.Entry, at time.Time) error {
 	r, err := claimed.Merge(claimed.Owner, outcomes, at)
 	if err != nil {
 		return err
 	}
-	item, err := marshal(toItem(r))
+	it := toItem(r)
+	values, err := marshal(map[string]any{
+		":t": it.Template, ":s": it.State, ":d": it.Deliveries, ":at": it.UpdatedAt,
+		":claimed": ledger.Claimed, ":o": claimed.Owner,
+	})
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", r.Recipient, err)
 	}
-	for k, v := range recordKey(r.Recipient) {
-		item[k] = v
+	if len(it.Deliveries) == 0 {
+		values[":d"] = &types.AttributeValueMemberL{Value: []types.AttributeValue{}}
 	}
-	_, err = l.Client.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:                &l.Table,
-		Item:                     item,
-		ConditionExpression:      aws.String("#s = :claimed AND #o = :o"),
-		ExpressionAttributeNames: map[string]string{"#s": "state", "#o": "owner"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":claimed": str(string(ledger.Claimed)), ":o": str(claimed.Owner),
-		},
+	_, err = l.Client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 &l.Table,
+		Key:                       recordKey(r.Recipient),
+		UpdateExpression:          aws.String("SET template = :t, #s = :s, d = :d, updatedAt = :at REMOVE #o, leaseUntil"),
+		ConditionExpression:       aws.String("#s = :claimed AND #o = :o"),
+		ExpressionAttributeNames:  map[string]string{"#s": "state", "#o": "owner"},
+		ExpressionAttributeValues: values,
 	})
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
@@ -177,6 +195,27 @@ func (l *Ledger) Record(ctx context.Context, claimed ledger.Record, outcomes []l
 	}
 	if err != nil {
 		return fmt.Errorf("record %s as %s: %w", r.Recipient, r.State, err)
+	}
+	return l.indexPush(ctx, outcomes)
+}
+
+// indexPush writes, for each push sent, the item that leads its message
+// id back to the delivery (Feedback.Locate): one more write per push, only
+// for push. Written after the record, so that a failure here never leaves
+// a send unrecorded; its report is then kept aside as unmatched.
+func (l *Ledger) indexPush(ctx context.Context, outcomes []ledger.Entry) error {
+	for _, o := range outcomes {
+		if o.Channel != incident.Push || o.Status != ledger.Sent || o.ProviderMessageID == "" {
+			continue
+		}
+		it, err := marshal(o.Key)
+		if err != nil {
+			return fmt.Errorf("encode push message %s: %w", o.ProviderMessageID, err)
+		}
+		maps.Copy(it, pushMessageKey(o.ProviderMessageID))
+		if _, err := l.Client.PutItem(ctx, &dynamodb.PutItemInput{TableName: &l.Table, Item: it}); err != nil {
+			return fmt.Errorf("index push message of %s: %w", o.Key, err)
+		}
 	}
 	return nil
 }

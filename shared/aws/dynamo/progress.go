@@ -101,9 +101,28 @@ func (s *Progress) Count(ctx context.Context, id, noticeID string, done map[inci
 	return nil
 }
 
+// CountReach adds to a notice's reach counts ("r#<notice>#<reach>").
+func (s *Progress) CountReach(ctx context.Context, id, noticeID string, delta map[ledger.Reach]int) error {
+	names, values := map[string]string{}, map[string]types.AttributeValue{}
+	var adds []string
+	for i, r := range slices.Sorted(maps.Keys(delta)) {
+		k, v := fmt.Sprintf("#r%d", i), fmt.Sprintf(":r%d", i)
+		names[k], values[v] = "r#"+noticeID+"#"+string(r), num(delta[r])
+		adds = append(adds, k+" "+v)
+	}
+	if len(adds) == 0 {
+		return nil
+	}
+	if _, err := s.Client.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &s.Table, Key: s.key(id),
+		UpdateExpression: aws.String("ADD " + strings.Join(adds, ", ")), ExpressionAttributeNames: names, ExpressionAttributeValues: values}); err != nil {
+		return fmt.Errorf("count reach of %s: %w", id, err)
+	}
+	return nil
+}
+
 // Read returns an incident's progress.
 func (s *Progress) Read(ctx context.Context, id string) (ledger.Progress, error) {
-	p := ledger.Progress{Planned: map[string]int{}, Done: map[string]map[incident.Channel]map[ledger.Status]int{}}
+	p := ledger.Progress{Planned: map[string]int{}, Done: map[string]map[incident.Channel]map[ledger.Status]int{}, Reach: map[string]map[ledger.Reach]int{}}
 	out, err := s.Client.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.Table, Key: s.key(id), ConsistentRead: aws.Bool(true)})
 	if err != nil {
 		return p, fmt.Errorf("read progress of %s: %w", id, err)
@@ -125,6 +144,15 @@ func (s *Progress) Read(ctx context.Context, id string) (ledger.Progress, error)
 				p.Done[notice][ch] = map[ledger.Status]int{}
 			}
 			p.Done[notice][ch][st], _ = strconv.Atoi(n.Value)
+		case isNum && strings.HasPrefix(k, "r#"):
+			parts := strings.Split(k, "#")
+			if len(parts) != 3 {
+				continue
+			}
+			if p.Reach[parts[1]] == nil {
+				p.Reach[parts[1]] = map[ledger.Reach]int{}
+			}
+			p.Reach[parts[1]][ledger.Reach(parts[2])], _ = strconv.Atoi(n.Value)
 		case k == "firstNoticeAt" || k == "lastNoticeAt":
 			s, _ := v.(*types.AttributeValueMemberS)
 			if s == nil {

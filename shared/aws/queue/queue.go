@@ -95,3 +95,23 @@ func (s *Sender) Send(ctx context.Context, bodies [][]byte) error {
 	}
 	return nil
 }
+
+// maxDelay is the longest SQS delays a message.
+const maxDelay = 15 * time.Minute
+
+// SendLater enqueues body to be received at at, or after SQS's longest
+// delay (15 minutes) when at is further: the receiver sends it on again
+// if it is still early.
+func (s *Sender) SendLater(ctx context.Context, body []byte, at time.Time) error {
+	delay := min(max(time.Until(at), 0), maxDelay)
+	entry := types.SendMessageBatchRequestEntry{Id: aws.String("0"), MessageBody: aws.String(string(body)),
+		DelaySeconds: int32(delay.Seconds())}
+	out, err := s.Client.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: &s.URL, Entries: []types.SendMessageBatchRequestEntry{entry}})
+	if err != nil {
+		return fmt.Errorf("send to %s in %s: %w", s.URL, delay, err)
+	}
+	if len(out.Failed) > 0 {
+		return fmt.Errorf("send to %s in %s: %s", s.URL, delay, aws.ToString(out.Failed[0].Message))
+	}
+	return nil
+}
