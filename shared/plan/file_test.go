@@ -119,7 +119,7 @@ func gzipped(data []byte) []byte {
 // however small the ranges and whether or not the file is compressed.
 func TestFileAudience(t *testing.T) {
 	// Within one range a repeated id is seen as such; across ranges it
-	// is not (see docs/notes-filelist.md), so only one-range files repeat
+	// is not (see docs/design.md, Audience files), so only one-range files repeat
 	// one here.
 	dup, members, unknown := affectedFile(testUsers, true)
 	data, _, _ := affectedFile(testUsers, false)
