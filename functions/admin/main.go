@@ -131,7 +131,8 @@ func setup(ctx context.Context, log *slog.Logger) (*admin.Handler, error) {
 		Probes: []admin.Prober{
 			&email.Readiness{Client: sesv2.NewFromConfig(cfg), Sender: env["SENDER_ADDRESS"], ConfigurationSet: env["SES_CONFIGURATION_SET"]},
 			&push.Readiness{Client: sns.NewFromConfig(cfg), Applications: map[string]string{
-				"android": env["ANDROID_PLATFORM_APPLICATION_ARN"], "ios": env["IOS_PLATFORM_APPLICATION_ARN"]}},
+				"android": env["ANDROID_PLATFORM_APPLICATION_ARN"], "ios": env["IOS_PLATFORM_APPLICATION_ARN"]},
+				FeedbackTopic: env["PUSH_FEEDBACK_TOPIC"]},
 			&bus.Readiness{Client: eventbridge.NewFromConfig(cfg), Bus: env["EVENT_BUS_NAME"]},
 		},
 		Public: admin.Public{

@@ -27,6 +27,12 @@ type Readiness struct {
 	// Applications maps a device platform ("android", "ios") to the ARN
 	// of its SNS platform application.
 	Applications map[string]string
+	// FeedbackTopic is the topic the feedback function hears push failures
+	// on. The platform applications live outside the stack, so only this
+	// check tells an operator who forgot to point an application's
+	// EventDeliveryFailure at it that disabled devices will go unnoticed
+	// and their users will count as reached.
+	FeedbackTopic string
 }
 
 // Probe checks each platform application, one check per platform
@@ -40,6 +46,8 @@ func (r *Readiness) Probe(ctx context.Context) []preflight.Check {
 		switch {
 		case err != nil:
 			c.Status, c.Reason = preflight.Fail, fmt.Sprintf("cannot read the platform application %s: %s", arn, errorCode(err))
+		case attrs.Attributes["Enabled"] == "true" && r.FeedbackTopic != "" && attrs.Attributes["EventDeliveryFailure"] != r.FeedbackTopic:
+			c.Status, c.Reason = preflight.Warn, fmt.Sprintf("%s is enabled, but its EventDeliveryFailure is not %s: push failures will not reach the ledger; set EventDeliveryFailure and EventEndpointUpdated to that topic", arn, r.FeedbackTopic)
 		case attrs.Attributes["Enabled"] == "true":
 			c.Status, c.Reason = preflight.OK, fmt.Sprintf("%s is enabled", arn)
 		case attrs.Attributes["Enabled"] == "false":
