@@ -504,7 +504,7 @@ func TestHostileCorpus(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer local.Down(dir)
-	before := len(outbox(t, s))
+	before := outbox(t, s)
 	t.Run("events", func(t *testing.T) { hostileEvents(ctx, t, s) })
 	t.Run("import lines", func(t *testing.T) { hostileImport(ctx, t, s) })
 
@@ -513,7 +513,7 @@ func TestHostileCorpus(t *testing.T) {
 	if err := s.Drain(ctx, drainWait); err != nil {
 		t.Fatal(err)
 	}
-	if sent := outbox(t, s)[before:]; len(sent) != 0 {
+	if sent := since(before, outbox(t, s)); len(sent) != 0 {
 		t.Errorf("%d notices sent by the hostile corpus: %v", len(sent), sentKeys(sent))
 	}
 }

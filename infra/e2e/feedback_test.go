@@ -45,7 +45,7 @@ func TestDeliveryFeedback(t *testing.T) {
 	if rep, err := seed.Import(ctx, strings.NewReader(strings.Join(users, "\n")+"\n"), s.Users(), reg); err != nil || len(rep.Bad) > 0 {
 		t.Fatalf("seed: %v %v", err, rep.Bad)
 	}
-	before := len(settledOutbox(t, s))
+	before := settledOutbox(t, s)
 	const id = "INC-FEEDBACK-1"
 	event := fmt.Sprintf(`{"version":"0","id":"fb-1","detail-type":"Incident Confirmed","source":"acme.detection","account":"123456789012",
 "time":"2026-11-30T10:00:00Z","region":"us-east-1","resources":[],"detail":{"incidentId":%q,"status":"confirmed",
@@ -183,7 +183,7 @@ func TestDeliveryFeedback(t *testing.T) {
 	}
 	// Nobody twice: one email per address with one, one push per device.
 	per := map[string]int{}
-	for _, m := range settledOutbox(t, s)[before:] {
+	for _, m := range since(before, settledOutbox(t, s)) {
 		per[m.Channel+" "+m.To+m.Token]++
 	}
 	for k, n := range per {

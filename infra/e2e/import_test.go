@@ -193,7 +193,7 @@ func TestBulkImport(t *testing.T) {
 // endpoints given in the lines (endpoints-given, as for a company that
 // already uses SNS). `make bench` runs it at 3,000 and 30,000:
 //
-//	BENCH_IMPORT_USERS=30000 go test -run '^$' -bench Import -benchtime 1x -timeout 60m ./infra/local/
+//	BENCH_IMPORT_USERS=30000 go test -run '^$' -bench Import -benchtime 1x -timeout 60m ./infra/e2e/
 func BenchmarkImport(b *testing.B) {
 	s := stack
 	if s == nil {

@@ -41,7 +41,7 @@ func TestPublicNoticePage(t *testing.T) {
 	br := newBrowser(t)
 	ctx := context.Background()
 	const id = "INC-PUBLISH-1"
-	before := len(outbox(t, s))
+	before := outbox(t, s)
 	ev := strings.ReplaceAll(string(readEvent(t, "incident-confirmed.json")), "INC-2014-0527", id)
 	if err := s.PutEvent(ctx, []byte(ev)); err != nil {
 		t.Fatal(err)
@@ -50,7 +50,7 @@ func TestPublicNoticePage(t *testing.T) {
 		t.Fatal(err)
 	}
 	var emails []local.Sent
-	for _, m := range outbox(t, s)[before:] {
+	for _, m := range since(before, outbox(t, s)) {
 		if m.Channel == "email" && strings.Contains(m.Text, id) {
 			emails = append(emails, m)
 		}
