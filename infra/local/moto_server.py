@@ -66,7 +66,8 @@ def _patch():
     # the server runs. The server looks the function up on each request,
     # so replacing it here is enough; a tuple answers `in` as the
     # generator did.
-    backends.list_of_moto_modules = functools.cache(lambda modules=backends.list_of_moto_modules: tuple(modules()))
+    list_modules = backends.list_of_moto_modules
+    backends.list_of_moto_modules = functools.cache(lambda: tuple(list_modules()))
 
     backend = models.SNSBackend
     init = backend.__init__

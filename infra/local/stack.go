@@ -34,7 +34,8 @@ const (
 )
 
 // motoServer starts moto's server with the changes that keep it up under a
-// bulk import (an indexed CreatePlatformEndpoint; see the file and
+// bulk import (an indexed CreatePlatformEndpoint, and request routing that
+// does not read moto's package directory each time; see the file and
 // docs/local-stack.md). Up writes it into the stack's directory.
 //
 //go:embed moto_server.py
