@@ -28,7 +28,7 @@ help: ## list the targets
 .PHONY: tools
 tools: $(RIE) $(SES_LOCAL) ## install Go modules, the Lambda emulator, the npm packages and chromium
 	@$(GO) mod download
-	@python3 -c 'import moto.server' 2>/dev/null || { echo "moto is missing: the local stack needs moto 5.x (with its server) in python3" >&2; exit 1; }
+	@python3 infra/local/moto_server.py --check || { echo "the local stack needs moto 5.2.1 (with its server) in python3" >&2; exit 1; }
 	@command -v cfn-lint >/dev/null || { echo "cfn-lint is missing: it validates template.yaml" >&2; exit 1; }
 	@python3 -c 'import samtranslator' 2>/dev/null || { echo "samtranslator is missing: infra/deploy checks the template SAM generates (pip install aws-sam-translator)" >&2; exit 1; }
 	@command -v chromium >/dev/null || { echo "installing Debian's chromium (the public page and email checks render in it)"; \

@@ -7,6 +7,7 @@ package local
 
 import (
 	"context"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,6 +35,14 @@ const (
 	region    = "us-east-1"
 	stateFile = "state.json"
 )
+
+// motoServer starts moto's server with the changes that keep it up under a
+// bulk import (an indexed CreatePlatformEndpoint, and request routing that
+// does not read moto's package directory each time; see the file and
+// docs/local-stack.md). Up writes it into the stack's directory.
+//
+//go:embed moto_server.py
+var motoServer []byte
 
 // Options says where things are.
 type Options struct {
@@ -316,7 +325,11 @@ func Up(ctx context.Context, o Options) (_ *State, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkTools(o, tpl); err != nil {
+	launcher := filepath.Join(o.Dir, "moto_server.py")
+	if err := os.WriteFile(launcher, motoServer, 0o644); err != nil {
+		return nil, err
+	}
+	if err := checkTools(o, tpl, launcher); err != nil {
 		return nil, err
 	}
 	s := &State{Dir: o.Dir, Region: region, PIDs: map[string]int{}, StartedAt: time.Now().UTC(), Functions: map[string]Function{},
@@ -332,7 +345,7 @@ func Up(ctx context.Context, o Options) (_ *State, err error) {
 		return nil, err
 	}
 	s.MotoURL = fmt.Sprintf("http://127.0.0.1:%d", motoPort)
-	if err := s.start("moto", nil, o.Python, "-m", "moto.server", "-H", "127.0.0.1", "-p", fmt.Sprint(motoPort)); err != nil {
+	if err := s.start("moto", nil, o.Python, launcher, "-H", "127.0.0.1", "-p", fmt.Sprint(motoPort)); err != nil {
 		return nil, err
 	}
 	sesPort, err := freePort()
@@ -394,10 +407,11 @@ func Up(ctx context.Context, o Options) (_ *State, err error) {
 	return s, nil
 }
 
-func checkTools(o Options, t *Template) error {
+func checkTools(o Options, t *Template, launcher string) error {
 	var missing []string
-	if err := exec.Command(o.Python, "-c", "import moto.server").Run(); err != nil {
-		missing = append(missing, fmt.Sprintf("moto is not importable by %s (moto 5.x with its server extra is required; it comes preinstalled on the project's machines)", o.Python))
+	if out, err := exec.Command(o.Python, launcher, "--check").CombinedOutput(); err != nil {
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		missing = append(missing, fmt.Sprintf("moto cannot start under %s: %s (moto 5.2.1 with its server extra is required; it comes preinstalled on the project's machines)", o.Python, lines[len(lines)-1]))
 	}
 	if _, err := exec.LookPath("node"); err != nil {
 		missing = append(missing, "node is not on PATH (needed by aws-ses-v2-local)")
