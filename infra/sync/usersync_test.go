@@ -11,35 +11,19 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"breachnotify/shared/audience"
+	"breachnotify/shared/fake"
 )
 
-// table is the users table in memory.
-type table map[string]audience.User
-
-func (t table) Stored(_ context.Context, ids []string) (map[string]audience.User, error) {
-	out := map[string]audience.User{}
-	for _, id := range ids {
-		if u, ok := t[id]; ok {
-			out[id] = u
-		}
-	}
-	return out, nil
+// stored is the user of id in tb, and whether there is one.
+func stored(tb *fake.Users, id string) (audience.User, bool) {
+	got, _ := tb.Get(context.Background(), []string{id}) // in memory: never fails
+	u, ok := got[id]
+	return u, ok
 }
 
-func (t table) PutBatch(_ context.Context, users []audience.User) map[string]error {
-	for _, u := range users {
-		t[u.ID] = u
-	}
-	return nil
-}
-
-func (t table) Replace(_ context.Context, u audience.User, _ []string) error { t[u.ID] = u; return nil }
-
-func (t table) DeleteBatch(_ context.Context, users []audience.User) map[string]error {
-	for _, u := range users {
-		delete(t, u.ID)
-	}
-	return nil
+func user(tb *fake.Users, id string) audience.User {
+	u, _ := stored(tb, id)
+	return u
 }
 
 type registrar struct{ deleted []string }
@@ -58,28 +42,28 @@ func TestHandle(t *testing.T) {
 		name, detailType, detail string
 		wantErr                  string
 		want                     Result
-		check                    func(t *testing.T, tb table, r *registrar)
+		check                    func(t *testing.T, tb *fake.Users, r *registrar)
 	}{
 		{name: "a new user, its detail over several lines", detailType: Updated,
 			detail: "{\n  \"userId\": \"u-2\",\n  \"email\": \"b@example.com\",\n  \"devices\": [{\"deviceId\": \"d-1\", \"platform\": \"ios\", \"appVersion\": \"9\", \"pushToken\": \"t-2\"}]\n}",
 			want:   Result{Imported: 1, Endpoints: 1},
-			check: func(t *testing.T, tb table, _ *registrar) {
-				if d := tb["u-2"].Devices; len(d) != 1 || d[0].EndpointARN != "arn:endpoint/ios/t-2" {
+			check: func(t *testing.T, tb *fake.Users, _ *registrar) {
+				if d := user(tb, "u-2").Devices; len(d) != 1 || d[0].EndpointARN != "arn:endpoint/ios/t-2" {
 					t.Errorf("u-2's devices %+v", d)
 				}
 			}},
 		{name: "an update that drops a device", detailType: Updated, detail: `{"userId":"u-1","devices":[]}`,
 			want: Result{Imported: 1},
-			check: func(t *testing.T, tb table, _ *registrar) {
-				if len(tb["u-1"].Devices) != 0 {
-					t.Errorf("u-1 kept %+v", tb["u-1"].Devices)
+			check: func(t *testing.T, tb *fake.Users, _ *registrar) {
+				if len(user(tb, "u-1").Devices) != 0 {
+					t.Errorf("u-1 kept %+v", user(tb, "u-1").Devices)
 				}
 			}},
 		{name: "a deletion", detailType: Deleted, detail: `{"userId":"u-1"}`,
 			want: Result{Deleted: 1, Endpoints: 1},
-			check: func(t *testing.T, tb table, r *registrar) {
-				if _, ok := tb["u-1"]; ok || len(r.deleted) != 1 || r.deleted[0] != "arn:u-1" {
-					t.Errorf("after a deletion: table %v, endpoints deleted %v", tb, r.deleted)
+			check: func(t *testing.T, tb *fake.Users, r *registrar) {
+				if _, ok := stored(tb, "u-1"); ok || len(r.deleted) != 1 || r.deleted[0] != "arn:u-1" {
+					t.Errorf("after a deletion: users %v, endpoints deleted %v", tb.All(), r.deleted)
 				}
 			}},
 		{name: "a deletion of nobody", detailType: Deleted, detail: `{"userId":"u-9"}`, want: Result{NotFound: 1}},
@@ -89,7 +73,7 @@ func TestHandle(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			tb := table{"u-1": {ID: "u-1", Devices: []audience.Device{{ID: "d-1", Platform: "ios", AppVersion: "1", EndpointARN: "arn:u-1"}}}}
+			tb := fake.NewUsers(audience.User{ID: "u-1", Devices: []audience.Device{{ID: "d-1", Platform: "ios", AppVersion: "1", EndpointARN: "arn:u-1"}}})
 			r := &registrar{}
 			h := &Handler{Store: tb, Registrar: r, Deregistrar: r, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 			res, err := h.Handle(context.Background(), events.EventBridgeEvent{ID: "ev-1", DetailType: tc.detailType, Detail: json.RawMessage(tc.detail)})
@@ -100,7 +84,7 @@ func TestHandle(t *testing.T) {
 				if strings.Contains(err.Error(), "secret") {
 					t.Errorf("error quotes the record: %v", err)
 				}
-				if len(tb["u-1"].Devices) != 1 {
+				if len(user(tb, "u-1").Devices) != 1 {
 					t.Errorf("a refused event changed the user")
 				}
 				return

@@ -80,3 +80,32 @@ func AnyShard(int) bool { return true }
 
 // InShard keeps shard s alone (for UserIDsInShards).
 func InShard(s int) func(shard int) bool { return func(shard int) bool { return shard == s } }
+
+// Stored is Get, under the name of the bulk importer's store.
+func (u *Users) Stored(ctx context.Context, ids []string) (map[string]audience.User, error) {
+	return u.Get(ctx, ids)
+}
+
+// PutBatch stores users; none fails.
+func (u *Users) PutBatch(ctx context.Context, users []audience.User) map[string]error {
+	for _, user := range users {
+		_ = u.Put(ctx, user)
+	}
+	return nil
+}
+
+// Replace stores a user whose device set shrank: in memory there are no
+// device index items to remove.
+func (u *Users) Replace(ctx context.Context, user audience.User, _ []string) error {
+	return u.Put(ctx, user)
+}
+
+// DeleteBatch deletes users; none fails.
+func (u *Users) DeleteBatch(_ context.Context, users []audience.User) map[string]error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for _, user := range users {
+		delete(u.users, user.ID)
+	}
+	return nil
+}
