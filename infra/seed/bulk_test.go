@@ -71,7 +71,7 @@ func TestParseFormats(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			store := memStore{}
+			store := newStore()
 			im := &Importer{Store: store, Format: FormatOf("users." + tc.format)}
 			rep, err := im.Run(context.Background(), strings.NewReader(tc.input))
 			if tc.headerErr != "" {
@@ -83,14 +83,7 @@ func TestParseFormats(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var got []audience.User
-			for _, id := range slices.Sorted(func(y func(string) bool) {
-				for id := range store {
-					y(id)
-				}
-			}) {
-				got = append(got, store[id])
-			}
+			got := store.All() // in id order
 			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
 				t.Errorf("imported\n%+v\nwant\n%+v", got, tc.want)
 			}
@@ -126,7 +119,7 @@ func (s *recordingStore) Replace(ctx context.Context, u audience.User, removed [
 // shrinks is replaced with the removed devices named; every other user is
 // batch-written; the same user twice in one input ends as its last line.
 func TestReimportUsesATransactionOnlyWhenDevicesGo(t *testing.T) {
-	store := &recordingStore{memStore: memStore{}, replaced: map[string][]string{}}
+	store := &recordingStore{memStore: newStore(), replaced: map[string][]string{}}
 	first := `{"userId":"u-1","devices":[{"deviceId":"d-1","platform":"ios","appVersion":"1"},{"deviceId":"d-2","platform":"ios","appVersion":"1"}]}
 {"userId":"u-2","devices":[{"deviceId":"d-1","platform":"ios","appVersion":"1"}]}`
 	if _, err := Import(context.Background(), strings.NewReader(first), store, nil); err != nil {
@@ -148,7 +141,7 @@ func TestReimportUsesATransactionOnlyWhenDevicesGo(t *testing.T) {
 	if fmt.Sprint(store.replaced) != fmt.Sprint(want) || rep.Replaced != 2 || rep.Imported != 5 {
 		t.Errorf("transactions %v, replaced %d of %d; want %v", store.replaced, rep.Replaced, rep.Imported, want)
 	}
-	if n := len(store.memStore["u-3"].Devices); n != 0 {
+	if n := len(store.memStore.user("u-3").Devices); n != 0 {
 		t.Errorf("u-3 has %d devices, want its last line's none", n)
 	}
 }
@@ -165,12 +158,12 @@ func TestEndpointsRegisteredUnlessGiven(t *testing.T) {
 		calls = append(calls, token)
 		return "arn:new/" + token, nil
 	})
-	store := memStore{}
+	store := newStore()
 	rep, err := Import(context.Background(), strings.NewReader(input), store, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := store["u-1"].Devices
+	d := store.user("u-1").Devices
 	if !slices.Equal(calls, []string{"t-1"}) || d[0].EndpointARN != "arn:new/t-1" || d[1].EndpointARN != "arn:given" {
 		t.Errorf("registered %v, devices %+v", calls, d)
 	}
@@ -187,12 +180,12 @@ func (f deregFunc) Deregister(ctx context.Context, arn string) error { return f(
 // no user is counted; a user whose endpoint cannot be deleted stays, for
 // the next try.
 func TestDeleteMode(t *testing.T) {
-	store := memStore{
-		"u-1":  {ID: "u-1", Devices: []audience.Device{{ID: "d-1", Platform: "ios", AppVersion: "1", EndpointARN: "arn:1"}, {ID: "d-2", Platform: "ios", AppVersion: "1"}}},
-		"u-2":  {ID: "u-2", Devices: []audience.Device{{ID: "d-1", Platform: "ios", AppVersion: "1", EndpointARN: "arn:refused"}}},
-		"u-3":  {ID: "u-3"},
-		"stay": {ID: "stay"},
-	}
+	store := newStore(
+		audience.User{ID: "u-1", Devices: []audience.Device{{ID: "d-1", Platform: "ios", AppVersion: "1", EndpointARN: "arn:1"}, {ID: "d-2", Platform: "ios", AppVersion: "1"}}},
+		audience.User{ID: "u-2", Devices: []audience.Device{{ID: "d-1", Platform: "ios", AppVersion: "1", EndpointARN: "arn:refused"}}},
+		audience.User{ID: "u-3"},
+		audience.User{ID: "stay"},
+	)
 	var mu sync.Mutex
 	var deleted []string
 	dereg := deregFunc(func(_ context.Context, arn string) error {
@@ -209,7 +202,7 @@ func TestDeleteMode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := store["u-2"]; !ok || len(store) != 2 || store["stay"].ID == "" {
+	if _, ok := store.lookup("u-2"); !ok || len(store.All()) != 2 || store.user("stay").ID == "" {
 		t.Errorf("left %v, want u-2 (its endpoint failed) and stay", store)
 	}
 	if !slices.Equal(deleted, []string{"arn:1"}) || rep.Deleted != 2 || rep.EndpointsDeleted != 1 || rep.NotFound != 1 {
@@ -251,7 +244,7 @@ func TestResumeFromCheckpoint(t *testing.T) {
 			if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			store := memStore{}
+			store := newStore()
 			failAt := fmt.Sprintf("u-%d", chunkSize+50)
 			failing := storeFunc{memStore: store, put: func(ctx context.Context, u audience.User) error {
 				if u.ID == failAt {
@@ -267,8 +260,8 @@ func TestResumeFromCheckpoint(t *testing.T) {
 			if _, err := os.Stat(cp); err != nil {
 				t.Fatalf("no checkpoint after a stop: %v", err)
 			}
-			if len(store) >= n {
-				t.Fatalf("%d users stored after a stop", len(store))
+			if len(store.All()) >= n {
+				t.Fatalf("%d users stored after a stop", len(store.All()))
 			}
 
 			other := filepath.Join(dir, "other."+format)
@@ -292,8 +285,8 @@ func TestResumeFromCheckpoint(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(store) != n {
-				t.Errorf("%d users after the resume, want %d", len(store), n)
+			if len(store.All()) != n {
+				t.Errorf("%d users after the resume, want %d", len(store.All()), n)
 			}
 			// One worker writes in line order: the resume starts at the
 			// failed user's line and writes every user from there once.
@@ -303,7 +296,7 @@ func TestResumeFromCheckpoint(t *testing.T) {
 			if rep.Imported != n-chunkSize-1 {
 				t.Errorf("imported %d before the stop, want %d: all but the failed one and the chunk after", rep.Imported, n-chunkSize-1)
 			}
-			if u := store["u-7"]; format == "csv" && len(u.Devices) != 2 {
+			if u := store.user("u-7"); format == "csv" && len(u.Devices) != 2 {
 				t.Errorf("a CSV user has %d devices, want 2", len(u.Devices))
 			}
 			if _, err := os.Stat(cp); !os.IsNotExist(err) {
@@ -346,15 +339,15 @@ func TestRegistrationRetriesServerErrors(t *testing.T) {
 				}
 				return "arn:" + token, nil
 			})
-			store := memStore{}
+			store := newStore()
 			rep, err := Import(context.Background(), strings.NewReader(`{"userId":"u-1","devices":[{"deviceId":"d-1","platform":"ios","appVersion":"1","pushToken":"t"}]}`), store, reg)
 			if tc.stop {
-				if err == nil || !strings.Contains(err.Error(), "Throttled") || len(store) != 0 {
-					t.Fatalf("err = %v, stored %d; want a stop", err, len(store))
+				if err == nil || !strings.Contains(err.Error(), "Throttled") || len(store.All()) != 0 {
+					t.Fatalf("err = %v, stored %d; want a stop", err, len(store.All()))
 				}
 				return
 			}
-			if err != nil || rep.Imported != 1 || store["u-1"].Devices[0].EndpointARN != "arn:t" {
+			if err != nil || rep.Imported != 1 || store.user("u-1").Devices[0].EndpointARN != "arn:t" {
 				t.Fatalf("err = %v, report %+v", err, rep)
 			}
 		})
@@ -380,7 +373,7 @@ func TestLinesCountsEveryLine(t *testing.T) {
 		{"jsonl", "{\"userId\":\"u-1\"}\n{\"userId\":\"u-2\"}", 2},
 		{"csv", "userId\nu-1\nu-1\n\n", 4},
 	} {
-		rep, err := (&Importer{Store: memStore{}, Format: FormatOf("f." + tc.format)}).Run(context.Background(), strings.NewReader(tc.input))
+		rep, err := (&Importer{Store: newStore(), Format: FormatOf("f." + tc.format)}).Run(context.Background(), strings.NewReader(tc.input))
 		if err != nil || rep.Lines != tc.want {
 			t.Errorf("%s %q: %d lines (%v), want %d", tc.format, tc.input, rep.Lines, err, tc.want)
 		}
@@ -392,7 +385,7 @@ func TestLinesCountsEveryLine(t *testing.T) {
 func TestInterruptIsAnError(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	store := memStore{}
+	store := newStore()
 	var once sync.Once
 	interrupting := storeFunc{memStore: store, put: func(ctx context.Context, u audience.User) error {
 		once.Do(cancel)

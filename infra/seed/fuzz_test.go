@@ -20,7 +20,7 @@ func FuzzImport(f *testing.F) {
 	f.Add([]byte(`{"userId":"u-6","email":"a@[127.0.0.1]","name":"x` + "\u2028" + `y"}`))
 	f.Add([]byte(`{"userId":"u-7","devices":[{"deviceId":"d","platform":"ios","appVersion":"` + strings.Repeat("9", 2000) + `"}]}`))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		store := memStore{}
+		store := newStore()
 		rep, err := Import(context.Background(), bytes.NewReader(in), store, nil)
 		if err != nil {
 			t.Fatalf("Import = %v", err)
@@ -30,7 +30,8 @@ func FuzzImport(f *testing.F) {
 				t.Fatalf("line %d: a message of %d bytes", b.Line, len(b.Error()))
 			}
 		}
-		for id, u := range store {
+		for _, u := range store.All() {
+			id := u.ID
 			if err := u.Validate(); err != nil {
 				t.Fatalf("imported an invalid user: %v", err)
 			}

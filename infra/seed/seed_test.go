@@ -10,35 +10,29 @@ import (
 	"testing"
 
 	"breachnotify/shared/audience"
+	"breachnotify/shared/fake"
 	"breachnotify/shared/incident"
 )
 
-// memStore is the users table in memory: users by id.
-type memStore map[string]audience.User
+// memStore is the users table in memory (fake.Users: safe for the
+// importer's parallel workers), with the reads the tests make.
+type memStore struct{ *fake.Users }
 
-func (m memStore) Stored(_ context.Context, ids []string) (map[string]audience.User, error) {
-	out := map[string]audience.User{}
-	for _, id := range ids {
-		if u, ok := m[id]; ok {
-			out[id] = u
-		}
-	}
-	return out, nil
+func newStore(users ...audience.User) memStore { return memStore{fake.NewUsers(users...)} }
+
+func (m memStore) put(ctx context.Context, u audience.User) error { return m.Put(ctx, u) }
+
+// lookup is the user of id, and whether there is one.
+func (m memStore) lookup(id string) (audience.User, bool) {
+	got, _ := m.Get(context.Background(), []string{id}) // in memory: never fails
+	u, ok := got[id]
+	return u, ok
 }
 
-func (m memStore) PutBatch(ctx context.Context, users []audience.User) map[string]error {
-	return eachUser(users, func(u audience.User) error { return m.put(ctx, u) })
+func (m memStore) user(id string) audience.User {
+	u, _ := m.lookup(id)
+	return u
 }
-
-func (m memStore) Replace(ctx context.Context, u audience.User, _ []string) error {
-	return m.put(ctx, u)
-}
-
-func (m memStore) DeleteBatch(_ context.Context, users []audience.User) map[string]error {
-	return eachUser(users, func(u audience.User) error { delete(m, u.ID); return nil })
-}
-
-func (m memStore) put(_ context.Context, u audience.User) error { m[u.ID] = u; return nil }
 
 func eachUser(users []audience.User, f func(audience.User) error) map[string]error {
 	failed := map[string]error{}
@@ -67,7 +61,7 @@ func TestImportSkipsBadLinesAndKeepsGoodOnes(t *testing.T) {
 		`{"userId":"u-5","devices":[{"deviceId":"d-1","platform":"windows","appVersion":"1"}]}`,
 		`{"userId":"u-6","devices":[{"deviceId":"d-1","platform":"ios","appVersion":"beta"}]}`,
 	}, "\n")
-	store := memStore{}
+	store := newStore()
 	reg := regFunc(func(_ context.Context, platform, token string) (string, error) {
 		return "arn:endpoint/" + platform + "/" + token, nil
 	})
@@ -75,13 +69,13 @@ func TestImportSkipsBadLinesAndKeepsGoodOnes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Imported != 2 || len(store) != 2 || rep.Endpoints != 1 {
-		t.Errorf("imported %d (store %d), endpoints %d; want 2, 2, 1", rep.Imported, len(store), rep.Endpoints)
+	if rep.Imported != 2 || len(store.All()) != 2 || rep.Endpoints != 1 {
+		t.Errorf("imported %d (store %d), endpoints %d; want 2, 2, 1", rep.Imported, len(store.All()), rep.Endpoints)
 	}
-	if got := store["u-1"].Devices[0].EndpointARN; got != "arn:endpoint/android/tok-1" {
+	if got := store.user("u-1").Devices[0].EndpointARN; got != "arn:endpoint/android/tok-1" {
 		t.Errorf("endpoint = %q", got)
 	}
-	if _, ok := store["u-6"]; !ok {
+	if _, ok := store.lookup("u-6"); !ok {
 		t.Error("a user with an unparseable app version must be imported")
 	}
 	var lines []int
@@ -112,7 +106,7 @@ func TestImportKeepsGoingPastRefusedLines(t *testing.T) {
 		`{"userId":"u-3","devices":[{"deviceId":"d-1","platform":"ios","appVersion":"1","pushToken":"bad-token"}]}`,
 		`{"userId":"u-4"}`,
 	}, "\n")
-	store := memStore{}
+	store := newStore()
 	refusing := storeFunc{memStore: store, put: func(ctx context.Context, u audience.User) error {
 		if u.ID == "u-secret" {
 			return fmt.Errorf("put user %s: %w", u.ID, apiError{"ValidationException"})
@@ -126,7 +120,7 @@ func TestImportKeepsGoingPastRefusedLines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Imported != 2 || len(store) != 2 || store["u-4"].ID == "" {
+	if rep.Imported != 2 || len(store.All()) != 2 || store.user("u-4").ID == "" {
 		t.Errorf("imported %d (store %v), want u-1 and u-4", rep.Imported, store)
 	}
 	var lines []int
@@ -163,7 +157,7 @@ func TestImportStopsWhenEveryLineWouldFail(t *testing.T) {
 			for i := 1; i <= 2*chunkSize; i++ {
 				fmt.Fprintf(&input, "{\"userId\":\"u-%d\"}\n", i)
 			}
-			store := memStore{}
+			store := newStore()
 			failing := storeFunc{memStore: store, put: func(ctx context.Context, u audience.User) error {
 				if u.ID == "u-2" {
 					return fmt.Errorf("put user %s: %w", u.ID, tc.err)
@@ -184,8 +178,8 @@ func TestImportStopsWhenEveryLineWouldFail(t *testing.T) {
 			if !errors.As(err, &stop) || stop.Line != 2 || stop.Resume != rep.Resume {
 				t.Errorf("err = %#v, want a StopError at line 2", err)
 			}
-			if rep.Resume.Line != 2 || rep.Imported != chunkSize-1 || len(store) != chunkSize-1 {
-				t.Errorf("resume at %d, %d imported, %d stored; want line 2, the rest of the first chunk", rep.Resume.Line, rep.Imported, len(store))
+			if rep.Resume.Line != 2 || rep.Imported != chunkSize-1 || len(store.All()) != chunkSize-1 {
+				t.Errorf("resume at %d, %d imported, %d stored; want line 2, the rest of the first chunk", rep.Resume.Line, rep.Imported, len(store.All()))
 			}
 		})
 	}
@@ -205,7 +199,7 @@ func TestImportIsStrictAndBounded(t *testing.T) {
 		`{"userId":"u-7","devices":[{"deviceId":"d-1","platform":"android","appVersion":"` + strings.Repeat("9", 2000) + `"}]}`,
 		`{"userId":"u-8"}`,
 	}, "\n")
-	store := memStore{}
+	store := newStore()
 	rep, err := Import(context.Background(), strings.NewReader(input), store, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -220,7 +214,7 @@ func TestImportIsStrictAndBounded(t *testing.T) {
 	if want := []int{1, 2, 3, 4, 5, 7}; !slices.Equal(lines, want) {
 		t.Errorf("bad lines %v, want %v (%v)", lines, want, rep.Bad)
 	}
-	if rep.Imported != 2 || store["u-6"].ID == "" || store["u-8"].ID == "" {
+	if rep.Imported != 2 || store.user("u-6").ID == "" || store.user("u-8").ID == "" {
 		t.Errorf("imported %d: %v, want u-6 and u-8", rep.Imported, store)
 	}
 }
